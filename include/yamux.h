@@ -1,0 +1,632 @@
+/* libyamux: yamux stream multiplexing over any byte-duplex transport, on libuv.
+ *
+ * The wire protocol is hashicorp/yamux's (protocol version 0) with the libp2p
+ * additions; libyamux interoperates byte for byte with hashicorp/yamux,
+ * libp2p/go-yamux, rust-yamux and the JavaScript yamux.
+ *
+ * The API follows libuv's idiom:
+ *
+ *  - Handles (yamux_session_t, yamux_stream_t) and requests (yamux_write_t,
+ *    yamux_shutdown_t, yamux_connect_t, yamux_ping_t) are allocated by the
+ *    caller. The library initializes them and never moves them. Each has a
+ *    public `data` field that the library never touches.
+ *  - Every operation takes one typed callback; the object comes first, an
+ *    `int status` (0 or a negative error code) second.
+ *  - If a function that takes a callback returns an error, the callback is
+ *    never called.
+ *  - No callback runs inside the call that scheduled it. Completions are
+ *    delivered later, from the transport's read or write completion, the
+ *    session timer, or the end of the current loop turn.
+ *  - Errors are negative numbers: libuv's UV_* codes where libuv has a word
+ *    for it (UV_EOF, UV_ECONNRESET, UV_EPIPE, ...), YAMUX_E* for the rest.
+ *    yamux_strerror() and yamux_err_name() name both.
+ *  - A handle is released with a close function and a close callback; its
+ *    memory may be reused from inside that callback.
+ *
+ * Threading: a session and its streams belong to one thread (the thread that
+ * runs its loop). No function is safe to call from another thread.
+ *
+ * Re-entrancy: from inside any libyamux callback you may call any function of
+ * this header on any object of the same session, including closing the
+ * stream or the session the callback is about. The functions that drive a
+ * session by hand (yamux_session_feed(), yamux_session_send_buffers(),
+ * yamux_session_send_done(), yamux_session_handle_expiry(),
+ * yamux_session_run()) are the exception: never call them from a callback.
+ *
+ * The library never writes to stdout or stderr; see yamux_config_t.log_cb.
+ */
+#ifndef YAMUX_H
+#define YAMUX_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__) && __GNUC__ >= 4
+#define YAMUX_EXTERN __attribute__((visibility("default")))
+#else
+#define YAMUX_EXTERN
+#endif
+
+#define YAMUX_VERSION_MAJOR 0
+#define YAMUX_VERSION_MINOR 1
+#define YAMUX_VERSION_PATCH 0
+#define YAMUX_VERSION_HEX                                                      \
+  ((YAMUX_VERSION_MAJOR << 16) | (YAMUX_VERSION_MINOR << 8) |                  \
+   (YAMUX_VERSION_PATCH))
+#define YAMUX_VERSION_STRING "0.1.0"
+
+/* Returns YAMUX_VERSION_HEX of the library that is linked (it may differ
+ * from the header's when the library is shared). */
+YAMUX_EXTERN unsigned int yamux_version(void);
+/* Returns YAMUX_VERSION_STRING of the linked library. */
+YAMUX_EXTERN const char* yamux_version_string(void);
+
+/* ------------------------------------------------------------------------ */
+/* Errors                                                                    */
+
+/* libyamux's own codes. They sit in a range libuv does not use, so a status
+ * is either one of these or a UV_* code. */
+#define YAMUX_ERRNO_MAP(XX)                                                    \
+  XX(EPROTO, -9001, "peer violated the yamux protocol")                        \
+  XX(EPEERPROTO, -9002, "peer ended the session: protocol error")              \
+  XX(EPEERINTERNAL, -9003, "peer ended the session: internal error")           \
+  XX(EPEERGOAWAY, -9004, "peer ended the session with an unknown code")        \
+  XX(EGOAWAY, -9005, "session is going away: no new streams")                  \
+  XX(EKEEPALIVE, -9006, "keepalive ping not answered in time")                 \
+  XX(ESTREAMIDS, -9007, "stream ids exhausted")                                \
+  XX(ECLOSED, -9008, "session is closed")                                      \
+  XX(ETRANSPORT, -9009, "transport failed")
+
+typedef enum {
+#define YAMUX_XX(name, val, _) YAMUX_##name = val,
+  YAMUX_ERRNO_MAP(YAMUX_XX)
+#undef YAMUX_XX
+  YAMUX_ERRNO_RESERVED_END = -9100
+} yamux_errno_t;
+
+/* A human-readable message for any status code this library returns
+ * (YAMUX_E* or UV_*). Never NULL; the string is static. */
+YAMUX_EXTERN const char* yamux_strerror(int err);
+/* The symbolic name ("YAMUX_EPROTO", "ECONNRESET", ...). Never NULL. */
+YAMUX_EXTERN const char* yamux_err_name(int err);
+
+/* Go Away codes of the wire protocol. */
+#define YAMUX_GOAWAY_NORMAL 0
+#define YAMUX_GOAWAY_PROTOCOL 1
+#define YAMUX_GOAWAY_INTERNAL 2
+
+/* ------------------------------------------------------------------------ */
+/* Types                                                                     */
+
+typedef struct yamux_session_s yamux_session_t;
+typedef struct yamux_stream_s yamux_stream_t;
+typedef struct yamux_write_s yamux_write_t;
+typedef struct yamux_shutdown_s yamux_shutdown_t;
+typedef struct yamux_connect_s yamux_connect_t;
+typedef struct yamux_ping_s yamux_ping_t;
+
+/* Internal: an intrusive doubly linked list node (same shape as libuv's). */
+struct yamux__queue {
+  struct yamux__queue* next;
+  struct yamux__queue* prev;
+};
+
+typedef enum { YAMUX_CLIENT = 1, YAMUX_SERVER = 2 } yamux_role_t;
+
+typedef enum {
+  YAMUX_LOG_ERROR = 1,
+  YAMUX_LOG_WARN = 2,
+  YAMUX_LOG_INFO = 3,
+  YAMUX_LOG_DEBUG = 4
+} yamux_log_level_t;
+
+/* Session ended by itself (transport EOF or error, protocol error, keepalive
+ * timeout, the peer's Go Away with a non-zero code). Fires at most once, and
+ * never after yamux_session_close(). status is UV_EOF for a transport EOF
+ * (the normal end when the peer closed), else a negative error. Call
+ * yamux_session_close() from here or later. */
+typedef void (*yamux_session_end_cb)(yamux_session_t* session, int status);
+/* The session and every resource it held are released. */
+typedef void (*yamux_session_close_cb)(yamux_session_t* session);
+/* One or more inbound streams wait for yamux_accept(). status is 0. */
+typedef void (*yamux_connection_cb)(yamux_session_t* session, int status);
+/* The peer sent Go Away with `code`. With code 0 the session drains: streams
+ * that exist go on, new opens fail with YAMUX_EGOAWAY. */
+typedef void (*yamux_goaway_cb)(yamux_session_t* session, uint32_t code);
+/* A ping completed: status 0 and the round-trip time in nanoseconds, or an
+ * error (UV_ECANCELED on close, YAMUX_EKEEPALIVE, ...) and rtt_ns 0. */
+typedef void (*yamux_ping_cb)(yamux_ping_t* req, int status, uint64_t rtt_ns);
+
+/* Same contract as uv_alloc_cb: set buf->base and buf->len; a zero-length
+ * buffer makes read_cb fire with UV_ENOBUFS and leaves the data queued. */
+typedef void (*yamux_alloc_cb)(yamux_stream_t* stream, size_t suggested_size,
+                               uv_buf_t* buf);
+/* Same contract as uv_read_cb: nread > 0 bytes were read into buf; nread ==
+ * UV_EOF: the peer half-closed (sent FIN); UV_ECONNRESET: the peer reset the
+ * stream; UV_ECONNABORTED or a YAMUX_E* code: the session ended under the
+ * stream. After a negative nread no more reads are delivered. The caller owns
+ * buf->base in every case. */
+typedef void (*yamux_read_cb)(yamux_stream_t* stream, ssize_t nread,
+                              const uv_buf_t* buf);
+typedef void (*yamux_write_cb)(yamux_write_t* req, int status);
+typedef void (*yamux_shutdown_cb)(yamux_shutdown_t* req, int status);
+typedef void (*yamux_connect_cb)(yamux_connect_t* req, int status);
+typedef void (*yamux_close_cb)(yamux_stream_t* stream);
+/* Logging hook: msg is a NUL-terminated line without a newline, valid only
+ * during the call. */
+typedef void (*yamux_log_cb)(void* log_data, yamux_log_level_t level,
+                             const char* msg);
+
+/* An allocator for every allocation a session makes (nghttp2_mem style).
+ * All four functions must be set; realloc(NULL, n) must act as malloc. */
+typedef struct yamux_allocator_s {
+  void* user_data;
+  void* (*malloc)(size_t size, void* user_data);
+  void* (*calloc)(size_t nmemb, size_t size, void* user_data);
+  void* (*realloc)(void* ptr, size_t size, void* user_data);
+  void (*free)(void* ptr, void* user_data);
+} yamux_allocator_t;
+
+/* ------------------------------------------------------------------------ */
+/* Configuration                                                             */
+
+/* Fill with yamux_config_init(), change what you need, pass to
+ * yamux_session_init(), which copies it (the struct may be discarded after).
+ * Times are in milliseconds; 0 turns a timeout off. */
+typedef struct yamux_config_s {
+  /* Receive window announced for every stream, in bytes. The protocol's
+   * implicit window is 262144; anything larger is announced as a delta on
+   * the SYN or ACK. Default 262144 (every peer's default: a larger value
+   * costs memory per stream while the reader is slow). Minimum 262144. */
+  uint32_t initial_window;
+  /* Largest receive window a stream may grow to when the reader keeps up
+   * and the measured round-trip time says a larger window would help (window
+   * auto-tuning, as go-yamux and rust-yamux do). Default 16 MiB (go-yamux's
+   * and the JavaScript yamux's maximum). Set equal to initial_window to turn
+   * growth off. */
+  uint32_t max_window;
+  /* Budget for the growth above initial_window, summed over all streams of
+   * the session, in bytes. Bounds the memory a session can be made to hold
+   * by window growth. Default 256 MiB. */
+  uint64_t window_budget;
+  /* Largest Data frame body sent, in bytes. Capped at 1 MiB (rust-yamux
+   * rejects larger frames). Default 65536: large enough that headers cost
+   * under 0.02 %, small enough that one bulk stream holds up a round-robin
+   * turn for tens of microseconds, not milliseconds. */
+  uint32_t max_frame_size;
+  /* Inbound streams that may wait for yamux_accept() before new SYNs are
+   * refused with RST. Default 256 (hashicorp's and go-yamux's). */
+  uint32_t accept_backlog;
+  /* Maximum number of live inbound streams; SYNs beyond it are refused with
+   * RST. Default 65536 (a bound against SYN floods that still lets a child
+   * process carry thousands of concurrent connections). */
+  uint32_t max_inbound_streams;
+  /* Our opens that may wait for the peer's ACK at once; further opens queue
+   * their SYN until an ACK arrives. Default 256: hashicorp/yamux blocks at
+   * 256 of its own, and rust-yamux refuses more than 256 un-ACKed streams. */
+  uint32_t max_unacked_opens;
+  /* Ping replies (pongs) queued while the transport is slow; further pings
+   * are not answered. Default 64. */
+  uint32_t max_queued_pongs;
+  /* Send a keepalive ping after this long without one. Default 30000
+   * (hashicorp's); 0 turns keepalive off. */
+  uint64_t keepalive_interval_ms;
+  /* End the session with YAMUX_EKEEPALIVE when nothing at all arrives from
+   * the peer within this time after a keepalive ping. Any inbound frame
+   * counts. Default 10000 (hashicorp's ConnectionWriteTimeout). */
+  uint64_t keepalive_timeout_ms;
+  /* A stream we opened that is not ACKed (nor refused) in this time is
+   * reset and its open fails with UV_ETIMEDOUT; the session goes on.
+   * Default 75000 (hashicorp's StreamOpenTimeout). */
+  uint64_t open_timeout_ms;
+  /* After yamux_close() of a stream the peer has not half-closed, wait this
+   * long for its FIN, then reset. Default 300000 (hashicorp's
+   * StreamCloseTimeout). */
+  uint64_t linger_timeout_ms;
+  /* yamux_session_close() waits at most this long for queued frames and the
+   * Go Away to reach the transport. Default 5000. */
+  uint64_t close_timeout_ms;
+  /* NULL: the C library's malloc family. The struct is copied. */
+  const yamux_allocator_t* allocator;
+  /* NULL: no logging (the default). */
+  yamux_log_cb log_cb;
+  void* log_data;
+  /* Messages above this level are not formatted. Default YAMUX_LOG_INFO. */
+  yamux_log_level_t log_level;
+} yamux_config_t;
+
+/* Fills cfg with the defaults documented above. */
+YAMUX_EXTERN void yamux_config_init(yamux_config_t* cfg);
+
+/* ------------------------------------------------------------------------ */
+/* Statistics                                                                */
+
+typedef struct yamux_session_stats_s {
+  uint64_t bytes_sent;     /* transport bytes, headers included */
+  uint64_t bytes_received; /* transport bytes, headers included */
+  uint64_t frames_sent;
+  uint64_t frames_received;
+  uint64_t data_bytes_sent; /* Data frame bodies */
+  uint64_t data_bytes_received;
+  uint64_t streams_opened;   /* by us */
+  uint64_t streams_accepted; /* inbound SYNs accepted into the backlog */
+  uint64_t streams_refused;  /* inbound SYNs answered with RST */
+  uint64_t resets_sent;
+  uint64_t resets_received;
+  uint64_t pings_sent;
+  uint64_t pongs_sent;
+  uint64_t pongs_dropped; /* over max_queued_pongs */
+  uint64_t frames_dropped; /* for unknown or closed streams, stray pongs */
+  uint64_t protocol_errors; /* 0 or 1: the session ends on the first */
+  uint32_t streams_open;    /* live streams now, both directions */
+  uint32_t streams_pending_accept;
+  uint64_t queued_bytes;   /* write requests' bytes not yet on the wire */
+  uint64_t buffered_bytes; /* received bytes not yet read */
+  uint64_t rtt_ns;         /* smoothed ping round-trip time; 0 unknown */
+  uint32_t goaway_sent;    /* code + 1, 0 if none */
+  uint32_t goaway_received;
+} yamux_session_stats_t;
+
+typedef struct yamux_stream_stats_s {
+  uint64_t bytes_sent;     /* Data bodies handed to the transport */
+  uint64_t bytes_received; /* Data bodies received */
+  uint32_t send_window;    /* credit the peer gave us, now */
+  uint32_t recv_window;    /* credit we gave the peer, not yet used */
+  uint32_t recv_window_max; /* current receive window size (auto-tuned) */
+  uint64_t queued_bytes;   /* written, not yet on the wire */
+  uint64_t buffered_bytes; /* received, not yet read */
+} yamux_stream_stats_t;
+
+/* ------------------------------------------------------------------------ */
+/* Session                                                                   */
+
+/* Where the libuv driver keeps its transport handles. Initialize the member
+ * that fits (tcp, pipe, tty) in place, e.g.
+ *   uv_tcp_init(loop, &session->io[0].tcp);
+ *   uv_accept(server, &session->io[0].stream);
+ * then call yamux_session_start_uv(). */
+typedef union yamux_uv_io_u {
+  uv_handle_t handle;
+  uv_stream_t stream;
+  uv_tcp_t tcp;
+  uv_pipe_t pipe;
+  uv_tty_t tty;
+} yamux_uv_io_t;
+
+/* How a session reaches its transport when it is not driven by libuv: the
+ * custom-transport hook. */
+typedef struct yamux_transport_s {
+  /* The session has frames to send or callbacks to deliver: call
+   * yamux_session_run() soon, from outside any libyamux callback (for
+   * example from the next turn of your event loop). May be called often;
+   * coalesce. */
+  void (*wake)(yamux_session_t* session);
+  /* The session is closing and no longer needs the transport: release it,
+   * then call yamux_session_transport_closed(). */
+  void (*close)(yamux_session_t* session);
+} yamux_transport_t;
+
+struct yamux_session_s {
+  /* public */
+  void* data;
+  /* read-only */
+  uv_loop_t* loop; /* NULL unless driven by libuv */
+  yamux_role_t role;
+  /* libuv driver: transport handles (io[0] reads, io[1] writes when two are
+   * used) */
+  yamux_uv_io_t io[2];
+  /* private */
+  uv_timer_t timer_;
+  uv_prepare_t prepare_;
+  struct yamux__session* internal_;
+  void* reserved_[4];
+};
+
+/* Initializes a session handle for `role` with a copy of `cfg` (NULL: the
+ * defaults). Allocates the session's state. The session does nothing until
+ * it is started on a transport (yamux_session_start_uv() and friends, or
+ * yamux_session_start_custom()). Once this returns 0 you must call
+ * yamux_session_close() to release it, started or not.
+ * Returns 0, UV_EINVAL (bad role, bad config value) or UV_ENOMEM. */
+YAMUX_EXTERN int yamux_session_init(yamux_session_t* session, yamux_role_t role,
+                                    const yamux_config_t* cfg);
+
+/* Sets the callback for inbound streams. Inbound SYNs that arrive while no
+ * listen callback is set are queued (up to accept_backlog) and announced when
+ * one is. `cb` fires (later, never inside this call) each time the backlog
+ * goes from empty to non-empty, and again after an accept if streams remain
+ * and the application is still accepting. May be called again to replace the
+ * callback; NULL stops announcing (queued streams still wait).
+ * Returns 0 or UV_EINVAL (session closing). */
+YAMUX_EXTERN int yamux_session_listen(yamux_session_t* session,
+                                      yamux_connection_cb cb);
+
+/* Sets the callback that reports a Go Away from the peer (NULL: none). */
+YAMUX_EXTERN void yamux_session_on_goaway(yamux_session_t* session,
+                                          yamux_goaway_cb cb);
+
+/* Sends Go Away with `code` after the frames already queued. Code 0 drains:
+ * inbound SYNs are refused from now on and new local opens fail with
+ * YAMUX_EGOAWAY, while existing streams go on. A non-zero code announces an
+ * error; the caller normally closes the session next.
+ * Returns 0, UV_EINVAL (session closed or not started) or UV_EALREADY (a Go
+ * Away was already sent). */
+YAMUX_EXTERN int yamux_session_goaway(yamux_session_t* session, uint32_t code);
+
+/* Sends a ping; `cb` fires when the reply arrives with the round-trip time.
+ * The request memory belongs to the library until then.
+ * Returns 0, UV_EINVAL (NULL argument, session closing) or YAMUX_ECLOSED. */
+YAMUX_EXTERN int yamux_ping(yamux_ping_t* req, yamux_session_t* session,
+                            yamux_ping_cb cb);
+
+/* Ends the session. Write requests whose bytes have not been handed to the
+ * transport complete with UV_ECANCELED, as do pending connects, shutdowns
+ * and pings; streams that are reading get read_cb(UV_ECONNABORTED); streams
+ * with a pending yamux_close() get their close callback. Frames already
+ * queued and a Go Away(0) (unless one was sent) are flushed to the transport
+ * (for at most close_timeout_ms), then the transport is closed. `cb` fires
+ * once when everything is released; the session memory and the memory of
+ * every yamux_stream_t of this session may be reused from then on (stream
+ * handles need no yamux_close() of their own once the session is closed).
+ * `cb` may be NULL. Calling it twice is a no-op. */
+YAMUX_EXTERN void yamux_session_close(yamux_session_t* session,
+                                      yamux_session_close_cb cb);
+
+/* Non-zero once yamux_session_close() has been called. */
+YAMUX_EXTERN int yamux_session_is_closing(const yamux_session_t* session);
+
+/* Copies the session's counters. Returns 0 or UV_EINVAL. */
+YAMUX_EXTERN int yamux_session_get_stats(const yamux_session_t* session,
+                                         yamux_session_stats_t* stats);
+
+/* ---- Driving a session over a custom transport (no libuv needed) -------- */
+
+/* Starts the session over a transport that the caller drives with the
+ * functions below. `transport` is copied. `now` is a monotonic time in
+ * nanoseconds (uv_hrtime() or clock_gettime(CLOCK_MONOTONIC)); the session
+ * never reads a clock of its own. Returns 0 or UV_EINVAL. */
+YAMUX_EXTERN int yamux_session_start_custom(yamux_session_t* session,
+                                            const yamux_transport_t* transport,
+                                            yamux_session_end_cb end_cb,
+                                            uint64_t now);
+
+/* Feeds bytes received from the transport, in any split. Stream callbacks
+ * (read, connect, close...) run from inside this call. Returns 0, or the
+ * negative status the session ended with (it then also fired end_cb). */
+YAMUX_EXTERN int yamux_session_feed(yamux_session_t* session, const void* data,
+                                    size_t len, uint64_t now);
+
+/* The transport delivered EOF (status UV_EOF) or failed (status < 0). The
+ * session ends with that status. */
+YAMUX_EXTERN void yamux_session_feed_error(yamux_session_t* session,
+                                           int status, uint64_t now);
+
+/* Points *bufs at the bytes to write next, as a gather list owned by the
+ * session (frame headers beside slices of the callers' write buffers, not
+ * copied), and returns the number of entries (0: nothing to send). The list
+ * and the memory it points to stay valid until yamux_session_send_done().
+ * Calling it again before send_done returns the same unsent bytes (possibly
+ * with more appended). At most `max_bufs` entries are returned. */
+YAMUX_EXTERN unsigned int yamux_session_send_buffers(yamux_session_t* session,
+                                                     const uv_buf_t** bufs,
+                                                     unsigned int max_bufs,
+                                                     uint64_t now);
+
+/* The transport wrote the first `nbytes` bytes of the gather list (a short
+ * write is fine), or failed (status < 0: the session ends with it). Write
+ * requests whose last byte is now written complete (their callbacks run from
+ * inside this call). */
+YAMUX_EXTERN void yamux_session_send_done(yamux_session_t* session,
+                                          size_t nbytes, int status,
+                                          uint64_t now);
+
+/* The next time (nanoseconds, the clock of `now`) at which
+ * yamux_session_handle_expiry() must be called; UINT64_MAX for never. */
+YAMUX_EXTERN uint64_t yamux_session_expiry(const yamux_session_t* session);
+
+/* Fires the timers that are due at `now` (keepalive, open, linger, close
+ * timeouts). */
+YAMUX_EXTERN void yamux_session_handle_expiry(yamux_session_t* session,
+                                              uint64_t now);
+
+/* Delivers deferred callbacks (close callbacks, cancelled requests,
+ * accept announcements). Call it after the wake hook fired. Returns non-zero
+ * if there are frames to send. */
+YAMUX_EXTERN int yamux_session_run(yamux_session_t* session, uint64_t now);
+
+/* The custom transport finished closing (after its close hook). */
+YAMUX_EXTERN void yamux_session_transport_closed(yamux_session_t* session);
+
+/* ---- Driving a session over libuv streams ------------------------------- */
+
+/* Starts the session over libuv stream handles the caller initialized in
+ * session->io: io[0] alone (a TCP or Unix socket, a duplex pipe, a TTY) or,
+ * with `duplex` zero, io[0] for reading and io[1] for writing (stdin and
+ * stdout). Reading starts at once. The session owns the handles from now on
+ * and closes them when it closes.
+ * Returns 0, UV_EINVAL, or the error of uv_read_start(). On error the handles
+ * are still the caller's. */
+YAMUX_EXTERN int yamux_session_start_uv(uv_loop_t* loop,
+                                        yamux_session_t* session, int duplex,
+                                        yamux_session_end_cb end_cb);
+
+/* Runs the session over this process's own stdin (fd 0) and stdout (fd 1),
+ * whatever they are (pipes, sockets, TTYs put in raw mode, or files).
+ * Returns 0, UV_EINVAL or the libuv error that opening the descriptors gave. */
+YAMUX_EXTERN int yamux_session_start_stdio(uv_loop_t* loop,
+                                           yamux_session_t* session,
+                                           yamux_session_end_cb end_cb);
+
+/* Spawns a child process as described by `options` (whose stdio[0] and
+ * stdio[1] are replaced: the session's pipes become the child's stdin and
+ * stdout; stdio[2] and beyond are kept, default: inherit stderr) and runs the
+ * session over the child's stdin/stdout. `process` is initialized by
+ * uv_spawn(); its exit_cb is the caller's. The session does not kill the
+ * child; closing the session closes the pipes, which a well-behaved child
+ * reads as EOF.
+ * Returns 0, UV_EINVAL, or the error of uv_spawn(). */
+YAMUX_EXTERN int yamux_session_spawn(uv_loop_t* loop, yamux_session_t* session,
+                                     uv_process_t* process,
+                                     const uv_process_options_t* options,
+                                     yamux_session_end_cb end_cb);
+
+/* ------------------------------------------------------------------------ */
+/* Streams                                                                   */
+
+struct yamux_stream_s {
+  /* public */
+  void* data;
+  /* read-only */
+  yamux_session_t* session;
+  uint32_t id; /* 0 until opened or accepted */
+  /* private */
+  yamux_alloc_cb alloc_cb_;
+  yamux_read_cb read_cb_;
+  yamux_close_cb close_cb_;
+  struct yamux__stream* internal_;
+  struct yamux__queue pending_; /* in the session's deferred-close list */
+  unsigned int flags_;
+};
+
+/* Initializes a stream handle for `session`. Allocates nothing. The handle
+ * becomes live with yamux_stream_open() or yamux_accept(); a handle that
+ * never became live needs no close. Returns 0 or UV_EINVAL. */
+YAMUX_EXTERN int yamux_stream_init(yamux_session_t* session,
+                                   yamux_stream_t* stream);
+
+/* Opens a new outbound stream (sends SYN). The stream is writable at once:
+ * data written in the same loop turn rides with the SYN (0-RTT); otherwise
+ * the SYN goes out on its own right away. `cb` (may be NULL, then `req` may
+ * be NULL) fires with 0 when the peer ACKs, UV_ECONNREFUSED when it resets
+ * the stream before ACKing, UV_ETIMEDOUT after open_timeout_ms (the stream
+ * is then reset), UV_ECANCELED when the stream or the session is closed
+ * first. When max_unacked_opens of our opens wait for an ACK, the SYN waits
+ * for room.
+ * Returns 0, UV_EINVAL (bad arguments, stream already live, session
+ * closing), YAMUX_EGOAWAY (either side sent Go Away), YAMUX_ESTREAMIDS
+ * (the 2^31 ids of our parity are used up), YAMUX_ECLOSED (the session
+ * ended) or UV_ENOMEM. */
+YAMUX_EXTERN int yamux_stream_open(yamux_connect_t* req, yamux_stream_t* stream,
+                                   yamux_connect_cb cb);
+
+/* Takes the oldest inbound stream waiting in the session's backlog into
+ * `stream` (initialized with yamux_stream_init()) and ACKs it. Data that
+ * arrived with or after the SYN is delivered once reading starts.
+ * Returns 0, UV_EINVAL or UV_EAGAIN (nothing waiting). */
+YAMUX_EXTERN int yamux_accept(yamux_session_t* session, yamux_stream_t* stream);
+
+/* Starts delivering received data: alloc_cb then read_cb for each chunk,
+ * as with uv_read_start(). Data that arrived before is delivered from the
+ * next loop turn. Credit goes back to the peer as data is delivered.
+ * Returns 0, UV_EINVAL or UV_EALREADY (already reading). */
+YAMUX_EXTERN int yamux_read_start(yamux_stream_t* stream,
+                                  yamux_alloc_cb alloc_cb,
+                                  yamux_read_cb read_cb);
+
+/* Stops delivering; data keeps arriving up to the receive window and waits
+ * in memory. Returns 0 or UV_EINVAL. */
+YAMUX_EXTERN int yamux_read_stop(yamux_stream_t* stream);
+
+/* Queues `nbufs` buffers for sending. The buffer array is copied; the
+ * memory it points to is not and must stay valid until `cb` fires. `cb`
+ * (may be NULL) fires with 0 once every byte has been handed to the
+ * transport, or with UV_ECANCELED (stream closed or reset locally, session
+ * closed), UV_ECONNRESET (the peer reset the stream) or the session's error.
+ * Returns 0, UV_EINVAL, UV_EPIPE (after shutdown or close), UV_ECONNRESET
+ * (stream reset), YAMUX_ECLOSED (session ended) or UV_ENOMEM (more than 4
+ * buffers and the array copy failed). */
+YAMUX_EXTERN int yamux_write(yamux_write_t* req, yamux_stream_t* stream,
+                             const uv_buf_t bufs[], unsigned int nbufs,
+                             yamux_write_cb cb);
+
+/* Bytes accepted by yamux_write() and not yet handed to the transport: the
+ * backpressure signal (stop writing above your threshold, resume from a write
+ * callback). */
+YAMUX_EXTERN size_t yamux_stream_get_write_queue_size(
+    const yamux_stream_t* stream);
+
+/* Half-closes: sends FIN after every queued write. `cb` (may be NULL) fires
+ * with 0 once the FIN is handed to the transport, or with an error as for
+ * yamux_write(). Returns 0, UV_EINVAL, UV_EALREADY, UV_ECONNRESET,
+ * YAMUX_ECLOSED. */
+YAMUX_EXTERN int yamux_shutdown(yamux_shutdown_t* req, yamux_stream_t* stream,
+                                yamux_shutdown_cb cb);
+
+/* Releases the stream handle. Queued writes and a pending shutdown or
+ * connect complete with UV_ECANCELED; reading stops. If neither side reset
+ * the stream, a FIN is sent (unless already sent) and the library keeps the
+ * stream's protocol state until the peer's FIN arrives (data arriving
+ * meanwhile is discarded and credited), for at most linger_timeout_ms, then
+ * resets it. `cb` (may be NULL) fires once, later; the handle's memory may be
+ * reused from then on. Calling it twice is a no-op. */
+YAMUX_EXTERN void yamux_close(yamux_stream_t* stream, yamux_close_cb cb);
+
+/* Like yamux_close(), but resets the stream at once (RST) instead of
+ * half-closing. A non-zero `code` is sent in the RST frame's length field
+ * (libp2p's stream error codes); the peer sees it with
+ * yamux_stream_reset_code(). */
+YAMUX_EXTERN void yamux_close_reset(yamux_stream_t* stream, uint32_t code,
+                                    yamux_close_cb cb);
+
+/* Non-zero once yamux_close() or yamux_close_reset() was called. */
+YAMUX_EXTERN int yamux_is_closing(const yamux_stream_t* stream);
+
+/* The error code the peer sent with its RST (0 if none or not reset). */
+YAMUX_EXTERN uint32_t yamux_stream_reset_code(const yamux_stream_t* stream);
+
+/* Copies the stream's counters. Returns 0 or UV_EINVAL (not live). */
+YAMUX_EXTERN int yamux_stream_get_stats(const yamux_stream_t* stream,
+                                        yamux_stream_stats_t* stats);
+
+/* ------------------------------------------------------------------------ */
+/* Requests                                                                  */
+
+#define YAMUX_REQ_FIELDS                                                       \
+  /* public */                                                                 \
+  void* data;                                                                  \
+  /* private */                                                                \
+  struct yamux__queue queue_;                                                  \
+  int status_;                                                                 \
+  int type_;
+
+struct yamux_write_s {
+  YAMUX_REQ_FIELDS
+  yamux_stream_t* stream; /* read-only */
+  yamux_write_cb cb_;
+  uv_buf_t* bufs_;
+  unsigned int nbufs_;
+  unsigned int buf_index_;
+  size_t buf_offset_;
+  unsigned int refs_; /* gather-list entries that still point into it */
+  uv_buf_t bufsml_[4];
+};
+
+struct yamux_shutdown_s {
+  YAMUX_REQ_FIELDS
+  yamux_stream_t* stream; /* read-only */
+  yamux_shutdown_cb cb_;
+};
+
+struct yamux_connect_s {
+  YAMUX_REQ_FIELDS
+  yamux_stream_t* stream; /* read-only */
+  yamux_connect_cb cb_;
+};
+
+struct yamux_ping_s {
+  YAMUX_REQ_FIELDS
+  yamux_session_t* session; /* read-only */
+  yamux_ping_cb cb_;
+  uint32_t opaque_;
+  uint64_t sent_at_;
+};
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* YAMUX_H */
