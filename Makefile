@@ -1,0 +1,194 @@
+# libyamux build (GNU make).
+#
+#   make                 build/libyamux.a, build/libyamux.so, examples, tests
+#   make test            run the suite, then again under ASan+UBSan
+#   make check           the sanitizer run only
+#   make valgrind        the suite under valgrind memcheck
+#   make install         PREFIX=/usr/local DESTDIR=
+#   make format          clang-format-14 in place; format-check verifies
+#
+# `make test TESTS="frames protocol"` passes substring filters to the runner.
+# Other makefiles may add targets in mk/<name>.mk (included at the end).
+
+CC ?= cc
+AR ?= ar
+PKG_CONFIG ?= pkg-config
+CLANG_FORMAT ?= clang-format-14
+VALGRIND ?= valgrind
+
+PREFIX ?= /usr/local
+DESTDIR ?=
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+
+# One build tree per configuration: build/ (release), build-asan/ (sanitizers)
+# and build-valgrind/ are the same rules with other values of O and SAN.
+O ?= build
+SAN ?=
+
+VERSION := $(shell sed -n 's/^\#define YAMUX_VERSION_STRING "\(.*\)"/\1/p' \
+             include/yamux.h)
+SOMAJOR := $(firstword $(subst ., ,$(VERSION)))
+
+# libuv's flags are looked up when a recipe first needs them, after the
+# $(O)/.libuv-ok check below has run (and installed libuv if it could), so
+# that a fresh machine gets the right flags in the same make invocation.
+# The $(eval) caches each answer for the rest of the run.
+UV_CFLAGS = $(eval UV_CFLAGS := $(shell $(PKG_CONFIG) --cflags libuv))$(UV_CFLAGS)
+UV_LIBS = $(eval UV_LIBS := $(shell $(PKG_CONFIG) --libs libuv))$(UV_LIBS)
+
+WARNINGS := -Wall -Wextra -Werror -Wshadow -Wvla -Wstrict-prototypes
+OPT ?= -O2 -g
+ifeq ($(SAN),asan)
+OPT := -O1 -g
+SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer \
+             -fno-sanitize-recover=undefined
+SAN_DEFS := -DYAMUX_NO_POOL
+else ifeq ($(SAN),valgrind)
+OPT := -O1 -g
+SAN_DEFS := -DYAMUX_NO_POOL
+endif
+
+BASE_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARNINGS) -fvisibility=hidden $(OPT) \
+              $(SAN_FLAGS) $(SAN_DEFS) -Iinclude -Isrc $(UV_CFLAGS)
+ALL_CFLAGS = $(BASE_CFLAGS) -fPIC -MMD -MP $(CFLAGS) $(CPPFLAGS)
+ALL_LDFLAGS = $(SAN_FLAGS) $(LDFLAGS)
+
+LIB_SRCS := $(sort $(wildcard src/*.c))
+LIB_OBJS := $(LIB_SRCS:src/%.c=$(O)/src/%.o)
+TEST_SRCS := $(sort $(wildcard test/*.c))
+TEST_OBJS := $(TEST_SRCS:test/%.c=$(O)/test/%.o)
+EXAMPLE_SRCS := $(sort $(wildcard examples/*.c))
+EXAMPLES := $(EXAMPLE_SRCS:examples/%.c=$(O)/examples/%)
+
+STATIC_LIB := $(O)/libyamux.a
+SHARED_LIB := $(O)/libyamux.so
+RUN_TESTS := $(O)/test/run-tests
+LIBUV_OK := $(O)/.libuv-ok
+
+ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+            UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+VALGRIND_FLAGS := --tool=memcheck --leak-check=full --error-exitcode=1 \
+                  --errors-for-leak-kinds=definite,indirect \
+                  --trace-children=yes --quiet
+
+.PHONY: all lib examples tests objs test check valgrind install uninstall \
+        clean format format-check
+.DEFAULT_GOAL := all
+
+all: lib examples tests
+lib: $(STATIC_LIB) $(SHARED_LIB)
+examples: $(EXAMPLES)
+tests: $(RUN_TESTS)
+# Compile everything without linking (useful while a part is missing).
+objs: $(LIB_OBJS) $(TEST_OBJS)
+
+# libuv: check once per build tree, before the first compile. As root on a
+# Debian-like system the missing packages are installed; otherwise stop with
+# one line that says what to install.
+$(LIBUV_OK):
+	@mkdir -p $(@D)
+	@if ! command -v $(PKG_CONFIG) >/dev/null 2>&1 || \
+	    ! $(PKG_CONFIG) --exists libuv; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "libuv not found: installing libuv1-dev and pkg-config"; \
+	    (apt-get update && \
+	     DEBIAN_FRONTEND=noninteractive apt-get install -y \
+	       libuv1-dev pkg-config) >&2 || exit 1; \
+	  fi; \
+	fi; \
+	if ! command -v $(PKG_CONFIG) >/dev/null 2>&1 || \
+	   ! $(PKG_CONFIG) --atleast-version=1.44 libuv; then \
+	  echo "libyamux needs libuv >= 1.44: install libuv1-dev" \
+	       "(Debian/Ubuntu) or libuv-devel" >&2; \
+	  exit 1; \
+	fi
+	@touch $@
+
+$(O)/src/%.o: src/%.c | $(LIBUV_OK)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(O)/test/%.o: test/%.c | $(LIBUV_OK)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -Itest -c $< -o $@
+
+$(O)/examples/%.o: examples/%.c | $(LIBUV_OK)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(STATIC_LIB): $(LIB_OBJS)
+	@mkdir -p $(@D)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+# The .so carries a soname with the major version; the unversioned name and
+# the soname both point at it inside the build tree.
+$(SHARED_LIB): $(LIB_OBJS)
+	@mkdir -p $(@D)
+	$(CC) -shared -Wl,-soname,libyamux.so.$(SOMAJOR) $(ALL_LDFLAGS) \
+	  -o $@ $^ $(UV_LIBS)
+	ln -sf libyamux.so $(O)/libyamux.so.$(SOMAJOR)
+
+$(EXAMPLES): $(O)/examples/%: $(O)/examples/%.o $(STATIC_LIB)
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(STATIC_LIB) $(UV_LIBS) -lm -lpthread
+
+$(RUN_TESTS): $(TEST_OBJS) $(STATIC_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(TEST_OBJS) $(STATIC_LIB) $(UV_LIBS) \
+	  -lm -lpthread
+
+# Both runs always happen; the target fails if either failed.
+test: $(RUN_TESTS)
+	@status=0; \
+	$(RUN_TESTS) $(TESTS) || status=1; \
+	$(MAKE) --no-print-directory check || status=1; \
+	exit $$status
+
+check:
+	@$(MAKE) --no-print-directory O=build-asan SAN=asan tests
+	$(ASAN_ENV) YAMUX_TEST_TIMEOUT_SCALE=3 build-asan/test/run-tests $(TESTS)
+
+valgrind:
+	@$(MAKE) --no-print-directory O=build-valgrind SAN=valgrind tests
+	YAMUX_TEST_TIMEOUT_SCALE=10 YAMUX_TEST_VALGRIND=1 \
+	  $(VALGRIND) $(VALGRIND_FLAGS) build-valgrind/test/run-tests $(TESTS)
+
+$(O)/libyamux.pc: libyamux.pc.in include/yamux.h
+	@mkdir -p $(@D)
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
+	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(VERSION)|g' \
+	    $< > $@
+
+install: lib $(O)/libyamux.pc
+	install -d $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR)/pkgconfig
+	install -m 644 include/*.h $(DESTDIR)$(INCLUDEDIR)/
+	install -m 644 $(STATIC_LIB) $(DESTDIR)$(LIBDIR)/libyamux.a
+	install -m 755 $(SHARED_LIB) $(DESTDIR)$(LIBDIR)/libyamux.so.$(VERSION)
+	ln -sf libyamux.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libyamux.so.$(SOMAJOR)
+	ln -sf libyamux.so.$(SOMAJOR) $(DESTDIR)$(LIBDIR)/libyamux.so
+	install -m 644 $(O)/libyamux.pc $(DESTDIR)$(LIBDIR)/pkgconfig/libyamux.pc
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(INCLUDEDIR)/,$(notdir $(wildcard include/*.h)))
+	rm -f $(DESTDIR)$(LIBDIR)/libyamux.a $(DESTDIR)$(LIBDIR)/libyamux.so \
+	      $(DESTDIR)$(LIBDIR)/libyamux.so.$(SOMAJOR) \
+	      $(DESTDIR)$(LIBDIR)/libyamux.so.$(VERSION) \
+	      $(DESTDIR)$(LIBDIR)/pkgconfig/libyamux.pc
+
+clean:
+	rm -rf build build-asan build-valgrind
+
+FORMAT_FILES = $(wildcard src/*.c src/*.h include/*.h test/*.c test/*.h \
+                 examples/*.c examples/*.h)
+
+format:
+	$(CLANG_FORMAT) -i $(FORMAT_FILES)
+
+format-check:
+	$(CLANG_FORMAT) --dry-run --Werror $(FORMAT_FILES)
+
+-include $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(EXAMPLES:=.d)
+
+# Extra targets (demo, bench, interop, ...) live in mk/<name>.mk.
+-include mk/*.mk
