@@ -154,20 +154,18 @@ valgrind:
 	YAMUX_TEST_TIMEOUT_SCALE=10 YAMUX_TEST_VALGRIND=1 \
 	  $(VALGRIND) $(VALGRIND_FLAGS) build-valgrind/test/run-tests $(TESTS)
 
-$(O)/libyamux.pc: libyamux.pc.in include/yamux.h
-	@mkdir -p $(@D)
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
-	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(VERSION)|g' \
-	    $< > $@
-
-install: lib $(O)/libyamux.pc
+# The pkg-config file is written at install time, so it always names the
+# PREFIX/LIBDIR of this install.
+install: lib
 	install -d $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR)/pkgconfig
 	install -m 644 include/*.h $(DESTDIR)$(INCLUDEDIR)/
 	install -m 644 $(STATIC_LIB) $(DESTDIR)$(LIBDIR)/libyamux.a
 	install -m 755 $(SHARED_LIB) $(DESTDIR)$(LIBDIR)/libyamux.so.$(VERSION)
 	ln -sf libyamux.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libyamux.so.$(SOMAJOR)
 	ln -sf libyamux.so.$(SOMAJOR) $(DESTDIR)$(LIBDIR)/libyamux.so
-	install -m 644 $(O)/libyamux.pc $(DESTDIR)$(LIBDIR)/pkgconfig/libyamux.pc
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
+	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(VERSION)|g' \
+	    libyamux.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/libyamux.pc
 
 uninstall:
 	rm -f $(addprefix $(DESTDIR)$(INCLUDEDIR)/,$(notdir $(wildcard include/*.h)))
