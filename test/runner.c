@@ -124,7 +124,8 @@ int task_int_cmp(int sa, unsigned long long a, int sb, unsigned long long b) {
   int bneg = sb && (long long)b < 0;
 
   if (aneg != bneg) return aneg ? -1 : 1;
-  if (aneg) return (long long)a < (long long)b ? -1 : (long long)a > (long long)b;
+  if (aneg)
+    return (long long)a < (long long)b ? -1 : (long long)a > (long long)b;
   return a < b ? -1 : a > b;
 }
 
@@ -143,8 +144,8 @@ void task_int_fail(const char* file, int line, const char* ea, const char* op,
 
   format_int(as, sizeof(as), sa, a);
   format_int(bs, sizeof(bs), sb, b);
-  task_fail(file, line, "assertion failed: %s %s %s (%s %s %s)", ea, op, eb,
-            as, op, bs);
+  task_fail(file, line, "assertion failed: %s %s %s (%s %s %s)", ea, op, eb, as,
+            op, bs);
 }
 
 static void dump_bytes(const char* label, const unsigned char* p, size_t n,
@@ -328,12 +329,11 @@ static int run_one(const test_entry_t* t, char* reason, size_t reason_size,
       memmove(reason, reason + 5, strlen(reason + 5) + 1);
     result = RESULT_SKIP;
   } else if (WIFEXITED(status)) {
-    snprintf(reason, reason_size, "exited with status %d",
-             WEXITSTATUS(status));
+    snprintf(reason, reason_size, "exited with status %d", WEXITSTATUS(status));
     result = RESULT_FAIL;
   } else if (WIFSIGNALED(status)) {
-    snprintf(reason, reason_size, "killed by signal %d (%s)",
-             WTERMSIG(status), strsignal(WTERMSIG(status)));
+    snprintf(reason, reason_size, "killed by signal %d (%s)", WTERMSIG(status),
+             strsignal(WTERMSIG(status)));
     result = RESULT_FAIL;
   } else {
     snprintf(reason, reason_size, "unknown wait status %d", status);
@@ -390,9 +390,10 @@ int main(int argc, char** argv) {
     else if (strcmp(argv[i], "-v") == 0)
       show = 1;
     else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-      printf("usage: %s [--list] [--no-fork] [-v] [substr...]\n"
-             "       %s --helper NAME [args...]\n",
-             argv[0], argv[0]);
+      printf(
+          "usage: %s [--list] [--no-fork] [-v] [substr...]\n"
+          "       %s --helper NAME [args...]\n",
+          argv[0], argv[0]);
       free(filters);
       return 0;
     } else

@@ -37,20 +37,20 @@ const char* test_exe_path(void);
 /* Called (if set) before an ASSERT aborts, to print extra context. */
 extern void (*task_fail_hook)(void);
 
-#define TEST_TIMEOUT(name, seconds)                                            \
-  static void test_##name(void);                                               \
-  __attribute__((constructor)) static void test_register_##name(void) {        \
-    task_register_test(#name, test_##name, (seconds), __FILE__);               \
-  }                                                                            \
+#define TEST_TIMEOUT(name, seconds)                                     \
+  static void test_##name(void);                                        \
+  __attribute__((constructor)) static void test_register_##name(void) { \
+    task_register_test(#name, test_##name, (seconds), __FILE__);        \
+  }                                                                     \
   static void test_##name(void)
 
 #define TEST(name) TEST_TIMEOUT(name, TEST_DEFAULT_TIMEOUT)
 
-#define HELPER(name)                                                           \
-  static int helper_##name(void);                                              \
-  __attribute__((constructor)) static void helper_register_##name(void) {      \
-    task_register_helper(#name, helper_##name);                                \
-  }                                                                            \
+#define HELPER(name)                                                      \
+  static int helper_##name(void);                                         \
+  __attribute__((constructor)) static void helper_register_##name(void) { \
+    task_register_helper(#name, helper_##name);                           \
+  }                                                                       \
   static int helper_##name(void)
 
 /* Ends the current test as skipped (counted as passed) with a reason. */
@@ -71,26 +71,21 @@ void task_mem_fail(const char* file, int line, const char* ea, const char* eb,
     __attribute__((noreturn));
 
 /* 1 if the expression's type is a signed integer type (or not an integer). */
-#define TASK_SIGNED(x)                                                         \
-  _Generic((x),                                                                \
-      _Bool: 0,                                                                \
-      unsigned char: 0,                                                        \
-      unsigned short: 0,                                                       \
-      unsigned int: 0,                                                         \
-      unsigned long: 0,                                                        \
-      unsigned long long: 0,                                                   \
-      default: 1)
+#define TASK_SIGNED(x)                                                  \
+  _Generic((x), _Bool : 0, unsigned char : 0, unsigned short : 0,       \
+           unsigned int : 0, unsigned long : 0, unsigned long long : 0, \
+           default : 1)
 
 /* Compares integers of any types by value (a negative signed value is below
  * any unsigned value), evaluating each operand once. */
-#define TASK_ASSERT_INT(a, op, b)                                              \
-  do {                                                                         \
-    int sa_ = TASK_SIGNED(a);                                                  \
-    int sb_ = TASK_SIGNED(b);                                                  \
-    unsigned long long a_ = (unsigned long long)(a);                           \
-    unsigned long long b_ = (unsigned long long)(b);                           \
-    if (!(task_int_cmp(sa_, a_, sb_, b_) op 0))                                \
-      task_int_fail(__FILE__, __LINE__, #a, #op, #b, sa_, a_, sb_, b_);        \
+#define TASK_ASSERT_INT(a, op, b)                                       \
+  do {                                                                  \
+    int sa_ = TASK_SIGNED(a);                                           \
+    int sb_ = TASK_SIGNED(b);                                           \
+    unsigned long long a_ = (unsigned long long)(a);                    \
+    unsigned long long b_ = (unsigned long long)(b);                    \
+    if (!(task_int_cmp(sa_, a_, sb_, b_) op 0))                         \
+      task_int_fail(__FILE__, __LINE__, #a, #op, #b, sa_, a_, sb_, b_); \
   } while (0)
 
 #define ASSERT(expr)                                                           \
@@ -106,44 +101,44 @@ void task_mem_fail(const char* file, int line, const char* ea, const char* eb,
 #define ASSERT_GE(a, b) TASK_ASSERT_INT(a, >=, b)
 #define ASSERT_OK(a) TASK_ASSERT_INT(a, ==, 0)
 
-#define ASSERT_PTR_EQ(a, b)                                                    \
-  do {                                                                         \
-    const void* a_ = (const void*)(a);                                         \
-    const void* b_ = (const void*)(b);                                         \
-    if (a_ != b_)                                                              \
-      task_fail(__FILE__, __LINE__, "assertion failed: %s == %s (%p == %p)",   \
-                #a, #b, a_, b_);                                               \
+#define ASSERT_PTR_EQ(a, b)                                                  \
+  do {                                                                       \
+    const void* a_ = (const void*)(a);                                       \
+    const void* b_ = (const void*)(b);                                       \
+    if (a_ != b_)                                                            \
+      task_fail(__FILE__, __LINE__, "assertion failed: %s == %s (%p == %p)", \
+                #a, #b, a_, b_);                                             \
   } while (0)
 
-#define ASSERT_PTR_NE(a, b)                                                    \
-  do {                                                                         \
-    const void* a_ = (const void*)(a);                                         \
-    const void* b_ = (const void*)(b);                                         \
-    if (a_ == b_)                                                              \
-      task_fail(__FILE__, __LINE__, "assertion failed: %s != %s (%p != %p)",   \
-                #a, #b, a_, b_);                                               \
+#define ASSERT_PTR_NE(a, b)                                                  \
+  do {                                                                       \
+    const void* a_ = (const void*)(a);                                       \
+    const void* b_ = (const void*)(b);                                       \
+    if (a_ == b_)                                                            \
+      task_fail(__FILE__, __LINE__, "assertion failed: %s != %s (%p != %p)", \
+                #a, #b, a_, b_);                                             \
   } while (0)
 
 #define ASSERT_NULL(a) ASSERT_PTR_EQ(a, NULL)
 #define ASSERT_NOT_NULL(a) ASSERT_PTR_NE(a, NULL)
 
-#define ASSERT_MEM_EQ(a, b, n)                                                 \
-  do {                                                                         \
-    const void* a_ = (a);                                                      \
-    const void* b_ = (b);                                                      \
-    size_t n_ = (n);                                                           \
-    if (n_ != 0 && memcmp(a_, b_, n_) != 0)                                    \
-      task_mem_fail(__FILE__, __LINE__, #a, #b, a_, b_, n_);                   \
+#define ASSERT_MEM_EQ(a, b, n)                               \
+  do {                                                       \
+    const void* a_ = (a);                                    \
+    const void* b_ = (b);                                    \
+    size_t n_ = (n);                                         \
+    if (n_ != 0 && memcmp(a_, b_, n_) != 0)                  \
+      task_mem_fail(__FILE__, __LINE__, #a, #b, a_, b_, n_); \
   } while (0)
 
-#define ASSERT_STR_EQ(a, b)                                                    \
-  do {                                                                         \
-    const char* a_ = (a);                                                      \
-    const char* b_ = (b);                                                      \
-    if (a_ == NULL || b_ == NULL ? a_ != b_ : strcmp(a_, b_) != 0)             \
-      task_fail(__FILE__, __LINE__,                                            \
-                "assertion failed: %s == %s (\"%s\" == \"%s\")", #a, #b,       \
-                a_ ? a_ : "(null)", b_ ? b_ : "(null)");                       \
+#define ASSERT_STR_EQ(a, b)                                              \
+  do {                                                                   \
+    const char* a_ = (a);                                                \
+    const char* b_ = (b);                                                \
+    if (a_ == NULL || b_ == NULL ? a_ != b_ : strcmp(a_, b_) != 0)       \
+      task_fail(__FILE__, __LINE__,                                      \
+                "assertion failed: %s == %s (\"%s\" == \"%s\")", #a, #b, \
+                a_ ? a_ : "(null)", b_ ? b_ : "(null)");                 \
   } while (0)
 
 #endif /* YAMUX_TEST_TASK_H */
