@@ -1,0 +1,31 @@
+/* Error names and messages, generated from YAMUX_ERRNO_MAP so the enum and
+ * the strings cannot drift apart; anything else is libuv's. */
+#include "common.h"
+
+const char* yamux_strerror(int err) {
+  switch (err) {
+#define XX(name, val, msg)                                                     \
+  case YAMUX_##name:                                                           \
+    return msg;
+    YAMUX_ERRNO_MAP(XX)
+#undef XX
+    default:
+      return uv_strerror(err);
+  }
+}
+
+const char* yamux_err_name(int err) {
+  switch (err) {
+#define XX(name, val, msg)                                                     \
+  case YAMUX_##name:                                                           \
+    return "YAMUX_" #name;
+    YAMUX_ERRNO_MAP(XX)
+#undef XX
+    default:
+      return uv_err_name(err);
+  }
+}
+
+unsigned int yamux_version(void) { return YAMUX_VERSION_HEX; }
+
+const char* yamux_version_string(void) { return YAMUX_VERSION_STRING; }

@@ -1,0 +1,228 @@
+/* Private to libyamux: the sans-I/O engine's state, shared by session.c,
+ * stream.c and sched.c. Nothing here does I/O or reads a clock. */
+#ifndef YAMUX_INTERNAL_H
+#define YAMUX_INTERNAL_H
+
+#include "common.h"
+#include "frame.h"
+#include "map.h"
+
+/* Gather-list capacity of one output batch. Each Data frame takes one entry
+ * for its header plus one per buffer slice. */
+#define YAMUX__BATCH_IOV 256
+/* Data bytes per batch: bounds how long control frames queued behind a batch
+ * in flight wait (a pong behind 256 KiB is ~0.1 ms on loopback). */
+#define YAMUX__BATCH_DATA_BYTES (256u * 1024u)
+/* Outbound RSTs for SYNs we refused without creating a stream. */
+#define YAMUX__REFUSE_RING 1024
+/* Smallest receive-buffer chunk: small frames pack into chunks so a peer
+ * sending 1-byte frames cannot make per-frame allocations. */
+#define YAMUX__RX_CHUNK_MIN 4096u
+
+/* Request types (yamux_*_t.type_). */
+enum {
+  YAMUX__REQ_WRITE = 1,
+  YAMUX__REQ_SHUTDOWN,
+  YAMUX__REQ_CONNECT,
+  YAMUX__REQ_PING
+};
+
+/* Stream record state bits. */
+enum {
+  YAMUX__S_LOCAL = 1u << 0,       /* we opened it */
+  YAMUX__S_SYN_WAIT = 1u << 1,    /* SYN waits for room in the ACK backlog */
+  YAMUX__S_SYN_PENDING = 1u << 2, /* SYN to send */
+  YAMUX__S_SYN_SENT = 1u << 3,    /* waiting for the peer's ACK */
+  YAMUX__S_ACKED = 1u << 4,       /* peer ACKed our SYN */
+  YAMUX__S_ACK_PENDING = 1u << 5, /* inbound: ACK to send */
+  YAMUX__S_FIN_PENDING = 1u << 6, /* FIN after the queued writes */
+  YAMUX__S_FIN_SENT = 1u << 7,
+  YAMUX__S_FIN_RCVD = 1u << 8,
+  YAMUX__S_RST_PENDING = 1u << 9,
+  YAMUX__S_RST_SENT = 1u << 10,
+  YAMUX__S_RST_RCVD = 1u << 11,
+  YAMUX__S_EOF_DELIVERED = 1u << 12, /* read_cb saw the final status */
+  YAMUX__S_WINDOW_PENDING = 1u << 13, /* announce initial_window delta */
+  YAMUX__S_DETACHED = 1u << 14,  /* no user handle any more */
+  YAMUX__S_RELEASED = 1u << 15,  /* queued for freeing */
+  YAMUX__S_ACCEPTED = 1u << 16,  /* an inbound stream the app accepted */
+  YAMUX__S_FAILED = 1u << 17     /* ended by a timeout or session end */
+};
+
+#define YAMUX__S_RESET (YAMUX__S_RST_SENT | YAMUX__S_RST_RCVD | YAMUX__S_RST_PENDING)
+
+/* Handle flags (yamux_stream_t.flags_). */
+enum {
+  YAMUX__H_LIVE = 1u << 0,    /* opened or accepted */
+  YAMUX__H_READING = 1u << 1,
+  YAMUX__H_CLOSING = 1u << 2, /* yamux_close*() called */
+  YAMUX__H_CLOSED = 1u << 3,  /* close callback delivered or released */
+  YAMUX__H_SHUT = 1u << 4     /* yamux_shutdown() called */
+};
+
+typedef struct yamux__rxchunk {
+  struct yamux__rxchunk* next;
+  uint32_t off; /* first unread byte */
+  uint32_t len; /* bytes filled */
+  uint32_t cap;
+  char data[];
+} yamux__rxchunk_t;
+
+typedef struct yamux__stream {
+  struct yamux__session* sess;
+  yamux_stream_t* handle; /* NULL before accept and after close */
+  uint32_t id;
+  uint32_t state;
+  uint32_t send_window;     /* credit the peer gave us */
+  uint32_t recv_window;     /* credit we gave that the peer has not used */
+  uint32_t recv_window_max; /* current window size (auto-tuned) */
+  uint32_t credit_pending;  /* read by the app, not yet returned */
+  uint32_t buffered;        /* received, waiting for the app */
+  uint32_t rst_code_rx;
+  uint32_t rst_code_tx;
+  int fail_status;        /* read_cb status to deliver when FAILED */
+  uint32_t inflight_reqs; /* write requests with bytes in the gather list */
+  uint64_t write_queued;  /* bytes of queued writes not yet gathered */
+  uint64_t deadline;      /* open or linger deadline */
+  uint64_t credit_at;     /* when credit last went out (window tuning) */
+  uint64_t bytes_sent;
+  uint64_t bytes_received;
+  yamux__rxchunk_t* rx_head;
+  yamux__rxchunk_t* rx_tail;
+  yamux_shutdown_t* shutdown_req;
+  yamux_connect_t* connect_req;
+  yamux__queue_t writes;     /* yamux_write_t, not fully gathered */
+  yamux__queue_t ctrl_link;  /* session.ctrlq: control frame to send */
+  yamux__queue_t send_link;  /* session.sendq: data and credit to send */
+  yamux__queue_t wait_link;  /* accept_q, syn_waitq or deliverq */
+  yamux__queue_t timer_link; /* open_timers or linger_timers */
+} yamux__stream_t;
+
+typedef struct yamux__session {
+  yamux_session_t* handle;
+  yamux_config_t cfg;
+  yamux_allocator_t mem;
+  yamux_transport_t transport;
+  yamux_session_end_cb end_cb;
+  yamux_session_close_cb close_cb;
+  yamux_connection_cb connection_cb;
+  yamux_goaway_cb goaway_cb;
+
+  uint64_t now;
+  int started;
+  int closing;          /* yamux_session_close() called */
+  int ended;            /* end status delivered or pending */
+  int end_status;
+  int end_reported;
+  int transport_dead;   /* reading/writing failed: do not write */
+  int transport_closing;
+  int transport_closed;
+  int depth;            /* drive/callback nesting */
+  int woken;
+
+  /* Stream ids. */
+  uint32_t next_id;
+  uint32_t last_peer_id;
+  uint32_t n_inbound;  /* live inbound streams */
+  uint32_t n_streams;
+  uint32_t unacked;    /* our SYNs sent and not ACKed */
+  uint32_t accept_count;
+  uint32_t announce_count;
+  uint64_t grown_bytes; /* window growth above initial, all streams */
+  yamux__map_t map;
+
+  /* Inbound frame parser. */
+  uint8_t hdr_buf[YAMUX__HDR_LEN];
+  uint32_t hdr_len;
+  yamux__frame_hdr_t cur;
+  uint32_t body_left;
+  yamux__stream_t* body_stream; /* NULL: discard the body */
+  int dead_input; /* after a protocol error: ignore input */
+
+  /* Queues. */
+  yamux__queue_t ctrlq;
+  yamux__queue_t sendq;
+  yamux__queue_t accept_q;
+  yamux__queue_t syn_waitq;
+  yamux__queue_t deliverq;
+  yamux__queue_t open_timers;
+  yamux__queue_t linger_timers;
+  yamux__queue_t done_reqs;    /* requests whose callback is due */
+  yamux__queue_t closing_handles; /* yamux_stream_t whose close_cb is due */
+  yamux__queue_t pings_todo;   /* yamux_ping_t to send */
+  yamux__queue_t pings_sent;   /* yamux_ping_t waiting for the reply */
+  yamux__stream_t* free_list;  /* released records to free */
+
+  /* Session-level control frames to send. */
+  uint32_t* pongs;
+  uint32_t pong_head, pong_count;
+  uint32_t refuse_ring[YAMUX__REFUSE_RING];
+  uint32_t refuse_head, refuse_count;
+  int goaway_pending;
+  uint32_t goaway_code;
+  int goaway_sent;
+  int goaway_received;
+  uint32_t goaway_rx_code;
+
+  /* Keepalive and RTT. */
+  uint32_t next_opaque;
+  uint64_t next_keepalive;  /* when to send the next keepalive ping */
+  uint64_t keepalive_deadline; /* liveness deadline, UINT64_MAX if none */
+  int keepalive_todo;       /* a keepalive ping is to be sent */
+  uint32_t keepalive_opaque;
+  uint64_t keepalive_sent_at;
+  int keepalive_inflight;
+  uint64_t rtt_ns;
+  int rtt_probe_sent;       /* one ping to measure RTT for window tuning */
+  uint64_t close_deadline;
+
+  /* The output batch: [head, tail) is unsent. */
+  uv_buf_t iov[YAMUX__BATCH_IOV];
+  uint8_t hdrs[YAMUX__BATCH_IOV][YAMUX__HDR_LEN];
+  yamux_write_t* owner[YAMUX__BATCH_IOV]; /* the write request a slice ends */
+  uint32_t head, tail;
+
+  yamux_session_stats_t stats;
+} yamux__session_t;
+
+/* session.c */
+void yamux__enter(yamux__session_t* s);
+void yamux__leave(yamux__session_t* s);
+void yamux__api_leave(yamux__session_t* s);
+void yamux__wake(yamux__session_t* s);
+void yamux__complete_req(yamux__session_t* s, void* req, int status);
+void yamux__log(yamux__session_t* s, yamux_log_level_t level, const char* fmt,
+                ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+void yamux__protocol_error(yamux__session_t* s, const char* why);
+int yamux__stream_error_status(const yamux__session_t* s);
+
+/* stream.c */
+yamux__stream_t* yamux__stream_new(yamux__session_t* s, uint32_t id,
+                                   uint32_t state);
+void yamux__stream_maybe_release(yamux__stream_t* st);
+void yamux__stream_free(yamux__session_t* s, yamux__stream_t* st);
+void yamux__stream_on_data(yamux__stream_t* st, const char* data, size_t len);
+void yamux__stream_on_fin(yamux__stream_t* st);
+void yamux__stream_on_rst(yamux__stream_t* st, uint32_t code);
+void yamux__stream_on_ack(yamux__stream_t* st);
+void yamux__stream_deliver(yamux__stream_t* st);
+void yamux__stream_fail(yamux__stream_t* st, int status, int send_rst);
+void yamux__stream_cancel_writes(yamux__stream_t* st, int status);
+void yamux__stream_credit(yamux__stream_t* st, uint32_t n);
+void yamux__stream_queue_ctrl(yamux__stream_t* st);
+void yamux__stream_queue_send(yamux__stream_t* st);
+void yamux__stream_release_syn_waiters(yamux__session_t* s);
+void yamux__stream_handle_closed(yamux__stream_t* st);
+void yamux__stream_timer_remove(yamux__stream_t* st);
+
+/* sched.c */
+unsigned int yamux__gather(yamux__session_t* s, unsigned int max_bufs);
+void yamux__consume(yamux__session_t* s, size_t nbytes);
+void yamux__fail_batch(yamux__session_t* s, int status);
+int yamux__want_write(const yamux__session_t* s);
+
+#endif /* YAMUX_INTERNAL_H */

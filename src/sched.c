@@ -1,0 +1,279 @@
+/* The send scheduler: turns queued control and data into one gather list.
+ * Order within a batch: an error Go Away, pongs and pings, refused-stream
+ * RSTs, per-stream control (SYN/ACK/RST/credit/FIN), a normal Go Away, then
+ * Data round-robin across streams. Data is never copied: entries point into
+ * the callers' write buffers. */
+#include "internal.h"
+
+static uint8_t* add_hdr(yamux__session_t* s, uint8_t type, uint16_t flags,
+                        uint32_t id, uint32_t length) {
+  uint32_t i = s->tail++;
+  yamux__frame_encode(s->hdrs[i], type, flags, id, length);
+  s->iov[i] = uv_buf_init((char*)s->hdrs[i], YAMUX__HDR_LEN);
+  s->owner[i] = NULL;
+  s->stats.frames_sent++;
+  return s->hdrs[i];
+}
+
+static void sent_syn_or_ack(yamux__stream_t* st, uint16_t flags) {
+  if (flags & YAMUX__FLAG_SYN) {
+    st->state &= ~YAMUX__S_SYN_PENDING;
+    st->state |= YAMUX__S_SYN_SENT;
+  }
+  if (flags & YAMUX__FLAG_ACK) st->state &= ~YAMUX__S_ACK_PENDING;
+}
+
+static void sent_fin(yamux__stream_t* st) {
+  yamux__session_t* s = st->sess;
+  st->state &= ~YAMUX__S_FIN_PENDING;
+  st->state |= YAMUX__S_FIN_SENT;
+  /* The FIN is in the transport's hands from here. */
+  if (st->shutdown_req != NULL) {
+    yamux__complete_req(s, st->shutdown_req, 0);
+    st->shutdown_req = NULL;
+  }
+  yamux__stream_maybe_release(st);
+}
+
+/* Credit to return now, growing the window when the reader keeps up: if the
+ * last credit went out less than four round trips ago, the window, not the
+ * reader, is what limits the sender (go-yamux's rule). */
+static uint32_t take_credit(yamux__stream_t* st) {
+  yamux__session_t* s = st->sess;
+  uint32_t delta = st->credit_pending;
+  if (delta == 0 || delta < st->recv_window_max / 2) return 0;
+  if (s->cfg.max_window > st->recv_window_max) {
+    if (s->rtt_ns == 0 && !s->rtt_probe_sent && !s->keepalive_inflight) {
+      s->rtt_probe_sent = 1;
+      s->keepalive_todo = 1; /* one ping to learn the RTT */
+    } else if (s->rtt_ns != 0 && st->credit_at != 0 &&
+               s->now - st->credit_at < 4 * s->rtt_ns) {
+      uint64_t grow = YAMUX__MIN((uint64_t)st->recv_window_max,
+                                 (uint64_t)(s->cfg.max_window -
+                                            st->recv_window_max));
+      uint64_t room = s->cfg.window_budget > s->grown_bytes
+                          ? s->cfg.window_budget - s->grown_bytes
+                          : 0;
+      grow = YAMUX__MIN(grow, room);
+      st->recv_window_max += (uint32_t)grow;
+      s->grown_bytes += grow;
+      delta += (uint32_t)grow;
+    }
+  }
+  st->credit_at = s->now;
+  st->credit_pending = 0;
+  st->recv_window += delta;
+  return delta;
+}
+
+static int has_sendable(const yamux__stream_t* st) {
+  return st->write_queued > 0 && st->send_window > 0;
+}
+
+/* Emits the stream's control frame. Returns 0 if there was no room. */
+static int emit_ctrl(yamux__session_t* s, yamux__stream_t* st,
+                     uint32_t limit) {
+  uint16_t flags = 0;
+  uint32_t delta = 0;
+  uint32_t extra = s->cfg.initial_window - YAMUX__DEFAULT_WINDOW;
+
+  if (s->tail >= limit) return 0;
+  yamux__queue_remove(&st->ctrl_link);
+  if (st->state & YAMUX__S_RST_PENDING) {
+    add_hdr(s, YAMUX__TYPE_WINDOW_UPDATE, YAMUX__FLAG_RST, st->id,
+            st->rst_code_tx);
+    st->state &= ~YAMUX__S_RST_PENDING;
+    st->state |= YAMUX__S_RST_SENT;
+    s->stats.resets_sent++;
+    yamux__stream_maybe_release(st);
+    return 1;
+  }
+  if (st->state & (YAMUX__S_SYN_PENDING | YAMUX__S_ACK_PENDING)) {
+    /* SYN and ACK ride on the first Data frame when one is ready and no
+     * window delta needs announcing (0-RTT open). */
+    if (extra != 0 || !has_sendable(st)) {
+      flags |= (st->state & YAMUX__S_SYN_PENDING) ? YAMUX__FLAG_SYN
+                                                  : YAMUX__FLAG_ACK;
+      delta += extra;
+    }
+  }
+  delta += take_credit(st);
+  if ((st->state & YAMUX__S_FIN_PENDING) && st->write_queued == 0)
+    flags |= YAMUX__FLAG_FIN;
+  if (flags == 0 && delta == 0) return 1;
+  add_hdr(s, YAMUX__TYPE_WINDOW_UPDATE, flags, st->id, delta);
+  sent_syn_or_ack(st, flags);
+  if (flags & YAMUX__FLAG_FIN) sent_fin(st);
+  return 1;
+}
+
+/* One Data frame from the stream; returns 0 if there was no room. */
+static int emit_data(yamux__session_t* s, yamux__stream_t* st, uint32_t limit,
+                     uint32_t* budget) {
+  uint64_t want = YAMUX__MIN(st->write_queued, (uint64_t)st->send_window);
+  uint32_t len = 0, hi;
+  uint16_t flags = 0;
+  uint8_t* hdr;
+
+  want = YAMUX__MIN(want, (uint64_t)s->cfg.max_frame_size);
+  want = YAMUX__MIN(want, (uint64_t)*budget);
+  if (want == 0 || s->tail + 2 > limit) return 0;
+  hi = s->tail;
+  hdr = add_hdr(s, YAMUX__TYPE_DATA, 0, st->id, 0);
+  while (len < want && s->tail < limit) {
+    yamux_write_t* r =
+        yamux__queue_data(yamux__queue_head(&st->writes), yamux_write_t, queue_);
+    uv_buf_t* b = &r->bufs_[r->buf_index_];
+    size_t avail = b->len - r->buf_offset_;
+    size_t take = YAMUX__MIN(avail, (size_t)(want - len));
+    if (take > 0) {
+      s->iov[s->tail] = uv_buf_init(b->base + r->buf_offset_, (unsigned)take);
+      s->owner[s->tail] = r;
+      if (r->refs_++ == 0) st->inflight_reqs++;
+      s->tail++;
+      len += (uint32_t)take;
+      r->buf_offset_ += take;
+    }
+    if (r->buf_offset_ == b->len) {
+      r->buf_index_++;
+      r->buf_offset_ = 0;
+      /* Skip empty buffers so the request ends exactly at its last byte. */
+      while (r->buf_index_ < r->nbufs_ && r->bufs_[r->buf_index_].len == 0)
+        r->buf_index_++;
+      if (r->buf_index_ == r->nbufs_) yamux__queue_remove(&r->queue_);
+    }
+  }
+  st->write_queued -= len;
+  st->send_window -= len;
+  st->bytes_sent += len;
+  s->stats.data_bytes_sent += len;
+  *budget -= len;
+  if (st->state & (YAMUX__S_SYN_PENDING | YAMUX__S_ACK_PENDING))
+    flags |= (st->state & YAMUX__S_SYN_PENDING) ? YAMUX__FLAG_SYN
+                                                : YAMUX__FLAG_ACK;
+  if ((st->state & YAMUX__S_FIN_PENDING) && st->write_queued == 0)
+    flags |= YAMUX__FLAG_FIN;
+  yamux__frame_encode(hdr, YAMUX__TYPE_DATA, flags, st->id, len);
+  (void)hi;
+  sent_syn_or_ack(st, flags);
+  /* A stream with only control left (say SYN waiting behind a full batch)
+   * must not lose it: it goes back to the control queue. */
+  if (flags & YAMUX__FLAG_FIN) sent_fin(st);
+  return 1;
+}
+
+unsigned int yamux__gather(yamux__session_t* s, unsigned int max_bufs) {
+  uint32_t limit, budget;
+  if (s->head == s->tail) s->head = s->tail = 0;
+  limit = YAMUX__MIN((uint32_t)YAMUX__BATCH_IOV, s->head + max_bufs);
+  if (max_bufs == 0 || s->tail >= limit) return s->tail - s->head;
+
+  if (s->goaway_pending && s->goaway_code != YAMUX_GOAWAY_NORMAL) {
+    add_hdr(s, YAMUX__TYPE_GO_AWAY, 0, 0, s->goaway_code);
+    s->goaway_pending = 0;
+    s->goaway_sent = 1;
+    s->stats.goaway_sent = s->goaway_code + 1;
+  }
+  while (s->pong_count > 0 && s->tail < limit) {
+    add_hdr(s, YAMUX__TYPE_PING, YAMUX__FLAG_ACK, 0, s->pongs[s->pong_head]);
+    s->pong_head = (s->pong_head + 1) % s->cfg.max_queued_pongs;
+    s->pong_count--;
+    s->stats.pongs_sent++;
+  }
+  if (s->keepalive_todo && s->tail < limit) {
+    s->keepalive_todo = 0;
+    s->keepalive_inflight = 1;
+    s->keepalive_opaque = s->next_opaque++;
+    s->keepalive_sent_at = s->now;
+    add_hdr(s, YAMUX__TYPE_PING, YAMUX__FLAG_SYN, 0, s->keepalive_opaque);
+    s->stats.pings_sent++;
+  }
+  while (!yamux__queue_empty(&s->pings_todo) && s->tail < limit) {
+    yamux__queue_t* q = yamux__queue_head(&s->pings_todo);
+    yamux_ping_t* p = yamux__queue_data(q, yamux_ping_t, queue_);
+    yamux__queue_remove(q);
+    p->opaque_ = s->next_opaque++;
+    p->sent_at_ = s->now;
+    yamux__queue_insert_tail(&s->pings_sent, q);
+    add_hdr(s, YAMUX__TYPE_PING, YAMUX__FLAG_SYN, 0, p->opaque_);
+    s->stats.pings_sent++;
+  }
+  while (s->refuse_count > 0 && s->tail < limit) {
+    add_hdr(s, YAMUX__TYPE_WINDOW_UPDATE, YAMUX__FLAG_RST, s->refuse_ring[s->refuse_head], 0);
+    s->refuse_head = (s->refuse_head + 1) % YAMUX__REFUSE_RING;
+    s->refuse_count--;
+    s->stats.resets_sent++;
+  }
+  while (!yamux__queue_empty(&s->ctrlq)) {
+    yamux__stream_t* st = yamux__queue_data(yamux__queue_head(&s->ctrlq),
+                                            yamux__stream_t, ctrl_link);
+    if (!emit_ctrl(s, st, limit)) break;
+  }
+  if (s->goaway_pending && s->tail < limit) {
+    add_hdr(s, YAMUX__TYPE_GO_AWAY, 0, 0, s->goaway_code);
+    s->goaway_pending = 0;
+    s->goaway_sent = 1;
+    s->stats.goaway_sent = s->goaway_code + 1;
+  }
+  budget = YAMUX__BATCH_DATA_BYTES;
+  while (!yamux__queue_empty(&s->sendq) && budget > 0) {
+    yamux__queue_t* q = yamux__queue_head(&s->sendq);
+    yamux__stream_t* st = yamux__queue_data(q, yamux__stream_t, send_link);
+    yamux__queue_remove(q);
+    if (!has_sendable(st)) continue;
+    if (!emit_data(s, st, limit, &budget)) {
+      yamux__queue_insert_head(&s->sendq, q);
+      break;
+    }
+    /* Round-robin: a stream with more goes to the back. */
+    if (has_sendable(st)) yamux__queue_insert_tail(&s->sendq, q);
+  }
+  return s->tail - s->head;
+}
+
+/* A gather-list entry left the session: its write request may be done. */
+static void finish_slot(yamux__session_t* s, uint32_t i, int status) {
+  yamux_write_t* r = s->owner[i];
+  yamux__stream_t* st;
+  s->owner[i] = NULL;
+  if (r == NULL) return;
+  if (status < 0 && r->status_ == 0) r->status_ = status;
+  if (--r->refs_ != 0) return;
+  st = r->stream->internal_;
+  st->inflight_reqs--;
+  if (yamux__queue_empty(&r->queue_)) yamux__complete_req(s, r, 0);
+  if (st->inflight_reqs == 0) {
+    if (st->handle != NULL && (st->handle->flags_ & YAMUX__H_CLOSING))
+      yamux__stream_handle_closed(st);
+    else
+      yamux__stream_maybe_release(st);
+  }
+}
+
+void yamux__consume(yamux__session_t* s, size_t nbytes) {
+  s->stats.bytes_sent += nbytes;
+  while (nbytes > 0 && s->head < s->tail) {
+    uv_buf_t* b = &s->iov[s->head];
+    if (nbytes < b->len) {
+      b->base += nbytes;
+      b->len -= nbytes;
+      return;
+    }
+    nbytes -= b->len;
+    finish_slot(s, s->head, 0);
+    s->head++;
+  }
+  if (s->head == s->tail) s->head = s->tail = 0;
+}
+
+void yamux__fail_batch(yamux__session_t* s, int status) {
+  while (s->head < s->tail) finish_slot(s, s->head++, status);
+  s->head = s->tail = 0;
+}
+
+int yamux__want_write(const yamux__session_t* s) {
+  return s->head < s->tail || s->pong_count > 0 || s->refuse_count > 0 ||
+         s->goaway_pending || s->keepalive_todo ||
+         !yamux__queue_empty(&s->pings_todo) ||
+         !yamux__queue_empty(&s->ctrlq) || !yamux__queue_empty(&s->sendq);
+}

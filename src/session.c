@@ -1,0 +1,879 @@
+/* The session engine: lifecycle, the inbound frame parser and dispatcher,
+ * Go Away, pings and keepalive, timers as deadlines, and the deferred
+ * callback machinery. No I/O: bytes come in through yamux_session_feed(),
+ * frames leave through yamux_session_send_buffers() (sched.c), time comes in
+ * as an argument. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "internal.h"
+
+#define NEVER UINT64_MAX
+#define MS(x) ((uint64_t)(x) * 1000000u)
+
+static yamux__session_t* sess_of(const yamux_session_t* h) {
+  return h == NULL ? NULL : h->internal_;
+}
+
+/* ---- logging ---------------------------------------------------------- */
+
+void yamux__log(yamux__session_t* s, yamux_log_level_t level, const char* fmt,
+                ...) {
+  char line[256];
+  va_list ap;
+  if (s->cfg.log_cb == NULL || level > s->cfg.log_level) return;
+  va_start(ap, fmt);
+  vsnprintf(line, sizeof(line), fmt, ap);
+  va_end(ap);
+  s->cfg.log_cb(s->cfg.log_data, level, line);
+}
+
+/* ---- deferred work ---------------------------------------------------- */
+
+void yamux__wake(yamux__session_t* s) {
+  if (s->woken || !s->started || s->transport_closed) return;
+  s->woken = 1;
+  if (s->transport.wake != NULL) s->transport.wake(s->handle);
+}
+
+void yamux__complete_req(yamux__session_t* s, void* req, int status) {
+  struct yamux_write_s* any = req; /* every request starts with the fields */
+  if (any->status_ == 0) any->status_ = status;
+  yamux__queue_insert_tail(&s->done_reqs, &any->queue_);
+  yamux__wake(s);
+}
+
+static void run_req(yamux_write_t* any) {
+  int status = any->status_;
+  switch (any->type_) {
+    case YAMUX__REQ_WRITE:
+      if (any->bufs_ != any->bufsml_ && any->bufs_ != NULL) {
+        yamux__session_t* s = any->stream->session->internal_;
+        yamux__free(&s->mem, any->bufs_);
+        any->bufs_ = NULL;
+      }
+      if (any->cb_ != NULL) any->cb_(any, status);
+      break;
+    case YAMUX__REQ_SHUTDOWN: {
+      yamux_shutdown_t* r = (yamux_shutdown_t*)any;
+      if (r->cb_ != NULL) r->cb_(r, status);
+      break;
+    }
+    case YAMUX__REQ_CONNECT: {
+      yamux_connect_t* r = (yamux_connect_t*)any;
+      if (r->cb_ != NULL) r->cb_(r, status);
+      break;
+    }
+    case YAMUX__REQ_PING: {
+      yamux_ping_t* r = (yamux_ping_t*)any;
+      uint64_t rtt = status == 0 ? r->sent_at_ : 0;
+      if (r->cb_ != NULL) r->cb_(r, status, rtt);
+      break;
+    }
+  }
+}
+
+static void free_records(yamux__session_t* s) {
+  yamux__stream_t* st;
+  while ((st = s->free_list) != NULL) {
+    s->free_list = (yamux__stream_t*)st->wait_link.next;
+    yamux__map_remove(&s->map, st->id);
+    yamux__stream_free(s, st);
+  }
+}
+
+static void finish_close(yamux__session_t* s);
+
+/* Runs everything that is due. Callbacks run at depth 1 so that API calls
+ * made from them only queue work. */
+static void settle(yamux__session_t* s) {
+  int progress;
+  s->depth++;
+  do {
+    progress = 0;
+    if (s->ended && !s->end_reported && !s->closing) {
+      s->end_reported = 1;
+      progress = 1;
+      if (s->end_cb != NULL) s->end_cb(s->handle, s->end_status);
+    }
+    while (!yamux__queue_empty(&s->done_reqs)) {
+      yamux__queue_t* q = yamux__queue_head(&s->done_reqs);
+      yamux_write_t* r = yamux__queue_data(q, yamux_write_t, queue_);
+      yamux__queue_remove(q);
+      run_req(r);
+      progress = 1;
+    }
+    while (!yamux__queue_empty(&s->deliverq)) {
+      yamux__queue_t* q = yamux__queue_head(&s->deliverq);
+      yamux__stream_t* st = yamux__queue_data(q, yamux__stream_t, wait_link);
+      yamux__queue_remove(q);
+      yamux__stream_deliver(st);
+      progress = 1;
+    }
+    while (s->announce_count > 0 && s->connection_cb != NULL &&
+           !s->closing && s->accept_count > 0) {
+      s->announce_count--;
+      s->connection_cb(s->handle, 0);
+      progress = 1;
+    }
+    while (!yamux__queue_empty(&s->closing_handles)) {
+      yamux__queue_t* q = yamux__queue_head(&s->closing_handles);
+      yamux_stream_t* h = yamux__queue_data(q, yamux_stream_t, pending_);
+      yamux_close_cb cb = h->close_cb_;
+      yamux__queue_remove(q);
+      h->flags_ |= YAMUX__H_CLOSED;
+      h->internal_ = NULL;
+      progress = 1;
+      if (cb != NULL) cb(h);
+    }
+  } while (progress);
+  free_records(s);
+  s->depth--;
+
+  if (s->closing && !s->transport_closing &&
+      (s->transport_dead || !yamux__want_write(s))) {
+    yamux_session_t* h = s->handle;
+    s->transport_closing = 1;
+    if (s->transport.close != NULL)
+      s->transport.close(h);
+    else
+      s->transport_closed = 1;
+    /* The transport may have finished closing inside its hook. */
+    if (h->internal_ == NULL) return;
+  }
+  if (s->transport_closed && s->depth == 0) finish_close(s);
+}
+
+void yamux__enter(yamux__session_t* s) { s->depth++; }
+
+void yamux__leave(yamux__session_t* s) {
+  if (--s->depth == 0) settle(s);
+}
+
+/* API calls made outside a drive must not run callbacks: they ask the
+ * transport for a run() instead. */
+void yamux__api_leave(yamux__session_t* s) {
+  if (s->depth == 0 &&
+      (yamux__want_write(s) || !yamux__queue_empty(&s->done_reqs) ||
+       !yamux__queue_empty(&s->deliverq) ||
+       !yamux__queue_empty(&s->closing_handles) || s->free_list != NULL ||
+       (s->announce_count && s->connection_cb) ||
+       (s->ended && !s->end_reported) || s->closing))
+    yamux__wake(s);
+}
+
+/* ---- session end ------------------------------------------------------ */
+
+int yamux__stream_error_status(const yamux__session_t* s) {
+  if (s->closing) return UV_ECANCELED;
+  if (s->end_status == UV_EOF || s->end_status == 0) return UV_ECONNABORTED;
+  return s->end_status;
+}
+
+static void fail_pings(yamux__session_t* s, int status) {
+  yamux__queue_t* q;
+  while (!yamux__queue_empty(&s->pings_todo)) {
+    q = yamux__queue_head(&s->pings_todo);
+    yamux__queue_remove(q);
+    yamux__complete_req(s, yamux__queue_data(q, yamux_write_t, queue_),
+                        status);
+  }
+  while (!yamux__queue_empty(&s->pings_sent)) {
+    q = yamux__queue_head(&s->pings_sent);
+    yamux__queue_remove(q);
+    yamux__complete_req(s, yamux__queue_data(q, yamux_write_t, queue_),
+                        status);
+  }
+}
+
+/* Fails every stream and request: the session can carry nothing more. */
+static void fail_all(yamux__session_t* s, int stream_status) {
+  uint32_t i;
+  for (i = 0; i < s->map.cap; i++) {
+    yamux__stream_t* st = s->map.slots[i];
+    if (st != NULL && !(st->state & YAMUX__S_RELEASED))
+      yamux__stream_fail(st, stream_status, 0);
+  }
+  fail_pings(s, stream_status);
+  s->pong_count = 0;
+  s->refuse_count = 0;
+  s->keepalive_todo = 0;
+  s->keepalive_deadline = NEVER;
+}
+
+static void session_end(yamux__session_t* s, int status) {
+  if (s->ended) return;
+  s->ended = 1;
+  s->end_status = status;
+  s->dead_input = 1;
+  yamux__log(s, YAMUX_LOG_INFO, "session ended: %s", yamux_strerror(status));
+  fail_all(s, yamux__stream_error_status(s));
+  yamux__wake(s);
+}
+
+void yamux__protocol_error(yamux__session_t* s, const char* why) {
+  if (s->ended) return;
+  yamux__log(s, YAMUX_LOG_ERROR, "protocol error: %s", why);
+  s->stats.protocol_errors++;
+  if (!s->goaway_sent) {
+    s->goaway_pending = 1;
+    s->goaway_code = YAMUX_GOAWAY_PROTOCOL;
+  }
+  session_end(s, YAMUX_EPROTO);
+}
+
+/* ---- config and init -------------------------------------------------- */
+
+static void* def_malloc(size_t n, void* ud) {
+  (void)ud;
+  return malloc(n);
+}
+static void* def_calloc(size_t k, size_t n, void* ud) {
+  (void)ud;
+  return calloc(k, n);
+}
+static void* def_realloc(void* p, size_t n, void* ud) {
+  (void)ud;
+  return realloc(p, n);
+}
+static void def_free(void* p, void* ud) {
+  (void)ud;
+  free(p);
+}
+
+const yamux_allocator_t yamux__default_allocator = {
+    NULL, def_malloc, def_calloc, def_realloc, def_free};
+
+void yamux_config_init(yamux_config_t* cfg) {
+  if (cfg == NULL) return;
+  memset(cfg, 0, sizeof(*cfg));
+  cfg->initial_window = YAMUX__DEFAULT_WINDOW;
+  cfg->max_window = 16u * 1024 * 1024;
+  cfg->window_budget = 256ull * 1024 * 1024;
+  cfg->max_frame_size = 65536;
+  cfg->accept_backlog = 256;
+  cfg->max_inbound_streams = 65536;
+  cfg->max_unacked_opens = 256;
+  cfg->max_queued_pongs = 64;
+  cfg->keepalive_interval_ms = 30000;
+  cfg->keepalive_timeout_ms = 10000;
+  cfg->open_timeout_ms = 75000;
+  cfg->linger_timeout_ms = 300000;
+  cfg->close_timeout_ms = 5000;
+  cfg->log_level = YAMUX_LOG_INFO;
+}
+
+static int check_config(const yamux_config_t* c) {
+  if (c->initial_window < YAMUX__DEFAULT_WINDOW) return UV_EINVAL;
+  if (c->max_window < c->initial_window) return UV_EINVAL;
+  if (c->max_window > 0x7fffffffu) return UV_EINVAL;
+  if (c->max_frame_size == 0 || c->max_frame_size > YAMUX__MAX_FRAME_BODY)
+    return UV_EINVAL;
+  if (c->accept_backlog == 0 || c->max_inbound_streams == 0 ||
+      c->max_unacked_opens == 0 || c->max_queued_pongs == 0)
+    return UV_EINVAL;
+  if (c->max_queued_pongs > 65536) return UV_EINVAL;
+  if (c->allocator != NULL &&
+      (c->allocator->malloc == NULL || c->allocator->calloc == NULL ||
+       c->allocator->realloc == NULL || c->allocator->free == NULL))
+    return UV_EINVAL;
+  return 0;
+}
+
+int yamux_session_init(yamux_session_t* handle, yamux_role_t role,
+                       const yamux_config_t* cfg) {
+  yamux_config_t def;
+  const yamux_allocator_t* mem;
+  yamux__session_t* s;
+  int rc;
+
+  if (handle == NULL || (role != YAMUX_CLIENT && role != YAMUX_SERVER))
+    return UV_EINVAL;
+  if (cfg == NULL) {
+    yamux_config_init(&def);
+    cfg = &def;
+  }
+  rc = check_config(cfg);
+  if (rc != 0) return rc;
+  mem = cfg->allocator != NULL ? cfg->allocator : &yamux__default_allocator;
+
+  memset(handle, 0, sizeof(*handle));
+  s = yamux__calloc(mem, 1, sizeof(*s));
+  if (s == NULL) return UV_ENOMEM;
+  s->pongs = yamux__malloc(mem, cfg->max_queued_pongs * sizeof(uint32_t));
+  if (s->pongs == NULL) {
+    yamux__free(mem, s);
+    return UV_ENOMEM;
+  }
+  s->handle = handle;
+  s->cfg = *cfg;
+  s->mem = *mem;
+  s->cfg.allocator = NULL; /* the copy in s->mem is the one used */
+  handle->role = role;
+  handle->internal_ = s;
+  s->next_id = role == YAMUX_CLIENT ? 1 : 2;
+  /* The seed only needs to differ between sessions and be unknown to the
+   * peer in practice; the address of the state is good enough and free. */
+  yamux__map_init(&s->map, (uint32_t)((uintptr_t)s >> 4) * 2654435761u);
+  yamux__queue_init(&s->ctrlq);
+  yamux__queue_init(&s->sendq);
+  yamux__queue_init(&s->accept_q);
+  yamux__queue_init(&s->syn_waitq);
+  yamux__queue_init(&s->deliverq);
+  yamux__queue_init(&s->open_timers);
+  yamux__queue_init(&s->linger_timers);
+  yamux__queue_init(&s->done_reqs);
+  yamux__queue_init(&s->closing_handles);
+  yamux__queue_init(&s->pings_todo);
+  yamux__queue_init(&s->pings_sent);
+  s->next_keepalive = NEVER;
+  s->keepalive_deadline = NEVER;
+  s->close_deadline = NEVER;
+  s->next_opaque = 1;
+  return 0;
+}
+
+int yamux_session_listen(yamux_session_t* handle, yamux_connection_cb cb) {
+  yamux__session_t* s = sess_of(handle);
+  if (s == NULL || s->closing) return UV_EINVAL;
+  s->connection_cb = cb;
+  yamux__api_leave(s);
+  return 0;
+}
+
+void yamux_session_on_goaway(yamux_session_t* handle, yamux_goaway_cb cb) {
+  yamux__session_t* s = sess_of(handle);
+  if (s != NULL) s->goaway_cb = cb;
+}
+
+int yamux_session_goaway(yamux_session_t* handle, uint32_t code) {
+  yamux__session_t* s = sess_of(handle);
+  if (s == NULL || s->closing || !s->started || s->ended) return UV_EINVAL;
+  if (s->goaway_pending || s->goaway_sent) return UV_EALREADY;
+  s->goaway_pending = 1;
+  s->goaway_code = code;
+  /* Refuse what the peer opens from now on; ours fail in open. */
+  yamux__api_leave(s);
+  return 0;
+}
+
+int yamux_ping(yamux_ping_t* req, yamux_session_t* handle, yamux_ping_cb cb) {
+  yamux__session_t* s = sess_of(handle);
+  if (req == NULL || s == NULL || s->closing) return UV_EINVAL;
+  if (s->ended || !s->started) return YAMUX_ECLOSED;
+  memset(req, 0, sizeof(*req));
+  req->type_ = YAMUX__REQ_PING;
+  req->session = handle;
+  req->cb_ = cb;
+  yamux__queue_insert_tail(&s->pings_todo, &req->queue_);
+  yamux__api_leave(s);
+  return 0;
+}
+
+int yamux_session_is_closing(const yamux_session_t* handle) {
+  const yamux__session_t* s = sess_of(handle);
+  return s == NULL || s->closing;
+}
+
+int yamux_session_get_stats(const yamux_session_t* handle,
+                            yamux_session_stats_t* out) {
+  const yamux__session_t* s = sess_of(handle);
+  uint32_t i;
+  if (s == NULL || out == NULL) return UV_EINVAL;
+  *out = s->stats;
+  out->streams_open = s->n_streams;
+  out->streams_pending_accept = s->accept_count;
+  out->rtt_ns = s->rtt_ns;
+  out->queued_bytes = 0;
+  out->buffered_bytes = 0;
+  for (i = 0; i < s->map.cap; i++) {
+    const yamux__stream_t* st = s->map.slots[i];
+    if (st == NULL) continue;
+    out->queued_bytes += st->write_queued;
+    out->buffered_bytes += st->buffered;
+  }
+  return 0;
+}
+
+/* ---- close ------------------------------------------------------------ */
+
+static void free_session(yamux__session_t* s) {
+  yamux_session_t* h = s->handle;
+  yamux_session_close_cb cb = s->close_cb;
+  yamux_allocator_t mem = s->mem;
+  uint32_t i;
+
+  free_records(s);
+  for (i = 0; i < s->map.cap; i++) {
+    yamux__stream_t* st = s->map.slots[i];
+    if (st != NULL) yamux__stream_free(s, st);
+  }
+  yamux__map_free(&s->map, &mem);
+  yamux__free(&mem, s->pongs);
+  yamux__free(&mem, s);
+  h->internal_ = NULL;
+  if (cb != NULL) cb(h);
+}
+
+static void finish_close(yamux__session_t* s) {
+  uint32_t i;
+  if (s->depth != 0) return;
+  s->depth++;
+  /* Anything still in the gather list never reached the peer. */
+  yamux__fail_batch(s, UV_ECANCELED);
+  for (i = 0; i < s->map.cap; i++) {
+    yamux__stream_t* st = s->map.slots[i];
+    if (st != NULL && st->handle != NULL) yamux__stream_handle_closed(st);
+  }
+  s->depth--;
+  /* Deliver what that queued, then release everything. */
+  s->transport_closed = 0; /* keep settle from recursing into us */
+  settle(s);
+  s->transport_closed = 1;
+  free_session(s);
+}
+
+void yamux_session_close(yamux_session_t* handle,
+                         yamux_session_close_cb cb) {
+  yamux__session_t* s = sess_of(handle);
+  if (s == NULL || s->closing) return;
+  s->closing = 1;
+  s->close_cb = cb;
+  if (!s->started) {
+    /* Nothing ran yet, so nothing is pending: release at once. */
+    free_session(s);
+    return;
+  }
+  s->dead_input = 1;
+  fail_all(s, UV_ECANCELED);
+  if (!s->goaway_sent && !s->transport_dead) {
+    s->goaway_pending = 1;
+    if (!s->ended) s->goaway_code = YAMUX_GOAWAY_NORMAL;
+  }
+  s->close_deadline = s->cfg.close_timeout_ms ? s->now + MS(s->cfg.close_timeout_ms)
+                                              : NEVER;
+  s->woken = 0; /* always ask for the run that finishes the close */
+  yamux__wake(s);
+}
+
+/* ---- driving ---------------------------------------------------------- */
+
+int yamux_session_start_custom(yamux_session_t* handle,
+                               const yamux_transport_t* transport,
+                               yamux_session_end_cb end_cb, uint64_t now) {
+  yamux__session_t* s = sess_of(handle);
+  if (s == NULL || transport == NULL || s->started || s->closing)
+    return UV_EINVAL;
+  s->transport = *transport;
+  s->end_cb = end_cb;
+  s->started = 1;
+  s->now = now;
+  if (s->cfg.keepalive_interval_ms)
+    s->next_keepalive = now + MS(s->cfg.keepalive_interval_ms);
+  /* Streams opened before the start have frames waiting. */
+  yamux__api_leave(s);
+  return 0;
+}
+
+static void queue_pong(yamux__session_t* s, uint32_t opaque) {
+  uint32_t cap = s->cfg.max_queued_pongs;
+  if (s->pong_count >= cap) {
+    s->stats.pongs_dropped++;
+    return;
+  }
+  s->pongs[(s->pong_head + s->pong_count) % cap] = opaque;
+  s->pong_count++;
+}
+
+static void on_pong(yamux__session_t* s, uint32_t opaque) {
+  yamux__queue_t* q;
+  uint64_t rtt;
+  if (s->keepalive_inflight && opaque == s->keepalive_opaque) {
+    s->keepalive_inflight = 0;
+    rtt = s->now - s->keepalive_sent_at;
+    s->rtt_ns = s->rtt_ns ? (s->rtt_ns + rtt) / 2 : (rtt ? rtt : 1);
+    return;
+  }
+  for (q = s->pings_sent.next; q != &s->pings_sent; q = q->next) {
+    yamux_ping_t* p = yamux__queue_data(q, yamux_ping_t, queue_);
+    if (p->opaque_ != opaque) continue;
+    rtt = s->now - p->sent_at_;
+    p->sent_at_ = rtt; /* run_req reports it */
+    s->rtt_ns = s->rtt_ns ? (s->rtt_ns + rtt) / 2 : (rtt ? rtt : 1);
+    yamux__queue_remove(q);
+    yamux__complete_req(s, p, 0);
+    return;
+  }
+  s->stats.frames_dropped++;
+}
+
+static void on_goaway(yamux__session_t* s, uint32_t code) {
+  s->goaway_received = 1;
+  s->goaway_rx_code = code;
+  s->stats.goaway_received = code + 1;
+  yamux__log(s, YAMUX_LOG_INFO, "peer sent Go Away(%u)", code);
+  if (s->goaway_cb != NULL) s->goaway_cb(s->handle, code);
+  if (code == YAMUX_GOAWAY_NORMAL) {
+    /* Drain: opens that never reached the wire cannot be accepted now. */
+    yamux__stream_release_syn_waiters(s);
+    return;
+  }
+  session_end(s, code == YAMUX_GOAWAY_PROTOCOL   ? YAMUX_EPEERPROTO
+                 : code == YAMUX_GOAWAY_INTERNAL ? YAMUX_EPEERINTERNAL
+                                                 : YAMUX_EPEERGOAWAY);
+}
+
+static int our_parity(const yamux__session_t* s, uint32_t id) {
+  return (id & 1) == (s->handle->role == YAMUX_CLIENT ? 1u : 0u);
+}
+
+static void refuse(yamux__session_t* s, uint32_t id) {
+  s->stats.streams_refused++;
+  if (s->refuse_count >= YAMUX__REFUSE_RING) {
+    /* The peer floods SYNs faster than it reads our RSTs: drop. */
+    s->stats.frames_dropped++;
+    return;
+  }
+  s->refuse_ring[(s->refuse_head + s->refuse_count) % YAMUX__REFUSE_RING] = id;
+  s->refuse_count++;
+}
+
+/* A SYN: validate, then create the inbound stream or refuse it. Returns the
+ * new stream, or NULL if the frame's body must be discarded. */
+static yamux__stream_t* on_syn(yamux__session_t* s,
+                               const yamux__frame_hdr_t* h, int* fatal) {
+  uint32_t id = h->stream_id;
+  yamux__stream_t* st;
+  if (id == 0 || our_parity(s, id)) {
+    yamux__protocol_error(s, "SYN with our parity or on id 0");
+    *fatal = 1;
+    return NULL;
+  }
+  st = yamux__map_find(&s->map, id);
+  if (st != NULL && !(st->state & YAMUX__S_RELEASED)) {
+    yamux__protocol_error(s, "SYN on a live stream id");
+    *fatal = 1;
+    return NULL;
+  }
+  if (id <= s->last_peer_id) {
+    yamux__protocol_error(s, "SYN on a stream id that went backwards");
+    *fatal = 1;
+    return NULL;
+  }
+  if (h->type == YAMUX__TYPE_DATA && h->length > s->cfg.initial_window &&
+      h->length > YAMUX__DEFAULT_WINDOW) {
+    yamux__protocol_error(s, "Data|SYN beyond the receive window");
+    *fatal = 1;
+    return NULL;
+  }
+  s->last_peer_id = id;
+  if (s->goaway_pending || s->goaway_sent || s->closing ||
+      s->accept_count >= s->cfg.accept_backlog ||
+      s->n_inbound >= s->cfg.max_inbound_streams) {
+    yamux__log(s, YAMUX_LOG_DEBUG, "refusing stream %u", id);
+    refuse(s, id);
+    return NULL;
+  }
+  st = yamux__stream_new(s, id, 0);
+  if (st == NULL) {
+    refuse(s, id);
+    return NULL;
+  }
+  s->n_inbound++;
+  s->stats.streams_accepted++;
+  yamux__queue_insert_tail(&s->accept_q, &st->wait_link);
+  s->accept_count++;
+  s->announce_count++;
+  return st;
+}
+
+static void on_stream_frame(yamux__session_t* s, const yamux__frame_hdr_t* h) {
+  yamux__stream_t* st;
+  int fatal = 0;
+
+  if (h->flags & YAMUX__FLAG_SYN) {
+    st = on_syn(s, h, &fatal);
+    if (fatal) return;
+  } else {
+    st = yamux__map_find(&s->map, h->stream_id);
+    if (st != NULL && (st->state & YAMUX__S_RELEASED)) st = NULL;
+  }
+  if (st == NULL) {
+    /* Unknown, closed or refused: drain the body and count it. */
+    if (!(h->flags & YAMUX__FLAG_SYN)) s->stats.frames_dropped++;
+    if (h->type == YAMUX__TYPE_DATA) {
+      s->body_stream = NULL;
+      s->body_left = h->length;
+    }
+    return;
+  }
+
+  if (h->flags & YAMUX__FLAG_ACK) yamux__stream_on_ack(st);
+
+  if (h->type == YAMUX__TYPE_WINDOW_UPDATE) {
+    if (h->flags & YAMUX__FLAG_RST) {
+      yamux__stream_on_rst(st, h->length);
+      return;
+    }
+    if (h->length != 0) {
+      if ((uint64_t)st->send_window + h->length > UINT32_MAX) {
+        yamux__protocol_error(s, "window update overflows the send window");
+        return;
+      }
+      st->send_window += h->length;
+      yamux__stream_queue_send(st);
+    }
+    if (h->flags & YAMUX__FLAG_FIN) yamux__stream_on_fin(st);
+    return;
+  }
+
+  /* Data. */
+  if (h->flags & YAMUX__FLAG_RST) {
+    yamux__stream_on_rst(st, 0);
+    s->body_stream = NULL;
+    s->body_left = h->length;
+    return;
+  }
+  if (h->length > 0) {
+    if (h->length > st->recv_window) {
+      yamux__protocol_error(s, "Data beyond the receive window");
+      return;
+    }
+    st->recv_window -= h->length;
+    s->stats.data_bytes_received += h->length;
+    st->bytes_received += h->length;
+    s->body_left = h->length;
+    if (st->state & YAMUX__S_FIN_RCVD) {
+      /* The peer said it would send no more: that stream is broken. */
+      yamux__log(s, YAMUX_LOG_WARN, "stream %u: Data after FIN", st->id);
+      s->body_stream = NULL;
+      yamux__stream_fail(st, UV_ECONNRESET, 1);
+      return;
+    }
+    s->body_stream = st;
+    return; /* FIN, if any, is applied after the body */
+  }
+  if (h->flags & YAMUX__FLAG_FIN) yamux__stream_on_fin(st);
+}
+
+static void on_header(yamux__session_t* s, const yamux__frame_hdr_t* h) {
+  s->stats.frames_received++;
+  /* Any frame at all proves the peer alive. */
+  s->keepalive_deadline = NEVER;
+  if (yamux__frame_validate(h) != 0) {
+    yamux__protocol_error(s, h->version != YAMUX__PROTO_VERSION
+                                 ? "unsupported protocol version"
+                                 : "unknown frame type");
+    return;
+  }
+  s->cur = *h;
+  s->body_stream = NULL;
+  switch (h->type) {
+    case YAMUX__TYPE_DATA:
+    case YAMUX__TYPE_WINDOW_UPDATE:
+      on_stream_frame(s, h);
+      break;
+    case YAMUX__TYPE_PING:
+      /* Answered whatever the stream id (hashicorp and go-yamux do). */
+      if (h->flags & YAMUX__FLAG_SYN)
+        queue_pong(s, h->length);
+      else if (h->flags & YAMUX__FLAG_ACK)
+        on_pong(s, h->length);
+      break;
+    case YAMUX__TYPE_GO_AWAY:
+      on_goaway(s, h->length);
+      break;
+  }
+}
+
+static void finish_body(yamux__session_t* s) {
+  yamux__stream_t* st = s->body_stream;
+  s->body_stream = NULL;
+  if (st != NULL && (s->cur.flags & YAMUX__FLAG_FIN) &&
+      !(st->state & YAMUX__S_RELEASED))
+    yamux__stream_on_fin(st);
+}
+
+static void parse(yamux__session_t* s, const uint8_t* p, size_t len) {
+  yamux__frame_hdr_t h;
+  while (len > 0 && !s->dead_input) {
+    if (s->body_left > 0) {
+      size_t n = YAMUX__MIN(len, (size_t)s->body_left);
+      if (s->body_stream != NULL &&
+          !(s->body_stream->state & YAMUX__S_RELEASED))
+        yamux__stream_on_data(s->body_stream, (const char*)p, n);
+      p += n;
+      len -= n;
+      s->body_left -= (uint32_t)n;
+      if (s->body_left == 0) finish_body(s);
+      continue;
+    }
+    if (s->hdr_len == 0 && len >= YAMUX__HDR_LEN) {
+      yamux__frame_decode(p, &h);
+      p += YAMUX__HDR_LEN;
+      len -= YAMUX__HDR_LEN;
+    } else {
+      size_t n = YAMUX__MIN(len, (size_t)(YAMUX__HDR_LEN - s->hdr_len));
+      memcpy(s->hdr_buf + s->hdr_len, p, n);
+      s->hdr_len += (uint32_t)n;
+      p += n;
+      len -= n;
+      if (s->hdr_len < YAMUX__HDR_LEN) break;
+      s->hdr_len = 0;
+      yamux__frame_decode(s->hdr_buf, &h);
+    }
+    on_header(s, &h);
+    if (!s->dead_input && s->body_left == 0 && h.type == YAMUX__TYPE_DATA)
+      finish_body(s);
+  }
+}
+
+int yamux_session_feed(yamux_session_t* handle, const void* data, size_t len,
+                       uint64_t now) {
+  yamux__session_t* s = sess_of(handle);
+  if (s == NULL || !s->started || (data == NULL && len > 0)) return UV_EINVAL;
+  yamux__enter(s);
+  s->now = now;
+  s->stats.bytes_received += len;
+  if (!s->closing) parse(s, data, len);
+  yamux__leave(s);
+  /* The session may be gone if the user closed it from a callback and the
+   * transport finished closing synchronously. */
+  s = sess_of(handle);
+  return s != NULL && s->ended ? s->end_status : 0;
+}
+
+void yamux_session_feed_error(yamux_session_t* handle, int status,
+                              uint64_t now) {
+  yamux__session_t* s = sess_of(handle);
+  if (s == NULL || !s->started) return;
+  yamux__enter(s);
+  s->now = now;
+  if (status != UV_EOF) s->transport_dead = 1;
+  if (status == UV_EOF && (s->hdr_len != 0 || s->body_left != 0)) {
+    /* A frame cut short by EOF: the peer died mid-write. */
+    yamux__log(s, YAMUX_LOG_WARN, "transport EOF inside a frame");
+  }
+  session_end(s, status < 0 ? status : UV_EOF);
+  yamux__leave(s);
+}
+
+unsigned int yamux_session_send_buffers(yamux_session_t* handle,
+                                        const uv_buf_t** bufs,
+                                        unsigned int max_bufs, uint64_t now) {
+  yamux__session_t* s = sess_of(handle);
+  unsigned int n;
+  if (s == NULL || bufs == NULL || !s->started) return 0;
+  yamux__enter(s);
+  s->now = now;
+  n = s->transport_dead ? 0 : yamux__gather(s, max_bufs);
+  *bufs = &s->iov[s->head];
+  yamux__leave(s);
+  return sess_of(handle) == NULL ? 0 : n;
+}
+
+void yamux_session_send_done(yamux_session_t* handle, size_t nbytes,
+                             int status, uint64_t now) {
+  yamux__session_t* s = sess_of(handle);
+  if (s == NULL || !s->started) return;
+  yamux__enter(s);
+  s->now = now;
+  if (status < 0) {
+    s->transport_dead = 1;
+    yamux__fail_batch(s, status);
+    session_end(s, status);
+  } else {
+    yamux__consume(s, nbytes);
+  }
+  yamux__leave(s);
+}
+
+uint64_t yamux_session_expiry(const yamux_session_t* handle) {
+  const yamux__session_t* s = sess_of(handle);
+  uint64_t t = NEVER;
+  if (s == NULL || !s->started || s->transport_closing) return NEVER;
+  if (s->closing) return s->close_deadline;
+  if (!s->ended) {
+    if (s->cfg.keepalive_interval_ms) t = s->next_keepalive;
+    t = YAMUX__MIN(t, s->keepalive_deadline);
+  }
+  if (!yamux__queue_empty(&s->open_timers)) {
+    const yamux__stream_t* st = yamux__queue_data(
+        yamux__queue_head(&s->open_timers), yamux__stream_t, timer_link);
+    t = YAMUX__MIN(t, st->deadline);
+  }
+  if (!yamux__queue_empty(&s->linger_timers)) {
+    const yamux__stream_t* st = yamux__queue_data(
+        yamux__queue_head(&s->linger_timers), yamux__stream_t, timer_link);
+    t = YAMUX__MIN(t, st->deadline);
+  }
+  return t;
+}
+
+void yamux_session_handle_expiry(yamux_session_t* handle, uint64_t now) {
+  yamux__session_t* s = sess_of(handle);
+  if (s == NULL || !s->started) return;
+  yamux__enter(s);
+  s->now = now;
+  if (s->closing) {
+    if (now >= s->close_deadline) {
+      /* The peer is not reading: give up flushing. */
+      s->transport_dead = 1;
+      yamux__fail_batch(s, UV_ECANCELED);
+    }
+    yamux__leave(s);
+    return;
+  }
+  if (!s->ended && s->keepalive_deadline <= now) {
+    yamux__log(s, YAMUX_LOG_WARN, "keepalive timeout");
+    session_end(s, YAMUX_EKEEPALIVE);
+  }
+  if (!s->ended && s->cfg.keepalive_interval_ms && s->next_keepalive <= now) {
+    s->next_keepalive = now + MS(s->cfg.keepalive_interval_ms);
+    if (!s->keepalive_inflight) {
+      s->keepalive_todo = 1;
+      if (s->cfg.keepalive_timeout_ms)
+        s->keepalive_deadline = now + MS(s->cfg.keepalive_timeout_ms);
+    }
+  }
+  while (!yamux__queue_empty(&s->open_timers)) {
+    yamux__stream_t* st = yamux__queue_data(
+        yamux__queue_head(&s->open_timers), yamux__stream_t, timer_link);
+    if (st->deadline > now) break;
+    yamux__stream_timer_remove(st);
+    yamux__log(s, YAMUX_LOG_WARN, "stream %u: open timed out", st->id);
+    yamux__stream_fail(st, UV_ETIMEDOUT, 1);
+  }
+  while (!yamux__queue_empty(&s->linger_timers)) {
+    yamux__stream_t* st = yamux__queue_data(
+        yamux__queue_head(&s->linger_timers), yamux__stream_t, timer_link);
+    if (st->deadline > now) break;
+    yamux__stream_timer_remove(st);
+    yamux__log(s, YAMUX_LOG_DEBUG, "stream %u: linger timeout", st->id);
+    yamux__stream_fail(st, UV_ETIMEDOUT, 1);
+  }
+  yamux__leave(s);
+}
+
+int yamux_session_run(yamux_session_t* handle, uint64_t now) {
+  yamux__session_t* s = sess_of(handle);
+  int want;
+  if (s == NULL) return 0;
+  s->woken = 0;
+  if (!s->started) return 0;
+  yamux__enter(s);
+  s->now = now;
+  yamux__leave(s);
+  s = sess_of(handle);
+  if (s == NULL) return 0;
+  want = !s->transport_dead && yamux__want_write(s);
+  return want;
+}
+
+void yamux_session_transport_closed(yamux_session_t* handle) {
+  yamux__session_t* s = sess_of(handle);
+  if (s == NULL || !s->transport_closing || s->transport_closed) return;
+  s->transport_closed = 1;
+  if (s->depth == 0) finish_close(s);
+}

@@ -1,0 +1,708 @@
+/* Streams: the public stream API, the per-stream state machine, receive
+ * buffering and delivery, and receive-window credit. */
+#include "internal.h"
+
+#define MS(x) ((uint64_t)(x) * 1000000u)
+
+static yamux__session_t* sess_of_stream(const yamux_stream_t* h) {
+  if (h == NULL || h->session == NULL) return NULL;
+  return h->session->internal_;
+}
+
+/* ---- records ---------------------------------------------------------- */
+
+yamux__stream_t* yamux__stream_new(yamux__session_t* s, uint32_t id,
+                                   uint32_t state) {
+  yamux__stream_t* st = yamux__calloc(&s->mem, 1, sizeof(*st));
+  if (st == NULL) return NULL;
+  st->sess = s;
+  st->id = id;
+  st->state = state;
+  st->send_window = YAMUX__DEFAULT_WINDOW;
+  st->recv_window = s->cfg.initial_window;
+  st->recv_window_max = s->cfg.initial_window;
+  yamux__queue_init(&st->writes);
+  yamux__queue_init(&st->ctrl_link);
+  yamux__queue_init(&st->send_link);
+  yamux__queue_init(&st->wait_link);
+  yamux__queue_init(&st->timer_link);
+  if (yamux__map_insert(&s->map, &s->mem, id, st) != 0) {
+    yamux__free(&s->mem, st);
+    return NULL;
+  }
+  s->n_streams++;
+  return st;
+}
+
+static void free_rx(yamux__session_t* s, yamux__stream_t* st) {
+  yamux__rxchunk_t* c;
+  while ((c = st->rx_head) != NULL) {
+    st->rx_head = c->next;
+    yamux__free(&s->mem, c);
+  }
+  st->rx_tail = NULL;
+  st->buffered = 0;
+}
+
+void yamux__stream_free(yamux__session_t* s, yamux__stream_t* st) {
+  yamux_stream_t* h = st->handle;
+  if (h != NULL) {
+    /* Session teardown: the handle is released with the session. */
+    h->internal_ = NULL;
+    h->flags_ |= YAMUX__H_CLOSED;
+  }
+  free_rx(s, st);
+  yamux__free(&s->mem, st);
+}
+
+void yamux__stream_timer_remove(yamux__stream_t* st) {
+  yamux__queue_remove(&st->timer_link);
+}
+
+static int is_terminal(const yamux__stream_t* st) {
+  if (st->state & (YAMUX__S_RST_SENT | YAMUX__S_RST_RCVD)) return 1;
+  if ((st->state & YAMUX__S_FIN_SENT) && (st->state & YAMUX__S_FIN_RCVD))
+    return 1;
+  return (st->state & YAMUX__S_FAILED) && !(st->state & YAMUX__S_RST_PENDING);
+}
+
+/* An un-ACKed open of ours stopped counting against the ACK backlog. */
+static void unacked_done(yamux__stream_t* st) {
+  yamux__session_t* s = st->sess;
+  if ((st->state & YAMUX__S_SYN_WAIT)) {
+    st->state &= ~YAMUX__S_SYN_WAIT;
+    yamux__queue_remove(&st->wait_link);
+    return;
+  }
+  if ((st->state & YAMUX__S_LOCAL) &&
+      (st->state & (YAMUX__S_SYN_SENT | YAMUX__S_SYN_PENDING)) &&
+      !(st->state & YAMUX__S_ACKED)) {
+    st->state |= YAMUX__S_ACKED; /* counted once */
+    s->unacked--;
+    yamux__stream_release_syn_waiters(s);
+  }
+}
+
+void yamux__stream_maybe_release(yamux__stream_t* st) {
+  yamux__session_t* s = st->sess;
+  if ((st->state & YAMUX__S_RELEASED) || !is_terminal(st)) return;
+  if (st->handle != NULL || st->inflight_reqs != 0) return;
+  if (!yamux__queue_empty(&st->ctrl_link)) return;
+  unacked_done(st);
+  if (!(st->state & YAMUX__S_LOCAL)) {
+    s->n_inbound--;
+    if (!(st->state & YAMUX__S_ACCEPTED) &&
+        !yamux__queue_empty(&st->wait_link)) {
+      s->accept_count--;
+      if (s->announce_count > s->accept_count)
+        s->announce_count = s->accept_count;
+    }
+  }
+  yamux__queue_remove(&st->send_link);
+  yamux__queue_remove(&st->wait_link);
+  yamux__queue_remove(&st->timer_link);
+  if (st->recv_window_max > s->cfg.initial_window)
+    s->grown_bytes -= st->recv_window_max - s->cfg.initial_window;
+  free_rx(s, st);
+  s->n_streams--;
+  st->state |= YAMUX__S_RELEASED;
+  st->wait_link.next = (yamux__queue_t*)s->free_list;
+  s->free_list = st;
+}
+
+void yamux__stream_queue_ctrl(yamux__stream_t* st) {
+  if (st->state & YAMUX__S_RELEASED) return;
+  if (yamux__queue_empty(&st->ctrl_link))
+    yamux__queue_insert_tail(&st->sess->ctrlq, &st->ctrl_link);
+}
+
+void yamux__stream_queue_send(yamux__stream_t* st) {
+  if (st->write_queued == 0 || st->send_window == 0) return;
+  if (st->state & (YAMUX__S_SYN_WAIT | YAMUX__S_RELEASED | YAMUX__S_RESET |
+                   YAMUX__S_FAILED))
+    return;
+  if (yamux__queue_empty(&st->send_link))
+    yamux__queue_insert_tail(&st->sess->sendq, &st->send_link);
+}
+
+void yamux__stream_release_syn_waiters(yamux__session_t* s) {
+  while (!yamux__queue_empty(&s->syn_waitq)) {
+    yamux__queue_t* q = yamux__queue_head(&s->syn_waitq);
+    yamux__stream_t* st = yamux__queue_data(q, yamux__stream_t, wait_link);
+    if (s->goaway_received || s->goaway_pending || s->goaway_sent) {
+      /* The peer will not take new streams now. */
+      yamux__stream_fail(st, YAMUX_EGOAWAY, 0);
+      continue;
+    }
+    if (s->unacked >= s->cfg.max_unacked_opens) return;
+    yamux__queue_remove(q);
+    st->state &= ~YAMUX__S_SYN_WAIT;
+    st->state |= YAMUX__S_SYN_PENDING;
+    s->unacked++;
+    yamux__stream_queue_ctrl(st);
+    yamux__stream_queue_send(st);
+  }
+}
+
+/* ---- requests --------------------------------------------------------- */
+
+static size_t req_remaining(const yamux_write_t* r) {
+  size_t n = 0;
+  unsigned int i;
+  for (i = r->buf_index_; i < r->nbufs_; i++) n += r->bufs_[i].len;
+  return n - r->buf_offset_;
+}
+
+void yamux__stream_cancel_writes(yamux__stream_t* st, int status) {
+  yamux__session_t* s = st->sess;
+  while (!yamux__queue_empty(&st->writes)) {
+    yamux__queue_t* q = yamux__queue_head(&st->writes);
+    yamux_write_t* r = yamux__queue_data(q, yamux_write_t, queue_);
+    st->write_queued -= req_remaining(r);
+    yamux__queue_remove(q);
+    if (r->refs_ == 0)
+      yamux__complete_req(s, r, status);
+    else if (r->status_ == 0)
+      r->status_ = status; /* completes when its bytes leave the batch */
+  }
+  st->write_queued = 0;
+  yamux__queue_remove(&st->send_link);
+  if (st->shutdown_req != NULL) {
+    yamux__complete_req(s, st->shutdown_req, status);
+    st->shutdown_req = NULL;
+  }
+}
+
+static void fail_connect(yamux__stream_t* st, int status) {
+  if (st->connect_req == NULL) return;
+  yamux__complete_req(st->sess, st->connect_req, status);
+  st->connect_req = NULL;
+}
+
+static void want_delivery(yamux__stream_t* st) {
+  yamux_stream_t* h = st->handle;
+  if (h == NULL || !(h->flags_ & YAMUX__H_READING)) return;
+  if (yamux__queue_empty(&st->wait_link)) {
+    yamux__queue_insert_tail(&st->sess->deliverq, &st->wait_link);
+    yamux__wake(st->sess);
+  }
+}
+
+/* Ends the stream locally: every request fails with `status`, a reader sees
+ * it after the data already buffered, and the peer gets an RST if it knows
+ * the stream and send_rst is set. */
+void yamux__stream_fail(yamux__stream_t* st, int status, int send_rst) {
+  yamux__session_t* s = st->sess;
+  int read_status = status;
+  if (st->state & (YAMUX__S_FAILED | YAMUX__S_RELEASED)) return;
+  if (status == UV_ECANCELED && s->closing) read_status = UV_ECONNABORTED;
+  st->state |= YAMUX__S_FAILED;
+  st->fail_status = read_status;
+  yamux__stream_cancel_writes(st, status);
+  fail_connect(st, status);
+  if (send_rst && !s->ended && !s->closing &&
+      !(st->state & (YAMUX__S_RST_SENT | YAMUX__S_RST_RCVD |
+                     YAMUX__S_SYN_WAIT)) &&
+      ((st->state & (YAMUX__S_SYN_SENT | YAMUX__S_SYN_PENDING)) ||
+       !(st->state & YAMUX__S_LOCAL))) {
+    st->state |= YAMUX__S_RST_PENDING;
+    yamux__stream_queue_ctrl(st);
+  } else if (!(st->state & YAMUX__S_RST_PENDING)) {
+    yamux__queue_remove(&st->ctrl_link);
+  }
+  unacked_done(st);
+  yamux__stream_timer_remove(st);
+  if (!(st->state & YAMUX__S_LOCAL) && !(st->state & YAMUX__S_ACCEPTED) &&
+      !yamux__queue_empty(&st->wait_link)) {
+    /* Still in the accept backlog: nobody will hear of it. */
+    yamux__queue_remove(&st->wait_link);
+    s->accept_count--;
+    if (s->announce_count > s->accept_count)
+      s->announce_count = s->accept_count;
+    st->state |= YAMUX__S_ACCEPTED; /* no longer counted in the backlog */
+  }
+  want_delivery(st);
+  yamux__stream_maybe_release(st);
+}
+
+/* ---- inbound events ---------------------------------------------------- */
+
+void yamux__stream_credit(yamux__stream_t* st, uint32_t n) {
+  st->credit_pending += n;
+  if (st->credit_pending >= st->recv_window_max / 2)
+    yamux__stream_queue_ctrl(st);
+}
+
+static int buffer_data(yamux__stream_t* st, const char* data, size_t len) {
+  yamux__session_t* s = st->sess;
+  yamux__rxchunk_t* c = st->rx_tail;
+  while (len > 0) {
+    size_t n;
+    if (c == NULL || c->len == c->cap) {
+      /* Chunks of at least 4 KiB: a peer sending tiny frames cannot make
+       * us allocate per frame. The window bounds the total. */
+      uint32_t cap = (uint32_t)YAMUX__MAX(len, (size_t)YAMUX__RX_CHUNK_MIN);
+      c = yamux__malloc(&s->mem, sizeof(*c) + cap);
+      if (c == NULL) return UV_ENOMEM;
+      c->next = NULL;
+      c->off = 0;
+      c->len = 0;
+      c->cap = cap;
+      if (st->rx_tail != NULL)
+        st->rx_tail->next = c;
+      else
+        st->rx_head = c;
+      st->rx_tail = c;
+    }
+    n = YAMUX__MIN(len, (size_t)(c->cap - c->len));
+    memcpy(c->data + c->len, data, n);
+    c->len += (uint32_t)n;
+    st->buffered += (uint32_t)n;
+    data += n;
+    len -= n;
+  }
+  return 0;
+}
+
+/* Hands bytes straight to the reader while it reads and nothing older is
+ * buffered; returns how many it took. One copy: the transport's buffer into
+ * the application's. */
+static size_t deliver_direct(yamux__stream_t* st, const char* data,
+                             size_t len) {
+  size_t done = 0;
+  while (done < len) {
+    yamux_stream_t* h = st->handle;
+    uv_buf_t buf;
+    size_t n;
+    if (h == NULL || !(h->flags_ & YAMUX__H_READING) ||
+        (st->state & (YAMUX__S_RELEASED | YAMUX__S_FAILED | YAMUX__S_RESET)))
+      break;
+    buf = uv_buf_init(NULL, 0);
+    h->alloc_cb_(h, len - done, &buf);
+    if (h->internal_ != st) break;
+    if (buf.base == NULL || buf.len == 0) {
+      if (h->flags_ & YAMUX__H_READING) h->read_cb_(h, UV_ENOBUFS, &buf);
+      break;
+    }
+    n = YAMUX__MIN(buf.len, len - done);
+    memcpy(buf.base, data + done, n);
+    done += n;
+    yamux__stream_credit(st, (uint32_t)n);
+    h->read_cb_(h, (ssize_t)n, &buf);
+  }
+  return done;
+}
+
+void yamux__stream_on_data(yamux__stream_t* st, const char* data, size_t len) {
+  size_t n;
+  if (st->state & (YAMUX__S_RESET | YAMUX__S_FAILED)) return;
+  if (st->handle == NULL && (st->state & YAMUX__S_DETACHED)) {
+    /* Closed locally, waiting for the peer's FIN: discard and credit so
+     * that the peer can finish. */
+    yamux__stream_credit(st, (uint32_t)len);
+    return;
+  }
+  n = st->rx_head == NULL ? deliver_direct(st, data, len) : 0;
+  if (n == len || (st->state & (YAMUX__S_RELEASED | YAMUX__S_FAILED |
+                                YAMUX__S_RESET)))
+    return;
+  if (st->handle == NULL && (st->state & YAMUX__S_DETACHED)) {
+    yamux__stream_credit(st, (uint32_t)(len - n));
+    return;
+  }
+  if (buffer_data(st, data + n, len - n) != 0) {
+    yamux__log(st->sess, YAMUX_LOG_ERROR, "stream %u: out of memory",
+               st->id);
+    yamux__stream_fail(st, UV_ENOMEM, 1);
+  }
+}
+
+void yamux__stream_on_fin(yamux__stream_t* st) {
+  if (st->state & (YAMUX__S_FIN_RCVD | YAMUX__S_RESET | YAMUX__S_RELEASED))
+    return;
+  st->state |= YAMUX__S_FIN_RCVD;
+  if (st->state & YAMUX__S_DETACHED) yamux__stream_timer_remove(st);
+  want_delivery(st);
+  yamux__stream_maybe_release(st);
+}
+
+void yamux__stream_on_rst(yamux__stream_t* st, uint32_t code) {
+  yamux__session_t* s = st->sess;
+  int connect_status;
+  if (st->state & (YAMUX__S_RST_RCVD | YAMUX__S_RST_SENT | YAMUX__S_RELEASED))
+    return;
+  st->state |= YAMUX__S_RST_RCVD;
+  st->state &= ~YAMUX__S_RST_PENDING;
+  st->rst_code_rx = code;
+  s->stats.resets_received++;
+  free_rx(s, st);
+  connect_status = (st->state & YAMUX__S_LOCAL) && !(st->state & YAMUX__S_ACKED)
+                       ? UV_ECONNREFUSED
+                       : UV_ECONNRESET;
+  fail_connect(st, connect_status);
+  yamux__queue_remove(&st->ctrl_link);
+  if (!(st->state & YAMUX__S_FAILED)) {
+    yamux__stream_fail(st, UV_ECONNRESET, 0);
+  } else {
+    yamux__stream_maybe_release(st);
+  }
+}
+
+void yamux__stream_on_ack(yamux__stream_t* st) {
+  if (!(st->state & YAMUX__S_LOCAL) || (st->state & YAMUX__S_ACKED) ||
+      !(st->state & YAMUX__S_SYN_SENT))
+    return; /* duplicate or stray ACK: ignore */
+  unacked_done(st);
+  if (!(st->state & YAMUX__S_DETACHED)) yamux__stream_timer_remove(st);
+  if (st->connect_req != NULL) {
+    yamux__complete_req(st->sess, st->connect_req, 0);
+    st->connect_req = NULL;
+  }
+}
+
+/* Delivers buffered data, then the final status, to a reading handle. */
+void yamux__stream_deliver(yamux__stream_t* st) {
+  yamux__rxchunk_t* c;
+  yamux_stream_t* h;
+  uv_buf_t buf;
+  for (;;) {
+    h = st->handle;
+    if (h == NULL || !(h->flags_ & YAMUX__H_READING) ||
+        (st->state & YAMUX__S_RELEASED))
+      return;
+    c = st->rx_head;
+    if (c == NULL) break;
+    buf = uv_buf_init(NULL, 0);
+    h->alloc_cb_(h, c->len - c->off, &buf);
+    if (h->internal_ != st) return;
+    if (buf.base == NULL || buf.len == 0) {
+      if (h->flags_ & YAMUX__H_READING) h->read_cb_(h, UV_ENOBUFS, &buf);
+      return;
+    }
+    {
+      size_t n = YAMUX__MIN(buf.len, (size_t)(c->len - c->off));
+      memcpy(buf.base, c->data + c->off, n);
+      c->off += (uint32_t)n;
+      st->buffered -= (uint32_t)n;
+      if (c->off == c->len) {
+        st->rx_head = c->next;
+        if (st->rx_head == NULL) st->rx_tail = NULL;
+        yamux__free(&st->sess->mem, c);
+      }
+      yamux__stream_credit(st, (uint32_t)n);
+      h->read_cb_(h, (ssize_t)n, &buf);
+    }
+  }
+  if (st->state & YAMUX__S_EOF_DELIVERED) return;
+  if (st->state & YAMUX__S_FAILED) {
+    st->state |= YAMUX__S_EOF_DELIVERED;
+    buf = uv_buf_init(NULL, 0);
+    h->read_cb_(h, st->fail_status, &buf);
+  } else if (st->state & YAMUX__S_FIN_RCVD) {
+    st->state |= YAMUX__S_EOF_DELIVERED;
+    buf = uv_buf_init(NULL, 0);
+    h->read_cb_(h, UV_EOF, &buf);
+  }
+}
+
+/* ---- the user's handle goes away ----------------------------------------- */
+
+void yamux__stream_handle_closed(yamux__stream_t* st) {
+  yamux_stream_t* h = st->handle;
+  yamux__session_t* s = st->sess;
+  if (h == NULL) return;
+  if (!(h->flags_ & YAMUX__H_CLOSING)) {
+    /* Session teardown releases handles the user never closed. */
+    h->flags_ |= YAMUX__H_CLOSED;
+    h->internal_ = NULL;
+    st->handle = NULL;
+    st->state |= YAMUX__S_DETACHED;
+    return;
+  }
+  if (st->inflight_reqs != 0) return; /* after their completions */
+  st->handle = NULL;
+  st->state |= YAMUX__S_DETACHED;
+  yamux__queue_remove(&st->wait_link);
+  yamux__queue_insert_tail(&s->closing_handles, &h->pending_);
+  yamux__wake(s);
+  yamux__stream_maybe_release(st);
+}
+
+/* ---- public API -------------------------------------------------------- */
+
+int yamux_stream_init(yamux_session_t* session, yamux_stream_t* h) {
+  if (session == NULL || h == NULL || session->internal_ == NULL)
+    return UV_EINVAL;
+  memset(h, 0, sizeof(*h));
+  h->session = session;
+  yamux__queue_init(&h->pending_);
+  return 0;
+}
+
+static void bind_handle(yamux__stream_t* st, yamux_stream_t* h) {
+  st->handle = h;
+  h->internal_ = st;
+  h->id = st->id;
+  h->flags_ |= YAMUX__H_LIVE;
+}
+
+int yamux_stream_open(yamux_connect_t* req, yamux_stream_t* h,
+                      yamux_connect_cb cb) {
+  yamux__session_t* s = sess_of_stream(h);
+  yamux__stream_t* st;
+  uint32_t id;
+  if (s == NULL || (cb != NULL && req == NULL) ||
+      (h->flags_ & (YAMUX__H_LIVE | YAMUX__H_CLOSING | YAMUX__H_CLOSED)) ||
+      s->closing)
+    return UV_EINVAL;
+  if (s->ended) return YAMUX_ECLOSED;
+  if (s->goaway_received || s->goaway_pending || s->goaway_sent)
+    return YAMUX_EGOAWAY;
+  if (s->next_id == 0) return YAMUX_ESTREAMIDS;
+  id = s->next_id;
+  st = yamux__stream_new(s, id, YAMUX__S_LOCAL);
+  if (st == NULL) return UV_ENOMEM;
+  /* Ids run out after 2^31 opens; 0 marks that. */
+  s->next_id = id > UINT32_MAX - 2 ? 0 : id + 2;
+  bind_handle(st, h);
+  if (req != NULL) {
+    memset(req, 0, sizeof(*req));
+    req->type_ = YAMUX__REQ_CONNECT;
+    req->stream = h;
+    req->cb_ = cb;
+    yamux__queue_init(&req->queue_);
+    st->connect_req = req;
+  }
+  if (s->unacked < s->cfg.max_unacked_opens) {
+    st->state |= YAMUX__S_SYN_PENDING;
+    s->unacked++;
+    yamux__stream_queue_ctrl(st);
+  } else {
+    st->state |= YAMUX__S_SYN_WAIT;
+    yamux__queue_insert_tail(&s->syn_waitq, &st->wait_link);
+  }
+  if (s->cfg.open_timeout_ms) {
+    st->deadline = s->now + MS(s->cfg.open_timeout_ms);
+    yamux__queue_insert_tail(&s->open_timers, &st->timer_link);
+  }
+  s->stats.streams_opened++;
+  yamux__api_leave(s);
+  return 0;
+}
+
+int yamux_accept(yamux_session_t* session, yamux_stream_t* h) {
+  yamux__session_t* s = session == NULL ? NULL : session->internal_;
+  yamux__stream_t* st;
+  yamux__queue_t* q;
+  if (s == NULL || h == NULL || h->session != session || s->closing ||
+      (h->flags_ & (YAMUX__H_LIVE | YAMUX__H_CLOSING | YAMUX__H_CLOSED)))
+    return UV_EINVAL;
+  if (yamux__queue_empty(&s->accept_q)) return UV_EAGAIN;
+  q = yamux__queue_head(&s->accept_q);
+  st = yamux__queue_data(q, yamux__stream_t, wait_link);
+  yamux__queue_remove(q);
+  s->accept_count--;
+  if (s->announce_count > s->accept_count) s->announce_count = s->accept_count;
+  st->state |= YAMUX__S_ACCEPTED;
+  bind_handle(st, h);
+  if (!(st->state & YAMUX__S_FAILED)) {
+    st->state |= YAMUX__S_ACK_PENDING;
+    yamux__stream_queue_ctrl(st);
+  }
+  yamux__api_leave(s);
+  return 0;
+}
+
+static yamux__stream_t* live(const yamux_stream_t* h) {
+  if (h == NULL || !(h->flags_ & YAMUX__H_LIVE) ||
+      (h->flags_ & (YAMUX__H_CLOSING | YAMUX__H_CLOSED)))
+    return NULL;
+  return h->internal_;
+}
+
+int yamux_read_start(yamux_stream_t* h, yamux_alloc_cb alloc_cb,
+                     yamux_read_cb read_cb) {
+  yamux__stream_t* st = live(h);
+  if (st == NULL || alloc_cb == NULL || read_cb == NULL) return UV_EINVAL;
+  if (h->flags_ & YAMUX__H_READING) return UV_EALREADY;
+  h->alloc_cb_ = alloc_cb;
+  h->read_cb_ = read_cb;
+  h->flags_ |= YAMUX__H_READING;
+  if (st->rx_head != NULL ||
+      (st->state & (YAMUX__S_FIN_RCVD | YAMUX__S_FAILED)))
+    want_delivery(st);
+  yamux__api_leave(st->sess);
+  return 0;
+}
+
+int yamux_read_stop(yamux_stream_t* h) {
+  if (live(h) == NULL) return UV_EINVAL;
+  h->flags_ &= ~YAMUX__H_READING;
+  return 0;
+}
+
+/* The status a request on a stream that can no longer send gets. */
+static int send_error(const yamux__stream_t* st) {
+  if (st->sess->ended) return YAMUX_ECLOSED;
+  if (st->state & (YAMUX__S_RST_RCVD | YAMUX__S_RST_SENT |
+                   YAMUX__S_RST_PENDING))
+    return UV_ECONNRESET;
+  if (st->state & YAMUX__S_FAILED) return st->fail_status;
+  return 0;
+}
+
+int yamux_write(yamux_write_t* req, yamux_stream_t* h, const uv_buf_t bufs[],
+                unsigned int nbufs, yamux_write_cb cb) {
+  yamux__stream_t* st = live(h);
+  yamux__session_t* s;
+  size_t total = 0;
+  unsigned int i;
+  int rc;
+  if (st == NULL || req == NULL || (bufs == NULL && nbufs > 0))
+    return UV_EINVAL;
+  s = st->sess;
+  if (s->closing) return YAMUX_ECLOSED;
+  rc = send_error(st);
+  if (rc != 0) return rc;
+  if ((h->flags_ & YAMUX__H_SHUT) ||
+      (st->state & (YAMUX__S_FIN_PENDING | YAMUX__S_FIN_SENT)))
+    return UV_EPIPE;
+  for (i = 0; i < nbufs; i++) {
+    if (bufs[i].base == NULL && bufs[i].len > 0) return UV_EINVAL;
+    total += bufs[i].len;
+  }
+  memset(req, 0, sizeof(*req));
+  req->type_ = YAMUX__REQ_WRITE;
+  req->stream = h;
+  req->cb_ = cb;
+  yamux__queue_init(&req->queue_);
+  if (nbufs <= YAMUX__ARRAY_SIZE(req->bufsml_)) {
+    req->bufs_ = req->bufsml_;
+  } else {
+    req->bufs_ = yamux__malloc(&s->mem, nbufs * sizeof(uv_buf_t));
+    if (req->bufs_ == NULL) return UV_ENOMEM;
+  }
+  if (nbufs > 0) memcpy(req->bufs_, bufs, nbufs * sizeof(uv_buf_t));
+  req->nbufs_ = nbufs;
+  if (total == 0) {
+    yamux__complete_req(s, req, 0);
+  } else {
+    yamux__queue_insert_tail(&st->writes, &req->queue_);
+    st->write_queued += total;
+    yamux__stream_queue_send(st);
+  }
+  yamux__api_leave(s);
+  return 0;
+}
+
+size_t yamux_stream_get_write_queue_size(const yamux_stream_t* h) {
+  const yamux__stream_t* st =
+      h == NULL || (h->flags_ & YAMUX__H_CLOSED) ? NULL : h->internal_;
+  return st == NULL ? 0 : (size_t)st->write_queued;
+}
+
+int yamux_shutdown(yamux_shutdown_t* req, yamux_stream_t* h,
+                   yamux_shutdown_cb cb) {
+  yamux__stream_t* st = live(h);
+  int rc;
+  if (st == NULL || (cb != NULL && req == NULL)) return UV_EINVAL;
+  if (h->flags_ & YAMUX__H_SHUT) return UV_EALREADY;
+  if (st->sess->closing) return YAMUX_ECLOSED;
+  rc = send_error(st);
+  if (rc != 0) return rc;
+  h->flags_ |= YAMUX__H_SHUT;
+  if (req != NULL) {
+    memset(req, 0, sizeof(*req));
+    req->type_ = YAMUX__REQ_SHUTDOWN;
+    req->stream = h;
+    req->cb_ = cb;
+    yamux__queue_init(&req->queue_);
+    st->shutdown_req = req;
+  }
+  st->state |= YAMUX__S_FIN_PENDING;
+  if (st->write_queued == 0) yamux__stream_queue_ctrl(st);
+  yamux__api_leave(st->sess);
+  return 0;
+}
+
+static void close_common(yamux_stream_t* h, int reset, uint32_t code,
+                         yamux_close_cb cb) {
+  yamux__session_t* s;
+  yamux__stream_t* st;
+  if (h == NULL || (h->flags_ & (YAMUX__H_CLOSING | YAMUX__H_CLOSED))) return;
+  s = sess_of_stream(h);
+  h->flags_ |= YAMUX__H_CLOSING;
+  h->flags_ &= ~YAMUX__H_READING;
+  h->close_cb_ = cb;
+  if (s == NULL) return; /* the session is gone: nothing left to release */
+  st = h->internal_;
+  if (st == NULL) {
+    /* Never opened nor accepted: only the callback is owed. */
+    yamux__queue_insert_tail(&s->closing_handles, &h->pending_);
+    yamux__api_leave(s);
+    return;
+  }
+  yamux__stream_cancel_writes(st, UV_ECANCELED);
+  fail_connect(st, UV_ECANCELED);
+  /* Unread data is dropped; give its credit back so the peer can finish. */
+  if (st->buffered) {
+    uint32_t n = st->buffered;
+    free_rx(s, st);
+    yamux__stream_credit(st, n);
+  }
+  if (st->state & YAMUX__S_SYN_WAIT) {
+    /* The peer never heard of it. */
+    yamux__stream_fail(st, UV_ECANCELED, 0);
+  } else if (!is_terminal(st) && !(st->state & YAMUX__S_RESET)) {
+    if (reset) {
+      st->rst_code_tx = code;
+      yamux__stream_fail(st, UV_ECANCELED, 1);
+    } else {
+      if (!(st->state & (YAMUX__S_FIN_SENT | YAMUX__S_FIN_PENDING))) {
+        st->state |= YAMUX__S_FIN_PENDING;
+        yamux__stream_queue_ctrl(st);
+      }
+      if (!(st->state & YAMUX__S_FIN_RCVD) && s->cfg.linger_timeout_ms) {
+        yamux__stream_timer_remove(st);
+        st->deadline = s->now + MS(s->cfg.linger_timeout_ms);
+        yamux__queue_insert_tail(&s->linger_timers, &st->timer_link);
+      }
+    }
+  }
+  yamux__stream_handle_closed(st);
+  yamux__api_leave(s);
+}
+
+void yamux_close(yamux_stream_t* h, yamux_close_cb cb) {
+  close_common(h, 0, 0, cb);
+}
+
+void yamux_close_reset(yamux_stream_t* h, uint32_t code, yamux_close_cb cb) {
+  close_common(h, 1, code, cb);
+}
+
+int yamux_is_closing(const yamux_stream_t* h) {
+  return h == NULL || (h->flags_ & (YAMUX__H_CLOSING | YAMUX__H_CLOSED)) != 0;
+}
+
+uint32_t yamux_stream_reset_code(const yamux_stream_t* h) {
+  const yamux__stream_t* st =
+      h == NULL || (h->flags_ & YAMUX__H_CLOSED) ? NULL : h->internal_;
+  return st == NULL ? 0 : st->rst_code_rx;
+}
+
+int yamux_stream_get_stats(const yamux_stream_t* h,
+                           yamux_stream_stats_t* out) {
+  const yamux__stream_t* st =
+      h == NULL || (h->flags_ & YAMUX__H_CLOSED) ? NULL : h->internal_;
+  if (st == NULL || out == NULL) return UV_EINVAL;
+  memset(out, 0, sizeof(*out));
+  out->bytes_sent = st->bytes_sent;
+  out->bytes_received = st->bytes_received;
+  out->send_window = st->send_window;
+  out->recv_window = st->recv_window;
+  out->recv_window_max = st->recv_window_max;
+  out->queued_bytes = st->write_queued;
+  out->buffered_bytes = st->buffered;
+  return 0;
+}
