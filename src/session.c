@@ -298,7 +298,11 @@ int yamux_session_init(yamux_session_t* handle, yamux_role_t role,
   if (rc != 0) return rc;
   mem = cfg->allocator != NULL ? cfg->allocator : &yamux__default_allocator;
 
-  memset(handle, 0, sizeof(*handle));
+  {
+    void* data = handle->data; /* the caller's, as in libuv */
+    memset(handle, 0, sizeof(*handle));
+    handle->data = data;
+  }
   s = yamux__calloc(mem, 1, sizeof(*s));
   if (s == NULL) return UV_ENOMEM;
   s->pongs = yamux__malloc(mem, cfg->max_queued_pongs * sizeof(uint32_t));
@@ -362,7 +366,9 @@ int yamux_ping(yamux_ping_t* req, yamux_session_t* handle, yamux_ping_cb cb) {
   yamux__session_t* s = sess_of(handle);
   if (req == NULL || s == NULL || s->closing) return UV_EINVAL;
   if (s->ended || !s->started) return YAMUX_ECLOSED;
-  memset(req, 0, sizeof(*req));
+  req->status_ = 0;
+  req->opaque_ = 0;
+  req->sent_at_ = 0;
   req->type_ = YAMUX__REQ_PING;
   req->session = handle;
   req->cb_ = cb;

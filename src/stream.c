@@ -433,7 +433,11 @@ void yamux__stream_handle_closed(yamux__stream_t* st) {
 int yamux_stream_init(yamux_session_t* session, yamux_stream_t* h) {
   if (session == NULL || h == NULL || session->internal_ == NULL)
     return UV_EINVAL;
-  memset(h, 0, sizeof(*h));
+  {
+    void* data = h->data; /* the caller's, as in libuv */
+    memset(h, 0, sizeof(*h));
+    h->data = data;
+  }
   h->session = session;
   yamux__queue_init(&h->pending_);
   return 0;
@@ -466,7 +470,7 @@ int yamux_stream_open(yamux_connect_t* req, yamux_stream_t* h,
   s->next_id = id > UINT32_MAX - 2 ? 0 : id + 2;
   bind_handle(st, h);
   if (req != NULL) {
-    memset(req, 0, sizeof(*req));
+    req->status_ = 0;
     req->type_ = YAMUX__REQ_CONNECT;
     req->stream = h;
     req->cb_ = cb;
@@ -571,7 +575,11 @@ int yamux_write(yamux_write_t* req, yamux_stream_t* h, const uv_buf_t bufs[],
     if (bufs[i].base == NULL && bufs[i].len > 0) return UV_EINVAL;
     total += bufs[i].len;
   }
-  memset(req, 0, sizeof(*req));
+  /* The request's data field is the caller's: leave it alone. */
+  req->status_ = 0;
+  req->refs_ = 0;
+  req->buf_index_ = 0;
+  req->buf_offset_ = 0;
   req->type_ = YAMUX__REQ_WRITE;
   req->stream = h;
   req->cb_ = cb;
@@ -612,7 +620,7 @@ int yamux_shutdown(yamux_shutdown_t* req, yamux_stream_t* h,
   if (rc != 0) return rc;
   h->flags_ |= YAMUX__H_SHUT;
   if (req != NULL) {
-    memset(req, 0, sizeof(*req));
+    req->status_ = 0;
     req->type_ = YAMUX__REQ_SHUTDOWN;
     req->stream = h;
     req->cb_ = cb;
