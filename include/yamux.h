@@ -336,12 +336,13 @@ struct yamux_session_s {
 YAMUX_EXTERN int yamux_session_init(yamux_session_t* session, yamux_role_t role,
                                     const yamux_config_t* cfg);
 
-/* Sets the callback for inbound streams. Inbound SYNs that arrive while no
- * listen callback is set are queued (up to accept_backlog) and announced when
- * one is. `cb` fires (later, never inside this call) each time the backlog
- * goes from empty to non-empty, and again after an accept if streams remain
- * and the application is still accepting. May be called again to replace the
- * callback; NULL stops announcing (queued streams still wait).
+/* Sets the callback for inbound streams. `cb` fires once per inbound stream
+ * (as uv_listen's callback does per connection), later, never inside this
+ * call; accept it with yamux_accept() from the callback or afterwards.
+ * Inbound SYNs that arrive while no callback is set wait in the backlog (up
+ * to accept_backlog; more are refused with RST) and are announced once one
+ * is set. May be called again to replace the callback; NULL stops
+ * announcing (queued streams still wait). Streams are ACKed when accepted.
  * Returns 0 or UV_EINVAL (session closing). */
 YAMUX_EXTERN int yamux_session_listen(yamux_session_t* session,
                                       yamux_connection_cb cb);
@@ -367,13 +368,17 @@ YAMUX_EXTERN int yamux_ping(yamux_ping_t* req, yamux_session_t* session,
 /* Ends the session. Write requests whose bytes have not been handed to the
  * transport complete with UV_ECANCELED, as do pending connects, shutdowns
  * and pings; streams that are reading get read_cb(UV_ECONNABORTED); streams
- * with a pending yamux_close() get their close callback. Frames already
- * queued and a Go Away(0) (unless one was sent) are flushed to the transport
- * (for at most close_timeout_ms), then the transport is closed. `cb` fires
- * once when everything is released; the session memory and the memory of
- * every yamux_stream_t of this session may be reused from then on (stream
- * handles need no yamux_close() of their own once the session is closed).
- * `cb` may be NULL. Calling it twice is a no-op. */
+ * with a pending yamux_close() get their close callback. The bytes already
+ * in the transport's hands are finished and a Go Away(0) (unless a Go Away
+ * was sent) is written (for at most close_timeout_ms), then the transport is
+ * closed. To deliver queued data first, shut the streams down (or send
+ * yamux_session_goaway(0)) and close when their callbacks have fired.
+ * `cb` fires once when everything is released; the session memory and the
+ * memory of every yamux_stream_t of this session may be reused from then on
+ * (stream handles need no yamux_close() of their own once the session is
+ * closed). `cb` may be NULL. Calling it twice is a no-op. A session that was
+ * never started has nothing pending: it is released and `cb` runs before
+ * this function returns. */
 YAMUX_EXTERN void yamux_session_close(yamux_session_t* session,
                                       yamux_session_close_cb cb);
 
@@ -550,9 +555,9 @@ YAMUX_EXTERN int yamux_write(yamux_write_t* req, yamux_stream_t* stream,
 YAMUX_EXTERN size_t yamux_stream_get_write_queue_size(
     const yamux_stream_t* stream);
 
-/* Half-closes: sends FIN after every queued write. `cb` (may be NULL) fires
- * with 0 once the FIN is handed to the transport, or with an error as for
- * yamux_write(). Returns 0, UV_EINVAL, UV_EALREADY, UV_ECONNRESET,
+/* Half-closes: sends FIN after every queued write. `cb` (may be NULL; then
+ * `req` may be NULL) fires with 0 once the FIN frame is queued to the
+ * transport behind those writes, or with an error as for yamux_write(). Returns 0, UV_EINVAL, UV_EALREADY, UV_ECONNRESET,
  * YAMUX_ECLOSED. */
 YAMUX_EXTERN int yamux_shutdown(yamux_shutdown_t* req, yamux_stream_t* stream,
                                 yamux_shutdown_cb cb);
