@@ -121,6 +121,8 @@ func main() {
 	flag.BoolVar(&p.verbose, "v", false, "show library logs and the peer's stderr")
 	flag.StringVar(&p.kaArgs, "keepalive-args", "--keepalive 100",
 		"extra arguments for the spawned peer in the keepalive scenario")
+	flag.StringVar(&traceFiles, "trace", "",
+		"copy each transport's bytes to PREFIX.N.tx and PREFIX.N.rx")
 	list := flag.Bool("list", false, "list scenarios")
 	flag.Parse()
 	if p.role != "client" && p.role != "server" {

@@ -118,6 +118,20 @@ func (r *Raw) send(typ uint8, flags uint16, id, length uint32, body []byte) {
 	r.sendv(0, typ, flags, id, length, body)
 }
 
+// sendJoined writes several frames (header+body each, from frameBytes) in
+// one write, so the peer sees them in one read.
+func (r *Raw) sendJoined(frames ...[]byte) {
+	var b []byte
+	for _, f := range frames {
+		b = append(b, f...)
+	}
+	r.wq <- b
+}
+
+func frameBytes(typ uint8, flags uint16, id uint32, body []byte) []byte {
+	return append(header(0, typ, flags, id, uint32(len(body))), body...)
+}
+
 func (r *Raw) sendv(ver, typ uint8, flags uint16, id, length uint32,
 	body []byte) {
 	b := header(ver, typ, flags, id, length)

@@ -192,8 +192,9 @@ func hostileBenign(e *Env) (string, error) {
 	// Data after our own FIN: the peer resets that stream (not the
 	// session).
 	id2 := e.ourID(60)
-	r.send(typeData, flagSYN|flagFIN, id2, 3, []byte("abc"))
-	r.send(typeData, 0, id2, 3, []byte("def"))
+	// One write, so the stream still exists when "def" arrives.
+	r.sendJoined(frameBytes(typeData, flagSYN|flagFIN, id2, []byte("abc")),
+		frameBytes(typeData, 0, id2, []byte("def")))
 	var seen []string
 	if _, err := r.until(step, func(f frame) bool {
 		if f.id == id2 || f.typ == typeGoAway {

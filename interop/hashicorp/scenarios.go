@@ -20,6 +20,7 @@ func scenarios() []Scenario {
 	return []Scenario{
 		{name: "open_echo", run: openEcho},
 		{name: "concurrent_1000", run: concurrent1000},
+		{name: "concurrent_1000_seqopen", run: concurrent1000SeqOpen},
 		{name: "bulk_256m", run: bulk256m},
 		{name: "big_window", run: bigWindow},
 		{name: "halfclose_client_first", run: halfcloseClientFirst},
@@ -181,6 +182,16 @@ func openEcho(e *Env) (string, error) {
 }
 
 func concurrent1000(e *Env) (string, error) {
+	return concurrent(e, false)
+}
+
+// concurrent1000SeqOpen opens the streams one after the other (so the SYNs
+// go out in id order), then runs all transfers at once.
+func concurrent1000SeqOpen(e *Env) (string, error) {
+	return concurrent(e, true)
+}
+
+func concurrent(e *Env, seqOpen bool) (string, error) {
 	cfg := e.config()
 	s, err := e.session(cfg)
 	if err != nil {
@@ -198,12 +209,25 @@ func concurrent1000(e *Env) (string, error) {
 	start := time.Now()
 	errs := make(chan error, n)
 	var wg sync.WaitGroup
+	var opened []*yamux.Stream
+	if seqOpen {
+		for i := 0; i < n; i++ {
+			st, err := s.OpenStream()
+			if err != nil {
+				return "", fmt.Errorf("open #%d: %v", i, err)
+			}
+			opened = append(opened, st)
+		}
+	}
 	for i := 0; i < n; i++ {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			st, err := s.OpenStream()
-			if err != nil {
+			var st *yamux.Stream
+			var err error
+			if seqOpen {
+				st = opened[i]
+			} else if st, err = s.OpenStream(); err != nil {
 				errs <- fmt.Errorf("open #%d: %v", i, err)
 				return
 			}
@@ -227,8 +251,12 @@ func concurrent1000(e *Env) (string, error) {
 	if first != nil {
 		return "", fmt.Errorf("%d of %d streams failed, first: %v", nerr, n, first)
 	}
-	return fmt.Sprintf("%d streams, %.1f MiB each way, all sha256 ok, %.0f MiB/s",
-		n, float64(total)/(1<<20), mibps(total, d)), nil
+	how := "opened concurrently (SYNs may leave out of id order)"
+	if seqOpen {
+		how = "opened in order, transfers concurrent"
+	}
+	return fmt.Sprintf("%d streams %s, %.1f MiB each way, all sha256 ok, %.0f MiB/s",
+		n, how, float64(total)/(1<<20), mibps(total, d)), nil
 }
 
 func bulk(e *Env, cfg *yamux.Config, size int64) (string, error) {

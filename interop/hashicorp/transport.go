@@ -143,8 +143,33 @@ type Conn struct {
 	listenMode bool // the child is a --listen server: it never exits alone
 }
 
+// traceFiles is set by --trace: every transport's bytes are copied to
+// PREFIX.N.tx (what we sent) and PREFIX.N.rx (what we received).
+var traceFiles string
+var traceSeq int
+
+type syncFile struct {
+	mu sync.Mutex
+	f  *os.File
+}
+
+func (s *syncFile) Write(b []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.f.Write(b)
+}
+
 func newConn(r io.Reader, w io.Writer, closeWrite, closeAll func() error,
 	proc *Proc) *Conn {
+	if traceFiles != "" {
+		traceSeq++
+		tx, err1 := os.Create(fmt.Sprintf("%s.%d.tx", traceFiles, traceSeq))
+		rx, err2 := os.Create(fmt.Sprintf("%s.%d.rx", traceFiles, traceSeq))
+		if err1 == nil && err2 == nil {
+			w = io.MultiWriter(&syncFile{f: tx}, w)
+			r = io.TeeReader(r, rx)
+		}
+	}
 	pr, pw := io.Pipe()
 	c := &Conn{pr: pr, w: w, closeWrite: closeWrite, closeAll: closeAll,
 		proc: proc, drained: make(chan struct{})}
