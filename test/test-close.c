@@ -1,0 +1,443 @@
+/* Stream ends: half-close in both orders with data still flowing the other
+ * way, FIN on the last Data frame, shutdown callbacks, release after both
+ * FINs, linger after a local close, resets with error codes both ways,
+ * writes after shutdown, and refused opens. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "helpers.h"
+#include "task.h"
+
+static uint32_t streams_open(tpeer_t* p) {
+  yamux_session_stats_t st;
+  ASSERT_OK(yamux_session_get_stats(&p->side.session, &st));
+  return st.streams_open;
+}
+
+static yamux_session_stats_t sess_stats(tpeer_t* p) {
+  yamux_session_stats_t st;
+  ASSERT_OK(yamux_session_get_stats(&p->side.session, &st));
+  return st;
+}
+
+/* Concatenated bodies of the unread Data frames on `id`; asserts that only
+ * the last one carries `last_flags` and the others none. */
+static size_t collect_data(tpeer_t* p, uint32_t id, tbuf_t* out,
+                           uint16_t last_flags) {
+  const tframe_t* f;
+  size_t n = 0;
+  uint16_t flags = 0;
+  int count = 0;
+
+  while ((f = tpeer_next_frame(p)) != NULL) {
+    ASSERT_EQ(f->type, T_DATA);
+    ASSERT_EQ(f->id, id);
+    if (count > 0) ASSERT_EQ(flags & F_FIN, 0);
+    flags = f->flags;
+    tbuf_append(out, f->body, f->length);
+    n += f->length;
+    count++;
+  }
+  ASSERT_GT(count, 0);
+  ASSERT_EQ(flags, last_flags);
+  return n;
+}
+
+TEST(close_we_fin_first_data_flows_back) {
+  tpeer_t p;
+  tstream_t t;
+  tbuf_t wire = {0};
+  size_t i;
+
+  tpeer_init(&p, YAMUX_CLIENT, NULL);
+  tstream_init(&t, &p.side.session);
+  ASSERT_OK(tstream_open(&t));
+  ASSERT_OK(tstream_read_start(&t));
+  ASSERT_OK(tstream_write(&t, "abc", 3));
+  ASSERT_OK(tstream_shutdown(&t));
+  /* Open, data and FIN in one frame. */
+  {
+    const tframe_t* f = tpeer_expect(&p, T_DATA, F_SYN | F_FIN, 1, 3);
+    ASSERT_MEM_EQ(f->body, "abc", 3);
+  }
+  tpeer_expect_none(&p);
+  ASSERT_EQ(t.shutdown_count, 1);
+  ASSERT_EQ(t.shutdown_status, 0);
+  ASSERT_EQ(t.writes_done, 1);
+  ASSERT_EQ(tstream_write(&t, "x", 1), UV_EPIPE);
+  ASSERT_EQ(tstream_shutdown(&t), UV_EALREADY);
+
+  /* The peer keeps sending for a while. */
+  ASSERT_OK(tpeer_send_frame(&p, T_WU, F_ACK, 1, 0, NULL, 0));
+  ASSERT_EQ(t.connect_count, 1);
+  ASSERT_EQ(t.connect_status, 0);
+  for (i = 0; i < 10; i++) {
+    uint8_t body[1000];
+    tpattern_fill(body, sizeof(body), i * sizeof(body));
+    ASSERT_OK(tpeer_send_frame(&p, T_DATA, 0, 1, sizeof(body), body,
+                               sizeof(body)));
+  }
+  tpeer_pump(&p);
+  ASSERT_EQ(t.rx.len, 10000);
+  for (i = 0; i < t.rx.len; i++) ASSERT_EQ(t.rx.data[i], tpattern(i));
+  ASSERT_EQ(t.eof, 0);
+  ASSERT_EQ(streams_open(&p), 1);
+  /* Its FIN ends the stream; it stays until the handle is closed. */
+  ASSERT_OK(tpeer_send_frame(&p, T_WU, F_FIN, 1, 0, NULL, 0));
+  tpeer_pump(&p);
+  ASSERT_EQ(t.eof, 1);
+  ASSERT_EQ(t.read_errors, 0);
+  tstream_close(&t);
+  ASSERT_EQ(t.close_count, 0); /* never inside the call */
+  tpeer_pump(&p);
+  ASSERT_EQ(t.close_count, 1);
+  ASSERT_EQ(streams_open(&p), 0);
+  tpeer_expect_none(&p); /* no RST, no second FIN */
+  ASSERT_EQ(sess_stats(&p).resets_sent, 0);
+  tpeer_close(&p);
+  tbuf_free(&t.rx);
+  tbuf_free(&wire);
+  tpeer_free(&p);
+}
+
+TEST(close_peer_fin_first_data_flows_back) {
+  tpeer_t p;
+  tstream_t t;
+  tbuf_t wire = {0};
+  size_t n, i;
+
+  tpeer_init(&p, YAMUX_SERVER, NULL);
+  /* The peer opens, sends and half-closes in one frame. */
+  ASSERT_OK(tpeer_send_frame(&p, T_DATA, F_SYN | F_FIN, 1, 5, "hello", 5));
+  ASSERT_OK(tstream_accept(&t, &p.side.session));
+  ASSERT_OK(tstream_read_start(&t));
+  tpeer_expect(&p, T_WU, F_ACK, 1, 0);
+  ASSERT_EQ(t.rx.len, 5);
+  ASSERT_MEM_EQ(t.rx.data, "hello", 5);
+  ASSERT_EQ(t.eof, 1);
+  /* We still send, more than one frame's worth, then FIN rides on the last
+   * Data frame. */
+  ASSERT_OK(tstream_write(&t, NULL, 200000));
+  ASSERT_OK(tstream_shutdown(&t));
+  n = collect_data(&p, 1, &wire, F_FIN);
+  ASSERT_EQ(n, 200000);
+  for (i = 0; i < n; i++) ASSERT_EQ(wire.data[i], tpattern(i));
+  ASSERT_EQ(t.writes_done, 1);
+  ASSERT_EQ(t.shutdown_count, 1);
+  ASSERT_EQ(t.shutdown_status, 0);
+  ASSERT_EQ(streams_open(&p), 1);
+  tstream_close(&t);
+  tpeer_pump(&p);
+  ASSERT_EQ(t.close_count, 1);
+  ASSERT_EQ(streams_open(&p), 0);
+  tpeer_expect_none(&p);
+  tpeer_close(&p);
+  tbuf_free(&t.rx);
+  tbuf_free(&wire);
+  tpeer_free(&p);
+}
+
+TEST(close_fin_alone_is_wu_fin) {
+  tpeer_t p;
+  tstream_t t;
+
+  tpeer_init(&p, YAMUX_CLIENT, NULL);
+  tstream_init(&t, &p.side.session);
+  ASSERT_OK(tstream_open(&t));
+  tpeer_expect(&p, T_WU, F_SYN, 1, 0);
+  ASSERT_OK(tstream_write(&t, "abc", 3));
+  tpeer_expect(&p, T_DATA, 0, 1, 3);
+  ASSERT_OK(tstream_shutdown(&t));
+  ASSERT_EQ(t.shutdown_count, 0);
+  tpeer_expect(&p, T_WU, F_FIN, 1, 0);
+  tpeer_expect_none(&p);
+  ASSERT_EQ(t.shutdown_count, 1);
+  ASSERT_EQ(t.shutdown_status, 0);
+  /* A shutdown with writes held back by the window waits for them. */
+  tstream_close(&t);
+  tpeer_pump(&p);
+  ASSERT_EQ(t.close_count, 1);
+  tpeer_close(&p);
+  tpeer_free(&p);
+}
+
+TEST(close_shutdown_waits_for_window) {
+  tpeer_t p;
+  tstream_t t;
+  tbuf_t wire = {0};
+
+  tpeer_init(&p, YAMUX_CLIENT, NULL);
+  tstream_init(&t, &p.side.session);
+  ASSERT_OK(tstream_open(&t));
+  ASSERT_OK(tstream_write(&t, NULL, T_WINDOW + 1000));
+  ASSERT_OK(tstream_shutdown(&t));
+  ASSERT_EQ(collect_data(&p, 1, &wire, 0), T_WINDOW);
+  ASSERT_EQ(t.shutdown_count, 0);
+  ASSERT_EQ(t.writes_done, 0);
+  /* The FIN goes only with the last byte. */
+  ASSERT_OK(tpeer_send_frame(&p, T_WU, F_ACK, 1, 999, NULL, 0));
+  tpeer_expect(&p, T_DATA, 0, 1, 999);
+  tpeer_expect_none(&p);
+  ASSERT_EQ(t.shutdown_count, 0);
+  ASSERT_OK(tpeer_send_frame(&p, T_WU, 0, 1, 5000, NULL, 0));
+  tpeer_expect(&p, T_DATA, F_FIN, 1, 1);
+  tpeer_expect_none(&p);
+  ASSERT_EQ(t.writes_done, 1);
+  ASSERT_EQ(t.write_errors, 0);
+  ASSERT_EQ(t.shutdown_count, 1);
+  ASSERT_EQ(t.shutdown_status, 0);
+  tstream_close(&t);
+  tpeer_close(&p);
+  ASSERT_EQ(t.close_count, 1);
+  tbuf_free(&wire);
+  tpeer_free(&p);
+}
+
+TEST(close_before_peer_fin_lingers_then_releases) {
+  tpeer_t p;
+  tstream_t t;
+  yamux_session_stats_t st;
+  yamux_config_t cfg;
+
+  /* No window growth: no RTT probe ping in the way. */
+  yamux_config_init(&cfg);
+  cfg.keepalive_interval_ms = 0;
+  cfg.max_window = cfg.initial_window;
+  tpeer_init(&p, YAMUX_SERVER, &cfg);
+  ASSERT_OK(tpeer_send_frame(&p, T_WU, F_SYN, 1, 0, NULL, 0));
+  ASSERT_OK(tstream_accept(&t, &p.side.session));
+  ASSERT_OK(tstream_read_start(&t));
+  tpeer_expect(&p, T_WU, F_ACK, 1, 0);
+  /* Some data arrives unread (not reading any more), then we close. */
+  ASSERT_OK(yamux_read_stop(&t.handle));
+  ASSERT_OK(tpeer_send_frame(&p, T_DATA, 0, 1, 100000, NULL, 100000));
+  tstream_close(&t);
+  /* FIN goes out; the discarded unread bytes are not yet half a window. */
+  tpeer_expect(&p, T_WU, F_FIN, 1, 0);
+  tpeer_expect_none(&p);
+  ASSERT_EQ(t.close_count, 1);
+  ASSERT_EQ(t.rx.len, 0);
+  ASSERT_EQ(streams_open(&p), 1); /* lingering */
+  /* Data arriving meanwhile is discarded and credited. */
+  ASSERT_OK(tpeer_send_frame(&p, T_DATA, 0, 1, 31072, NULL, 31072));
+  tpeer_expect(&p, T_WU, 0, 1, 131072);
+  tpeer_expect_none(&p);
+  ASSERT_EQ(t.rx.len, 0);
+  /* The peer's FIN releases it, without an RST. */
+  ASSERT_OK(tpeer_send_frame(&p, T_DATA, F_FIN, 1, 10, NULL, 10));
+  tpeer_pump(&p);
+  ASSERT_EQ(streams_open(&p), 0);
+  tpeer_expect_none(&p);
+  st = sess_stats(&p);
+  ASSERT_EQ(st.resets_sent, 0);
+  ASSERT_EQ(st.buffered_bytes, 0);
+  ASSERT_EQ(p.side.end_count, 0);
+  ASSERT_EQ(t.close_count, 1);
+  /* Later frames for it are dropped quietly. */
+  ASSERT_OK(tpeer_send_frame(&p, T_WU, 0, 1, 5, NULL, 0));
+  tpeer_expect_none(&p);
+  ASSERT_EQ(sess_stats(&p).frames_dropped, st.frames_dropped + 1);
+  tpeer_close(&p);
+  tpeer_free(&p);
+}
+
+TEST(close_reset_with_code_local) {
+  tpeer_t p;
+  tstream_t t;
+  yamux_session_stats_t st;
+
+  tpeer_init(&p, YAMUX_CLIENT, NULL);
+  tstream_init(&t, &p.side.session);
+  ASSERT_OK(tstream_open(&t));
+  tpeer_expect(&p, T_WU, F_SYN, 1, 0);
+  ASSERT_OK(tpeer_send_frame(&p, T_WU, F_ACK, 1, 0, NULL, 0));
+  /* A write held back by the window is cancelled by the reset. */
+  ASSERT_OK(tpeer_send_frame(&p, T_WU, 0, 1, 0, NULL, 0));
+  ASSERT_OK(tstream_write(&t, NULL, T_WINDOW));
+  tpeer_pump(&p);
+  ASSERT_EQ(t.writes_done, 1);
+  ASSERT_OK(tstream_write(&t, NULL, 10));
+  tpeer_pump(&p);
+  p.next = p.out.n;
+  tstream_close_reset(&t, 42);
+  ASSERT_EQ(t.close_count, 0);
+  ASSERT_EQ(t.writes_done, 1);
+  tpeer_expect(&p, T_WU, F_RST, 1, 42);
+  tpeer_expect_none(&p);
+  ASSERT_EQ(t.writes_done, 2);
+  ASSERT_EQ(t.last_write_status, UV_ECANCELED);
+  ASSERT_EQ(t.close_count, 1);
+  st = sess_stats(&p);
+  ASSERT_EQ(st.resets_sent, 1);
+  ASSERT_EQ(st.streams_open, 0);
+  /* Data the peer had in flight is dropped, not an error. */
+  ASSERT_OK(tpeer_send_frame(&p, T_DATA, 0, 1, 10, NULL, 10));
+  tpeer_expect_none(&p);
+  ASSERT_EQ(p.side.end_count, 0);
+  tpeer_close(&p);
+  tpeer_free(&p);
+}
+
+TEST(close_reset_with_code_remote) {
+  tpeer_t p;
+  tstream_t t, u;
+  yamux_session_stats_t st;
+
+  tpeer_init(&p, YAMUX_SERVER, NULL);
+  ASSERT_OK(tpeer_send_frame(&p, T_WU, F_SYN, 1, 0, NULL, 0));
+  ASSERT_OK(tpeer_send_frame(&p, T_WU, F_SYN, 3, 0, NULL, 0));
+  ASSERT_OK(tstream_accept(&t, &p.side.session));
+  ASSERT_OK(tstream_accept(&u, &p.side.session));
+  ASSERT_OK(tstream_read_start(&t));
+  ASSERT_OK(tstream_read_start(&u));
+  tpeer_expect(&p, T_WU, F_ACK, 1, 0);
+  tpeer_expect(&p, T_WU, F_ACK, 3, 0);
+  /* A write waiting for credit when the RST comes. */
+  ASSERT_OK(tstream_write(&t, NULL, T_WINDOW + 5));
+  tpeer_pump(&p);
+  p.next = p.out.n;
+  ASSERT_OK(tpeer_send_frame(&p, T_DATA, 0, 1, 7, "pending", 7));
+  ASSERT_OK(tpeer_send_frame(&p, T_WU, F_RST, 1, 1234567, NULL, 0));
+  tpeer_pump(&p);
+  ASSERT_EQ(t.rx.len, 7);
+  ASSERT_EQ(t.read_errors, 1);
+  ASSERT_EQ(t.read_error, UV_ECONNRESET);
+  ASSERT_EQ(t.eof, 0);
+  ASSERT_EQ(t.writes_done, 1);
+  ASSERT_EQ(t.last_write_status, UV_ECONNRESET);
+  ASSERT_EQ(yamux_stream_reset_code(&t.handle), 1234567);
+  ASSERT_EQ(tstream_write(&t, "x", 1), UV_ECONNRESET);
+  ASSERT_EQ(tstream_shutdown(&t), UV_ECONNRESET);
+  tpeer_expect_none(&p); /* no RST back */
+  /* A Data|RST with no code: reset code 0. */
+  ASSERT_OK(tpeer_send_frame(&p, T_DATA, F_RST, 3, 0, NULL, 0));
+  tpeer_pump(&p);
+  ASSERT_EQ(u.read_error, UV_ECONNRESET);
+  ASSERT_EQ(yamux_stream_reset_code(&u.handle), 0);
+  st = sess_stats(&p);
+  ASSERT_EQ(st.resets_received, 2);
+  ASSERT_EQ(st.resets_sent, 0);
+  tstream_close(&t);
+  tstream_close(&u);
+  tpeer_pump(&p);
+  tpeer_expect_none(&p);
+  ASSERT_EQ(t.close_count, 1);
+  ASSERT_EQ(u.close_count, 1);
+  ASSERT_EQ(streams_open(&p), 0);
+  tpeer_close(&p);
+  tbuf_free(&t.rx);
+  tbuf_free(&u.rx);
+  tpeer_free(&p);
+}
+
+TEST(close_reset_code_over_pair) {
+  tpair_t pair;
+  tstream_t a, b;
+
+  tpair_init(&pair, NULL, NULL);
+  tstream_init(&a, &pair.c.session);
+  ASSERT_OK(tstream_open(&a));
+  ASSERT_OK(tstream_write(&a, "x", 1));
+  tpair_pump_all(&pair);
+  ASSERT_OK(tstream_accept(&b, &pair.s.session));
+  ASSERT_OK(tstream_read_start(&b));
+  tpair_pump_all(&pair);
+  ASSERT_EQ(b.rx.len, 1);
+  ASSERT_EQ(a.connect_status, 0);
+  tstream_close_reset(&a, 0xdeadbeef);
+  tpair_pump_all(&pair);
+  ASSERT_EQ(a.close_count, 1);
+  ASSERT_EQ(b.read_error, UV_ECONNRESET);
+  ASSERT_EQ(yamux_stream_reset_code(&b.handle), 0xdeadbeef);
+  tstream_close(&b);
+  tpair_pump_all(&pair);
+  ASSERT_EQ(b.close_count, 1);
+  tpair_close(&pair);
+  tbuf_free(&b.rx);
+}
+
+TEST(close_open_refused) {
+  tpeer_t p;
+  tstream_t t;
+
+  tpeer_init(&p, YAMUX_CLIENT, NULL);
+  tstream_init(&t, &p.side.session);
+  ASSERT_OK(tstream_open(&t));
+  ASSERT_OK(tstream_read_start(&t));
+  ASSERT_OK(tstream_write(&t, "hi", 2));
+  tpeer_expect(&p, T_DATA, F_SYN, 1, 2);
+  ASSERT_EQ(t.writes_done, 1);
+  ASSERT_OK(tstream_write(&t, NULL, T_WINDOW)); /* waits for credit */
+  tpeer_pump(&p);
+  p.next = p.out.n;
+  ASSERT_OK(tpeer_send_frame(&p, T_WU, F_RST, 1, 0, NULL, 0));
+  tpeer_pump(&p);
+  ASSERT_EQ(t.connect_count, 1);
+  ASSERT_EQ(t.connect_status, UV_ECONNREFUSED);
+  ASSERT_EQ(t.writes_done, 2);
+  ASSERT_EQ(t.last_write_status, UV_ECONNRESET);
+  ASSERT_EQ(t.read_errors, 1);
+  ASSERT_EQ(t.read_error, UV_ECONNRESET);
+  tpeer_expect_none(&p);
+  tstream_close(&t);
+  tpeer_pump(&p);
+  ASSERT_EQ(t.close_count, 1);
+  ASSERT_EQ(streams_open(&p), 0);
+  tpeer_close(&p);
+  tpeer_free(&p);
+}
+
+TEST(close_half_close_both_orders_over_pair) {
+  tpair_t pair;
+  tstream_t a[2], b[2];
+  int order;
+
+  tpair_init(&pair, NULL, NULL);
+  for (order = 0; order < 2; order++) {
+    tstream_t* first;
+    tstream_t* second;
+    yamux_session_stats_t cs, ss;
+    tstream_init(&a[order], &pair.c.session);
+    ASSERT_OK(tstream_open(&a[order]));
+    ASSERT_OK(tstream_read_start(&a[order]));
+    ASSERT_OK(tstream_write(&a[order], NULL, 1000));
+    tpair_pump_all(&pair);
+    ASSERT_OK(tstream_accept(&b[order], &pair.s.session));
+    ASSERT_OK(tstream_read_start(&b[order]));
+    tpair_pump_all(&pair);
+    first = order == 0 ? &a[order] : &b[order];
+    second = order == 0 ? &b[order] : &a[order];
+    /* First side half-closes; the other keeps sending 1 MiB. */
+    ASSERT_OK(tstream_shutdown(first));
+    tpair_pump_all(&pair);
+    ASSERT_EQ(second->eof, 1);
+    ASSERT_EQ(first->shutdown_count, 1);
+    ASSERT_OK(tstream_write(second, NULL, 1024 * 1024));
+    tpair_pump_all(&pair);
+    ASSERT_EQ(first->rx.len, order == 0 ? 1024 * 1024 : 1000 + 1024 * 1024);
+    ASSERT_EQ(first->eof, 0);
+    ASSERT_OK(tstream_shutdown(second));
+    tpair_pump_all(&pair);
+    ASSERT_EQ(first->eof, 1);
+    ASSERT_EQ(second->shutdown_count, 1);
+    ASSERT_OK(yamux_session_get_stats(&pair.c.session, &cs));
+    ASSERT_OK(yamux_session_get_stats(&pair.s.session, &ss));
+    ASSERT_EQ(cs.streams_open, 1);
+    ASSERT_EQ(ss.streams_open, 1);
+    tstream_close(&a[order]);
+    tstream_close(&b[order]);
+    tpair_pump_all(&pair);
+    ASSERT_EQ(a[order].close_count, 1);
+    ASSERT_EQ(b[order].close_count, 1);
+    ASSERT_OK(yamux_session_get_stats(&pair.c.session, &cs));
+    ASSERT_OK(yamux_session_get_stats(&pair.s.session, &ss));
+    ASSERT_EQ(cs.streams_open, 0);
+    ASSERT_EQ(ss.streams_open, 0);
+    ASSERT_EQ(cs.resets_sent + ss.resets_sent, 0);
+  }
+  tpair_close(&pair);
+  for (order = 0; order < 2; order++) {
+    tbuf_free(&a[order].rx);
+    tbuf_free(&b[order].rx);
+  }
+}
