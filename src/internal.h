@@ -15,6 +15,12 @@
 #define YAMUX__BATCH_DATA_BYTES (256u * 1024u)
 /* Outbound RSTs for SYNs we refused without creating a stream. */
 #define YAMUX__REFUSE_RING 1024
+/* Out-of-order peer SYNs remembered (see yamux__session_t.gaps). */
+#define YAMUX__ID_GAPS 64
+/* Stream records kept for reuse per session (a stream-per-request load
+ * then allocates nothing per stream). Build with -DYAMUX_NO_POOL to send
+ * every record to the allocator, so sanitizers see each one. */
+#define YAMUX__POOL_MAX 1024
 /* Smallest receive-buffer chunk: small frames pack into chunks so a peer
  * sending 1-byte frames cannot make per-frame allocations. */
 #define YAMUX__RX_CHUNK_MIN 4096u
@@ -123,6 +129,11 @@ typedef struct yamux__session {
   /* Stream ids. */
   uint32_t next_id;
   uint32_t last_peer_id;
+  /* Peer ids skipped over by a SYN that arrived early (rust-yamux sends a
+   * SYN with a stream's first frame, so ids may arrive out of order). Only
+   * these may still be opened below last_peer_id. */
+  uint32_t gaps[YAMUX__ID_GAPS];
+  uint32_t gap_next; /* ring position */
   uint32_t n_inbound;  /* live inbound streams */
   uint32_t n_streams;
   uint32_t unacked;    /* our SYNs sent and not ACKed */
@@ -152,6 +163,8 @@ typedef struct yamux__session {
   yamux__queue_t pings_todo;   /* yamux_ping_t to send */
   yamux__queue_t pings_sent;   /* yamux_ping_t waiting for the reply */
   yamux__stream_t* free_list;  /* released records to free */
+  yamux__stream_t* pool;       /* freed records kept for reuse */
+  uint32_t pool_count;
 
   /* Session-level control frames to send. */
   uint32_t* pongs;
@@ -205,6 +218,7 @@ yamux__stream_t* yamux__stream_new(yamux__session_t* s, uint32_t id,
                                    uint32_t state);
 void yamux__stream_maybe_release(yamux__stream_t* st);
 void yamux__stream_free(yamux__session_t* s, yamux__stream_t* st);
+void yamux__stream_pool_free(yamux__session_t* s);
 void yamux__stream_on_data(yamux__stream_t* st, const char* data, size_t len);
 void yamux__stream_on_fin(yamux__stream_t* st);
 void yamux__stream_on_rst(yamux__stream_t* st, uint32_t code);

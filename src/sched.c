@@ -70,14 +70,17 @@ static int has_sendable(const yamux__stream_t* st) {
   return st->write_queued > 0 && st->send_window > 0;
 }
 
+static int emit_data(yamux__session_t* s, yamux__stream_t* st, uint32_t limit,
+                     uint32_t* budget);
+
 /* Emits the stream's control frame. Returns 0 if there was no room. */
-static int emit_ctrl(yamux__session_t* s, yamux__stream_t* st,
-                     uint32_t limit) {
+static int emit_ctrl(yamux__session_t* s, yamux__stream_t* st, uint32_t limit,
+                     uint32_t* budget) {
   uint16_t flags = 0;
   uint32_t delta = 0;
   uint32_t extra = s->cfg.initial_window - YAMUX__DEFAULT_WINDOW;
 
-  if (s->tail >= limit) return 0;
+  if (s->tail + 2 > limit) return 0;
   yamux__queue_remove(&st->ctrl_link);
   if (st->state & YAMUX__S_RST_PENDING) {
     add_hdr(s, YAMUX__TYPE_WINDOW_UPDATE, YAMUX__FLAG_RST, st->id,
@@ -90,8 +93,20 @@ static int emit_ctrl(yamux__session_t* s, yamux__stream_t* st,
   }
   if (st->state & (YAMUX__S_SYN_PENDING | YAMUX__S_ACK_PENDING)) {
     /* SYN and ACK ride on the first Data frame when one is ready and no
-     * window delta needs announcing (0-RTT open). */
-    if (extra != 0 || !has_sendable(st)) {
+     * window delta needs announcing (0-RTT open). That frame goes out here,
+     * in control order, so SYNs leave in the order the streams were opened
+     * whatever the round-robin position. */
+    if (extra == 0 && has_sendable(st) && *budget > 0) {
+      emit_data(s, st, limit, budget);
+      yamux__queue_remove(&st->send_link);
+      yamux__stream_queue_send(st); /* to the back of the round */
+      if (s->tail >= limit) {
+        if (st->credit_pending >= st->recv_window_max / 2 ||
+            (st->state & YAMUX__S_FIN_PENDING))
+          yamux__stream_queue_ctrl(st);
+        return 1;
+      }
+    } else {
       flags |= (st->state & YAMUX__S_SYN_PENDING) ? YAMUX__FLAG_SYN
                                                   : YAMUX__FLAG_ACK;
       delta += extra;
@@ -204,10 +219,11 @@ unsigned int yamux__gather(yamux__session_t* s, unsigned int max_bufs) {
     s->refuse_count--;
     s->stats.resets_sent++;
   }
+  budget = YAMUX__BATCH_DATA_BYTES;
   while (!yamux__queue_empty(&s->ctrlq)) {
     yamux__stream_t* st = yamux__queue_data(yamux__queue_head(&s->ctrlq),
                                             yamux__stream_t, ctrl_link);
-    if (!emit_ctrl(s, st, limit)) break;
+    if (!emit_ctrl(s, st, limit, &budget)) break;
   }
   if (s->goaway_pending && s->tail < limit) {
     add_hdr(s, YAMUX__TYPE_GO_AWAY, 0, 0, s->goaway_code);
@@ -215,7 +231,6 @@ unsigned int yamux__gather(yamux__session_t* s, unsigned int max_bufs) {
     s->goaway_sent = 1;
     s->stats.goaway_sent = s->goaway_code + 1;
   }
-  budget = YAMUX__BATCH_DATA_BYTES;
   while (!yamux__queue_empty(&s->sendq) && budget > 0) {
     yamux__queue_t* q = yamux__queue_head(&s->sendq);
     yamux__stream_t* st = yamux__queue_data(q, yamux__stream_t, send_link);

@@ -415,6 +415,7 @@ static void free_session(yamux__session_t* s) {
     yamux__stream_t* st = s->map.slots[i];
     if (st != NULL) yamux__stream_free(s, st);
   }
+  yamux__stream_pool_free(s);
   yamux__map_free(&s->map, &mem);
   yamux__free(&mem, s->pongs);
   yamux__free(&mem, s);
@@ -545,6 +546,32 @@ static void refuse(yamux__session_t* s, uint32_t id) {
   s->refuse_count++;
 }
 
+/* Ids never go backwards, except for ids the peer skipped over and opens
+ * late (lazy SYN): those are remembered, a bounded number of them. Records
+ * the id as used. Returns 0 if it was used before. */
+static int fresh_peer_id(yamux__session_t* s, uint32_t id) {
+  uint32_t i, g;
+  if (id > s->last_peer_id) {
+    uint32_t first = s->last_peer_id + 2;
+    if (s->last_peer_id == 0) first = id & 1 ? 1 : 2;
+    /* Remember the nearest skipped ids; older ones fall out of the ring. */
+    g = id - 2;
+    for (i = 0; i < YAMUX__ID_GAPS && g >= first && g < id; i++, g -= 2) {
+      s->gaps[s->gap_next] = g;
+      s->gap_next = (s->gap_next + 1) % YAMUX__ID_GAPS;
+    }
+    s->last_peer_id = id;
+    return 1;
+  }
+  for (i = 0; i < YAMUX__ID_GAPS; i++) {
+    if (s->gaps[i] == id) {
+      s->gaps[i] = 0;
+      return 1;
+    }
+  }
+  return 0;
+}
+
 /* A SYN: validate, then create the inbound stream or refuse it. Returns the
  * new stream, or NULL if the frame's body must be discarded. */
 static yamux__stream_t* on_syn(yamux__session_t* s,
@@ -562,8 +589,8 @@ static yamux__stream_t* on_syn(yamux__session_t* s,
     *fatal = 1;
     return NULL;
   }
-  if (id <= s->last_peer_id) {
-    yamux__protocol_error(s, "SYN on a stream id that went backwards");
+  if (!fresh_peer_id(s, id)) {
+    yamux__protocol_error(s, "SYN on a stream id that was used before");
     *fatal = 1;
     return NULL;
   }
@@ -573,7 +600,6 @@ static yamux__stream_t* on_syn(yamux__session_t* s,
     *fatal = 1;
     return NULL;
   }
-  s->last_peer_id = id;
   if (s->goaway_pending || s->goaway_sent || s->closing ||
       s->accept_count >= s->cfg.accept_backlog ||
       s->n_inbound >= s->cfg.max_inbound_streams) {

@@ -13,8 +13,15 @@ static yamux__session_t* sess_of_stream(const yamux_stream_t* h) {
 
 yamux__stream_t* yamux__stream_new(yamux__session_t* s, uint32_t id,
                                    uint32_t state) {
-  yamux__stream_t* st = yamux__calloc(&s->mem, 1, sizeof(*st));
-  if (st == NULL) return NULL;
+  yamux__stream_t* st = s->pool;
+  if (st != NULL) {
+    s->pool = (yamux__stream_t*)st->sess;
+    s->pool_count--;
+    memset(st, 0, sizeof(*st));
+  } else {
+    st = yamux__calloc(&s->mem, 1, sizeof(*st));
+    if (st == NULL) return NULL;
+  }
   st->sess = s;
   st->id = id;
   st->state = state;
@@ -27,7 +34,7 @@ yamux__stream_t* yamux__stream_new(yamux__session_t* s, uint32_t id,
   yamux__queue_init(&st->wait_link);
   yamux__queue_init(&st->timer_link);
   if (yamux__map_insert(&s->map, &s->mem, id, st) != 0) {
-    yamux__free(&s->mem, st);
+    yamux__stream_free(s, st);
     return NULL;
   }
   s->n_streams++;
@@ -52,7 +59,24 @@ void yamux__stream_free(yamux__session_t* s, yamux__stream_t* st) {
     h->flags_ |= YAMUX__H_CLOSED;
   }
   free_rx(s, st);
+#ifndef YAMUX_NO_POOL
+  if (s->pool_count < YAMUX__POOL_MAX && !s->closing) {
+    st->sess = (yamux__session_t*)s->pool; /* the pool's link */
+    s->pool = st;
+    s->pool_count++;
+    return;
+  }
+#endif
   yamux__free(&s->mem, st);
+}
+
+void yamux__stream_pool_free(yamux__session_t* s) {
+  yamux__stream_t* st;
+  while ((st = s->pool) != NULL) {
+    s->pool = (yamux__stream_t*)st->sess;
+    yamux__free(&s->mem, st);
+  }
+  s->pool_count = 0;
 }
 
 void yamux__stream_timer_remove(yamux__stream_t* st) {
@@ -111,7 +135,9 @@ void yamux__stream_maybe_release(yamux__stream_t* st) {
 }
 
 void yamux__stream_queue_ctrl(yamux__stream_t* st) {
-  if (st->state & YAMUX__S_RELEASED) return;
+  /* A stream whose SYN waits for room must send nothing before it: it is
+   * queued when its SYN is released. */
+  if (st->state & (YAMUX__S_RELEASED | YAMUX__S_SYN_WAIT)) return;
   if (yamux__queue_empty(&st->ctrl_link))
     yamux__queue_insert_tail(&st->sess->ctrlq, &st->ctrl_link);
 }
