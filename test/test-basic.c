@@ -42,3 +42,79 @@ TEST(basic_open_write_read_close) {
   ASSERT_EQ(b.close_count, 1);
   tpair_close(&pair);
 }
+
+/* Regression: a stream whose SYN waits for room in the ACK backlog must send
+ * nothing (not its FIN) before that SYN. */
+TEST(basic_syn_wait_sends_nothing_before_syn) {
+  tpeer_t p;
+  yamux_config_t cfg;
+  tstream_t a, b;
+  const tframe_t* f;
+  yamux_config_init(&cfg);
+  cfg.keepalive_interval_ms = 0;
+  cfg.max_unacked_opens = 1;
+  tpeer_init(&p, YAMUX_CLIENT, &cfg);
+  tstream_init(&a, &p.side.session);
+  tstream_init(&b, &p.side.session);
+  ASSERT_EQ(tstream_open(&a), 0);
+  ASSERT_EQ(tstream_open(&b), 0);
+  ASSERT_EQ(tstream_shutdown(&b), 0);
+  tpeer_expect(&p, T_WU, F_SYN, 1, 0);
+  tpeer_expect_none(&p);
+  tpeer_send_frame(&p, T_WU, F_ACK, 1, 0, NULL, 0);
+  f = tpeer_next_frame(&p);
+  ASSERT_NOT_NULL(f);
+  ASSERT_EQ(f->id, 3);
+  ASSERT_EQ(f->flags & F_SYN, F_SYN);
+  if (!(f->flags & F_FIN)) tpeer_expect(&p, T_WU, F_FIN, 3, 0);
+  tpeer_expect_none(&p);
+  ASSERT_EQ(b.shutdown_count, 1);
+  tstream_close_reset(&a, 0);
+  tstream_close_reset(&b, 0);
+  tpeer_close(&p);
+  tpeer_free(&p);
+}
+
+/* Regression: SYNs leave in the order the streams were opened, even when
+ * the 0-RTT data they ride on would come later in the round-robin. */
+TEST(basic_syns_in_open_order) {
+  tpeer_t p;
+  tstream_t s[6];
+  uint32_t last = 0;
+  int i, seen = 0;
+  const tframe_t* f;
+  tpeer_init(&p, YAMUX_CLIENT, NULL);
+  for (i = 0; i < 6; i++) {
+    tstream_init(&s[i], &p.side.session);
+    ASSERT_EQ(tstream_open(&s[i]), 0);
+    /* Streams 0, 2, 4 carry more than one batch of data; 1, 3, 5 none. */
+    if (i % 2 == 0) ASSERT_EQ(tstream_write(&s[i], NULL, 200000), 0);
+  }
+  while ((f = tpeer_next_frame(&p)) != NULL) {
+    if (f->flags & F_SYN) {
+      ASSERT_GT(f->id, last);
+      last = f->id;
+      seen++;
+    } else {
+      ASSERT_LE(f->id, last); /* nothing for a stream before its SYN */
+    }
+  }
+  ASSERT_EQ(seen, 6);
+  for (i = 0; i < 6; i++) tstream_close_reset(&s[i], 0);
+  tpeer_close(&p);
+  tpeer_free(&p);
+}
+
+/* rust-yamux opens lazily: ids may arrive out of order, but an id the peer
+ * skipped can be opened once, and an id never twice. */
+TEST(basic_peer_lazy_syn_out_of_order) {
+  tpeer_t p;
+  tpeer_init(&p, YAMUX_SERVER, NULL);
+  ASSERT_EQ(tpeer_send_frame(&p, T_DATA, F_SYN, 3, 2, "hi", 2), 0);
+  ASSERT_EQ(tpeer_send_frame(&p, T_DATA, F_SYN, 1, 2, "yo", 2), 0);
+  ASSERT_EQ(tpeer_send_frame(&p, T_WU, F_RST, 1, 0, NULL, 0), 0);
+  ASSERT_EQ(tpeer_send_frame(&p, T_WU, F_SYN, 1, 0, NULL, 0), YAMUX_EPROTO);
+  tpeer_find(&p, T_GOAWAY, 0, 0, 1);
+  tpeer_close(&p);
+  tpeer_free(&p);
+}
