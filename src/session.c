@@ -862,12 +862,15 @@ void yamux_session_handle_expiry(yamux_session_t* handle, uint64_t now) {
     session_end(s, YAMUX_EKEEPALIVE);
   }
   if (!s->ended && s->cfg.keepalive_interval_ms && s->next_keepalive <= now) {
+    /* A ping every interval, even if an older one is unanswered: frames
+     * other than its pong may have proven the peer alive meanwhile, and
+     * only a fresh ping can catch the peer going silent after that. A
+     * deadline already running (nothing at all heard since the last ping)
+     * is kept. */
     s->next_keepalive = now + MS(s->cfg.keepalive_interval_ms);
-    if (!s->keepalive_inflight) {
-      s->keepalive_todo = 1;
-      if (s->cfg.keepalive_timeout_ms)
-        s->keepalive_deadline = now + MS(s->cfg.keepalive_timeout_ms);
-    }
+    s->keepalive_todo = 1;
+    if (s->cfg.keepalive_timeout_ms && s->keepalive_deadline == NEVER)
+      s->keepalive_deadline = now + MS(s->cfg.keepalive_timeout_ms);
   }
   while (!yamux__queue_empty(&s->open_timers)) {
     yamux__stream_t* st = yamux__queue_data(
