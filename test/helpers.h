@@ -224,7 +224,8 @@ void tpair_close(tpair_t* pair);
 /* ---- recording stream --------------------------------------------------- */
 
 /* A stream handle plus counters for every callback. handle.data points at
- * the tstream_t; do not change it. */
+ * the tstream_t; do not change it. Free t.rx with tbuf_free() when done (a
+ * forgotten one is not reported as a leak). */
 typedef struct {
   yamux_stream_t handle;
   tbuf_t rx;          /* everything read */

@@ -450,9 +450,13 @@ static void run_scenario(const scenario_t* sc, const size_t* cuts, size_t ncuts,
   tpeer_pump(&p);
   render_frames(out, &p);
 
-  snprintf(line, sizeof(line), "feed=%d end=%d/%d conn=%d goaway=%d/%u\n",
-           first_err, p.side.end_count, p.side.end_status, conn_count,
-           goaway_count, (unsigned)goaway_code);
+  /* Not conn_count: a stream reset while it waits for accept is announced
+   * or not depending on whether its SYN and RST arrive in one feed() (the
+   * announcement is deferred to the end of the call). What can be accepted
+   * is the same either way, and is rendered below. */
+  snprintf(line, sizeof(line), "feed=%d end=%d/%d goaway=%d/%u\n", first_err,
+           p.side.end_count, p.side.end_status, goaway_count,
+           (unsigned)goaway_code);
   tbuf_append(out, line, strlen(line));
   if (sc->open_first) {
     snprintf(line, sizeof(line),
