@@ -84,6 +84,11 @@ const char* test_exe_path(void) {
     abort();
   }
   path[n] = '\0';
+  /* The runner was relinked while running (a parallel `make`): use the new
+   * binary at the same path rather than a name that does not exist. */
+  if ((size_t)n > sizeof(" (deleted)") - 1 &&
+      strcmp(path + n - (sizeof(" (deleted)") - 1), " (deleted)") == 0)
+    path[n - (sizeof(" (deleted)") - 1)] = '\0';
   return path;
 }
 
