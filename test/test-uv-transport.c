@@ -158,6 +158,8 @@ HELPER(uv_echo_stdio) {
             yamux_err_name(server.end_status));
     return 1;
   }
+  if (helper_argc > 0 && strcmp(helper_argv[0], "lenient") == 0)
+    return 0; /* input from a file: EOF may cut streams short */
   return server.echo_accepted == server.echo_closed ? 0 : 2;
 }
 
