@@ -41,7 +41,7 @@ func scenarios() []Scenario {
 		{name: "malformed_syn_parity", run: malformed(mSynParity), expect: expectNonZero},
 		{name: "malformed_syn_zero", run: malformed(mSynZero), expect: expectNonZero},
 		{name: "malformed_syn_dup", run: malformed(mSynDup), expect: expectNonZero},
-		{name: "malformed_syn_backwards", run: malformed(mSynBackwards), expect: expectNonZero},
+		{name: "malformed_syn_reused", run: malformed(mSynReused), expect: expectNonZero},
 		{name: "malformed_wu_overflow", run: malformed(mWUOverflow), expect: expectNonZero},
 	}
 }
