@@ -15,8 +15,8 @@
 #define YAMUX__BATCH_DATA_BYTES (256u * 1024u)
 /* Outbound RSTs for SYNs we refused without creating a stream. */
 #define YAMUX__REFUSE_RING 1024
-/* Out-of-order peer SYNs remembered (see yamux__session_t.gaps). */
-#define YAMUX__ID_GAPS 64
+/* Peer stream ids remembered for reuse detection (see ids_used). */
+#define YAMUX__ID_WINDOW 4096
 /* Stream records kept for reuse per session (a stream-per-request load
  * then allocates nothing per stream). Build with -DYAMUX_NO_POOL to send
  * every record to the allocator, so sanitizers see each one. */
@@ -129,11 +129,11 @@ typedef struct yamux__session {
   /* Stream ids. */
   uint32_t next_id;
   uint32_t last_peer_id;
-  /* Peer ids skipped over by a SYN that arrived early (rust-yamux sends a
-   * SYN with a stream's first frame, so ids may arrive out of order). Only
-   * these may still be opened below last_peer_id. */
-  uint32_t gaps[YAMUX__ID_GAPS];
-  uint32_t gap_next; /* ring position */
+  /* Which of the peer's last YAMUX__ID_WINDOW ids (below and at
+   * last_peer_id) were opened: hashicorp/yamux sends SYNs out of id order
+   * and rust-yamux sends a SYN with a stream's first frame, so a SYN below
+   * the highest id is fine unless that id was used before. */
+  uint64_t ids_used[YAMUX__ID_WINDOW / 64];
   uint32_t n_inbound;  /* live inbound streams */
   uint32_t n_streams;
   uint32_t unacked;    /* our SYNs sent and not ACKed */

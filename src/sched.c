@@ -166,14 +166,20 @@ static int emit_data(yamux__session_t* s, yamux__stream_t* st, uint32_t limit,
   if (st->state & (YAMUX__S_SYN_PENDING | YAMUX__S_ACK_PENDING))
     flags |= (st->state & YAMUX__S_SYN_PENDING) ? YAMUX__FLAG_SYN
                                                 : YAMUX__FLAG_ACK;
-  if ((st->state & YAMUX__S_FIN_PENDING) && st->write_queued == 0)
-    flags |= YAMUX__FLAG_FIN;
   yamux__frame_encode(hdr, YAMUX__TYPE_DATA, flags, st->id, len);
   (void)hi;
   sent_syn_or_ack(st, flags);
-  /* A stream with only control left (say SYN waiting behind a full batch)
-   * must not lose it: it goes back to the control queue. */
-  if (flags & YAMUX__FLAG_FIN) sent_fin(st);
+  /* FIN goes on an empty Window Update right behind the last Data frame,
+   * never on a frame with a body: hashicorp/yamux applies such a FIN before
+   * buffering the body, and its reader can then lose that body. */
+  if ((st->state & YAMUX__S_FIN_PENDING) && st->write_queued == 0) {
+    if (s->tail < limit) {
+      add_hdr(s, YAMUX__TYPE_WINDOW_UPDATE, YAMUX__FLAG_FIN, st->id, 0);
+      sent_fin(st);
+    } else {
+      yamux__stream_queue_ctrl(st);
+    }
+  }
   return 1;
 }
 

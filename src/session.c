@@ -546,30 +546,33 @@ static void refuse(yamux__session_t* s, uint32_t id) {
   s->refuse_count++;
 }
 
-/* Ids never go backwards, except for ids the peer skipped over and opens
- * late (lazy SYN): those are remembered, a bounded number of them. Records
- * the id as used. Returns 0 if it was used before. */
+/* An id may be opened once. SYNs may arrive out of id order (see
+ * ids_used), so the last YAMUX__ID_WINDOW ids are tracked in a bitmap; an id
+ * older than that cannot be told apart and is taken as new (a live one is
+ * still caught by the stream table). Records the id. Returns 0 on reuse. */
 static int fresh_peer_id(yamux__session_t* s, uint32_t id) {
-  uint32_t i, g;
-  if (id > s->last_peer_id) {
-    uint32_t first = s->last_peer_id + 2;
-    if (s->last_peer_id == 0) first = id & 1 ? 1 : 2;
-    /* Remember the nearest skipped ids; older ones fall out of the ring. */
-    g = id - 2;
-    for (i = 0; i < YAMUX__ID_GAPS && g >= first && g < id; i++, g -= 2) {
-      s->gaps[s->gap_next] = g;
-      s->gap_next = (s->gap_next + 1) % YAMUX__ID_GAPS;
-    }
+  uint32_t idx = id >> 1, top = s->last_peer_id >> 1;
+  uint64_t* used = s->ids_used;
+#define BIT(i) (used[((i) % YAMUX__ID_WINDOW) / 64] & (1ull << ((i) % 64)))
+#define SET(i) (used[((i) % YAMUX__ID_WINDOW) / 64] |= 1ull << ((i) % 64))
+#define CLR(i) (used[((i) % YAMUX__ID_WINDOW) / 64] &= ~(1ull << ((i) % 64)))
+  if (s->last_peer_id == 0 || idx > top) {
+    uint32_t i;
+    if (s->last_peer_id == 0 || idx - top >= YAMUX__ID_WINDOW)
+      memset(s->ids_used, 0, sizeof(s->ids_used));
+    else
+      for (i = top + 1; i < idx; i++) CLR(i);
+    SET(idx);
     s->last_peer_id = id;
     return 1;
   }
-  for (i = 0; i < YAMUX__ID_GAPS; i++) {
-    if (s->gaps[i] == id) {
-      s->gaps[i] = 0;
-      return 1;
-    }
-  }
-  return 0;
+  if (top - idx >= YAMUX__ID_WINDOW) return 1;
+  if (BIT(idx)) return 0;
+  SET(idx);
+  return 1;
+#undef BIT
+#undef SET
+#undef CLR
 }
 
 /* A SYN: validate, then create the inbound stream or refuse it. Returns the
