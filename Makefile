@@ -151,7 +151,7 @@ check:
 
 valgrind:
 	@$(MAKE) --no-print-directory O=build-valgrind SAN=valgrind tests
-	YAMUX_TEST_TIMEOUT_SCALE=10 YAMUX_TEST_VALGRIND=1 \
+	YAMUX_TEST_TIMEOUT_SCALE=10 \
 	  $(VALGRIND) $(VALGRIND_FLAGS) build-valgrind/test/run-tests $(TESTS)
 
 # The pkg-config file is written at install time, so it always names the
