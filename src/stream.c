@@ -221,10 +221,16 @@ void yamux__stream_fail(yamux__stream_t* st, int status, int send_rst) {
   yamux__session_t* s = st->sess;
   int read_status = status;
   if (st->state & (YAMUX__S_FAILED | YAMUX__S_RELEASED)) return;
-  if (status == UV_ECANCELED && s->closing) read_status = UV_ECONNABORTED;
-  /* The peer's FIN already arrived: every byte is here, the reader sees a
-   * normal end after them whatever ends the stream now. */
-  if (st->state & YAMUX__S_FIN_RCVD) read_status = UV_EOF;
+  if (status == UV_ECANCELED && s->closing) {
+    /* The application closed the session: it reads nothing more, whether
+     * the data is still arriving or already buffered. */
+    read_status = UV_ECONNABORTED;
+    free_rx(s, st);
+  }
+  /* Otherwise, if the peer's FIN already arrived, every byte is here: the
+   * reader sees a normal end after them whatever ends the stream now. */
+  else if (st->state & YAMUX__S_FIN_RCVD)
+    read_status = UV_EOF;
   st->state |= YAMUX__S_FAILED;
   st->fail_status = read_status;
   yamux__stream_cancel_writes(st, status);
