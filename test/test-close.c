@@ -1,5 +1,5 @@
 /* Stream ends: half-close in both orders with data still flowing the other
- * way, FIN on the last Data frame, shutdown callbacks, release after both
+ * way, FIN right after the last Data frame, shutdown callbacks, release after both
  * FINs, linger after a local close, resets with error codes both ways,
  * writes after shutdown, and refused opens. */
 #include <stdlib.h>
@@ -20,26 +20,32 @@ static yamux_session_stats_t sess_stats(tpeer_t* p) {
   return st;
 }
 
-/* Concatenated bodies of the unread Data frames on `id`; asserts that only
- * the last one carries `last_flags` and the others none. */
-static size_t collect_data(tpeer_t* p, uint32_t id, tbuf_t* out,
-                           uint16_t last_flags) {
+/* Concatenated bodies of the unread Data frames on `id`. No Data frame
+ * carries FIN (the engine never puts FIN on a frame with a body: hashicorp
+ * can lose that body); with `fin`, an empty WU|FIN follows the last one. */
+static size_t collect_data(tpeer_t* p, uint32_t id, tbuf_t* out, int fin) {
   const tframe_t* f;
   size_t n = 0;
-  uint16_t flags = 0;
   int count = 0;
+  int fins = 0;
 
   while ((f = tpeer_next_frame(p)) != NULL) {
-    ASSERT_EQ(f->type, T_DATA);
     ASSERT_EQ(f->id, id);
-    if (count > 0) ASSERT_EQ(flags & F_FIN, 0);
-    flags = f->flags;
+    ASSERT_EQ(fins, 0); /* nothing after the FIN */
+    if (f->type == T_WU) {
+      ASSERT_EQ(f->flags, F_FIN);
+      ASSERT_EQ(f->length, 0);
+      fins++;
+      continue;
+    }
+    ASSERT_EQ(f->type, T_DATA);
+    ASSERT_EQ(f->flags & F_FIN, 0);
     tbuf_append(out, f->body, f->length);
     n += f->length;
     count++;
   }
   ASSERT_GT(count, 0);
-  ASSERT_EQ(flags, last_flags);
+  ASSERT_EQ(fins, fin ? 1 : 0);
   return n;
 }
 
@@ -55,11 +61,12 @@ TEST(close_we_fin_first_data_flows_back) {
   ASSERT_OK(tstream_read_start(&t));
   ASSERT_OK(tstream_write(&t, "abc", 3));
   ASSERT_OK(tstream_shutdown(&t));
-  /* Open, data and FIN in one frame. */
+  /* Open and data in one frame, the FIN right behind on an empty WU. */
   {
-    const tframe_t* f = tpeer_expect(&p, T_DATA, F_SYN | F_FIN, 1, 3);
+    const tframe_t* f = tpeer_expect(&p, T_DATA, F_SYN, 1, 3);
     ASSERT_MEM_EQ(f->body, "abc", 3);
   }
+  tpeer_expect(&p, T_WU, F_FIN, 1, 0);
   tpeer_expect_none(&p);
   ASSERT_EQ(t.shutdown_count, 1);
   ASSERT_EQ(t.shutdown_status, 0);
@@ -115,11 +122,11 @@ TEST(close_peer_fin_first_data_flows_back) {
   ASSERT_EQ(t.rx.len, 5);
   ASSERT_MEM_EQ(t.rx.data, "hello", 5);
   ASSERT_EQ(t.eof, 1);
-  /* We still send, more than one frame's worth, then FIN rides on the last
-   * Data frame. */
+  /* We still send, more than one frame's worth, then the FIN follows the
+   * last Data frame. */
   ASSERT_OK(tstream_write(&t, NULL, 200000));
   ASSERT_OK(tstream_shutdown(&t));
-  n = collect_data(&p, 1, &wire, F_FIN);
+  n = collect_data(&p, 1, &wire, 1);
   ASSERT_EQ(n, 200000);
   for (i = 0; i < n; i++) ASSERT_EQ(wire.data[i], tpattern(i));
   ASSERT_EQ(t.writes_done, 1);
@@ -180,7 +187,8 @@ TEST(close_shutdown_waits_for_window) {
   tpeer_expect_none(&p);
   ASSERT_EQ(t.shutdown_count, 0);
   ASSERT_OK(tpeer_send_frame(&p, T_WU, 0, 1, 5000, NULL, 0));
-  tpeer_expect(&p, T_DATA, F_FIN, 1, 1);
+  tpeer_expect(&p, T_DATA, 0, 1, 1);
+  tpeer_expect(&p, T_WU, F_FIN, 1, 0);
   tpeer_expect_none(&p);
   ASSERT_EQ(t.writes_done, 1);
   ASSERT_EQ(t.write_errors, 0);
