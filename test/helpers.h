@@ -185,7 +185,9 @@ const tframe_t* tpeer_find(tpeer_t* p, long long type, long long flags,
 void tpeer_advance(tpeer_t* p, uint64_t ms);
 /* yamux_session_close() and pump until the close callback fired; asserts it
  * fired once and (if side.check_leaks) that no memory is left. Frames sent
- * during the close stay readable. Call tpeer_free() afterwards. */
+ * during the close stay readable. Call tpeer_free() afterwards. If the test
+ * already called yamux_session_close() with its own callback, this finishes
+ * that close (pump, close timeout) and checks for leaks. */
 void tpeer_close(tpeer_t* p);
 /* Frees the peer's own buffers (not the session). */
 void tpeer_free(tpeer_t* p);
@@ -217,8 +219,8 @@ void tpair_pump_all(tpair_t* pair);
 /* Advances the shared clock by ms, firing expiries in time order, pumping
  * after each. */
 void tpair_advance(tpair_t* pair, uint64_t ms);
-/* Closes both sessions and pumps until both close callbacks fired; asserts
- * no memory is left in either. */
+/* Closes both sessions (or finishes closes the test started) and pumps until
+ * both are released; asserts no memory is left in either. */
 void tpair_close(tpair_t* pair);
 
 /* ---- recording stream --------------------------------------------------- */
