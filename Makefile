@@ -139,13 +139,13 @@ $(RUN_TESTS): $(TEST_OBJS) $(STATIC_LIB)
 	  -lm -lpthread
 
 # Both runs always happen; the target fails if either failed.
-test: $(RUN_TESTS)
+test: $(RUN_TESTS) examples
 	@status=0; \
 	$(RUN_TESTS) $(TESTS) || status=1; \
 	$(MAKE) --no-print-directory check || status=1; \
 	exit $$status
 
-check:
+check: examples
 	@$(MAKE) --no-print-directory O=build-asan SAN=asan tests
 	$(ASAN_ENV) YAMUX_TEST_TIMEOUT_SCALE=3 build-asan/test/run-tests $(TESTS)
 

@@ -1,0 +1,38 @@
+/* The example programs do what their comments say (run from the source
+ * tree, as `make test` does). */
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "task.h"
+
+/* Runs cmd, captures up to cap-1 bytes of its stdout; returns its exit
+ * status. */
+static int run(const char* cmd, char* out, size_t cap) {
+  FILE* f = popen(cmd, "r");
+  size_t n = 0, k;
+  int st;
+  ASSERT_NOT_NULL(f);
+  while (n + 1 < cap && (k = fread(out + n, 1, cap - 1 - n, f)) > 0) n += k;
+  out[n] = '\0';
+  st = pclose(f);
+  ASSERT(WIFEXITED(st));
+  return WEXITSTATUS(st);
+}
+
+TEST(examples_hello_echoes_through_a_child) {
+  char out[256];
+  ASSERT_EQ(run("build/examples/hello build/examples/echo", out, sizeof(out)),
+            0);
+  ASSERT_STR_EQ(out, "hello, yamux\n");
+}
+
+TEST_TIMEOUT(examples_demo_verifies_every_exchange, 120) {
+  char out[4096];
+  ASSERT_EQ(run("build/examples/demo --requests 3000 --concurrency 300", out,
+                sizeof(out)),
+            0);
+  ASSERT_NOT_NULL(strstr(out, "3000 exchanges done"));
+  ASSERT_NOT_NULL(strstr(out, "verification: 0 failed, 3000 ok"));
+  ASSERT_NOT_NULL(strstr(out, "child exited with status 0"));
+}
