@@ -138,7 +138,8 @@ $(RUN_TESTS): $(TEST_OBJS) $(STATIC_LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $(TEST_OBJS) $(STATIC_LIB) $(UV_LIBS) \
 	  -lm -lpthread
 
-# Both runs always happen; the target fails if either failed.
+# Both runs always happen; the target fails if either failed. Some tests run
+# build/examples/*, so those are built first.
 test: $(RUN_TESTS) examples
 	@status=0; \
 	$(RUN_TESTS) $(TESTS) || status=1; \
@@ -149,7 +150,7 @@ check: examples
 	@$(MAKE) --no-print-directory O=build-asan SAN=asan tests
 	$(ASAN_ENV) YAMUX_TEST_TIMEOUT_SCALE=3 build-asan/test/run-tests $(TESTS)
 
-valgrind:
+valgrind: examples
 	@$(MAKE) --no-print-directory O=build-valgrind SAN=valgrind tests
 	YAMUX_TEST_TIMEOUT_SCALE=10 \
 	  $(VALGRIND) $(VALGRIND_FLAGS) build-valgrind/test/run-tests $(TESTS)
