@@ -258,6 +258,22 @@ static void uv_listen_tcp(uv_connection_cb cb) {
 static yamux_session_t sess;
 static int done;
 
+/* YXBENCH_STATS=1: the client's session counters on stderr, to check what
+ * went over the wire. */
+static void y_dump_stats(void) {
+  yamux_session_stats_t st;
+  if (getenv("YXBENCH_STATS") == NULL) return;
+  if (yamux_session_get_stats(&sess, &st) != 0) return;
+  fprintf(stderr,
+          "stats: bytes_sent=%" PRIu64 " bytes_received=%" PRIu64
+          " frames_sent=%" PRIu64 " frames_received=%" PRIu64
+          " data_sent=%" PRIu64 " data_received=%" PRIu64
+          " streams_opened=%" PRIu64 " resets=%" PRIu64 "/%" PRIu64 "\n",
+          st.bytes_sent, st.bytes_received, st.frames_sent, st.frames_received,
+          st.data_bytes_sent, st.data_bytes_received, st.streams_opened,
+          st.resets_sent, st.resets_received);
+}
+
 static void y_alloc(yamux_stream_t* st, size_t suggested, uv_buf_t* buf) {
   (void)st;
   (void)suggested;
@@ -322,6 +338,7 @@ static void yb_read_ack(yamux_stream_t* st, ssize_t n, const uv_buf_t* buf) {
   if (n != 1 || bsent != opt_size) die("unexpected ack (%zd bytes)", n);
   t_end = uv_hrtime();
   done = 1;
+  y_dump_stats();
   yamux_session_close(&sess, NULL);
 }
 
@@ -429,6 +446,7 @@ static void y5_read(yamux_stream_t* st, ssize_t n, const uv_buf_t* buf) {
   } else if (completed == opt_count) {
     t_end = uv_hrtime();
     done = 1;
+    y_dump_stats();
     yamux_session_close(&sess, NULL);
   }
 }
