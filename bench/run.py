@@ -258,6 +258,15 @@ def main():
             lines.append("| %s | %s | %s | %s | %s | %s |" %
                          (w.name, label, w.unit, cell, ry, rr))
     lines.append("")
+    lines.append("Every run, in round order:")
+    lines.append("")
+    for w in workloads:
+        for impl in impls:
+            vals = results.get((w.name, impl.label))
+            if vals:
+                lines.append("- %s %s: %s" % (w.name, impl.label,
+                                              ", ".join(fmt_num(v) for v in vals)))
+    lines.append("")
     lines.append("Commands (one run each; the driver is `%s`):" %
                  " ".join(shlex.quote(a) for a in sys.argv))
     lines.append("")

@@ -9,7 +9,7 @@
  * Usage: yxbench -impl=libyamux|raw_uv|raw_block -w=W1|W1pin|W2|W2pin|W5
  *        [-size=BYTES] [-chunk=BYTES] [-depth=N] [-streams=N] [-count=N]
  *        [-msg=BYTES] [-resp=BYTES] [-transport=pipe|socketpair]
- *        [-timeout=SECS]
+ *        [-timeout=SECS] [-frame=BYTES] [-window=BYTES]
  *
  *  W1   bulk over one TCP connection: one stream, -size bytes in -chunk
  *       writes, the server acks with 1 byte when it has everything.
@@ -69,6 +69,8 @@ static uint64_t opt_count = 100000;
 static uint64_t opt_msg = 100;
 static uint64_t opt_resp = 1024;
 static unsigned int opt_timeout = 600;
+static uint64_t opt_frame; /* libyamux max_frame_size; 0: the default */
+static uint64_t opt_window; /* libyamux initial_window; 0: the default */
 
 static uv_loop_t* loop;
 static char rxbuf[RX_SIZE]; /* every read lands here and is consumed at once */
@@ -211,13 +213,17 @@ static void reap_child(void) {
   if (port_fd >= 0) close(port_fd);
 }
 
+static void print_config(void);
+
 static void print_bulk_result(void) {
   double secs = elapsed_secs();
   printf("RESULT impl=%s w=%s transport=%s size=%" PRIu64 " chunk=%" PRIu64
-         " depth=%" PRIu64 " secs=%.6f mibps=%.1f\n",
+         " depth=%" PRIu64 " secs=%.6f mibps=%.1f",
          impl_name, wname, transport_names[transport], opt_size, opt_chunk,
          impl == IMPL_RAW_BLOCK ? 1 : opt_depth, secs,
          (double)opt_size / secs / 1048576.0);
+  print_config();
+  printf("\n");
   fflush(stdout);
 }
 
@@ -227,6 +233,8 @@ static void print_spr_result(void) {
          " msg=%" PRIu64 " resp=%" PRIu64 " secs=%.6f req_per_s=%.0f\n",
          impl_name, wname, transport_names[transport], opt_count, opt_streams,
          opt_msg, opt_resp, secs, (double)opt_count / secs);
+  print_config();
+  printf("\n");
   fflush(stdout);
 }
 
@@ -272,6 +280,22 @@ static void y_dump_stats(void) {
           st.bytes_sent, st.bytes_received, st.frames_sent, st.frames_received,
           st.data_bytes_sent, st.data_bytes_received, st.streams_opened,
           st.resets_sent, st.resets_received);
+}
+
+/* Library defaults unless -frame / -window say otherwise (then printed in
+ * the RESULT line as config changes). */
+static const yamux_config_t* y_config(void) {
+  static yamux_config_t cfg;
+  yamux_config_init(&cfg);
+  if (opt_frame) cfg.max_frame_size = (uint32_t)opt_frame;
+  if (opt_window) cfg.initial_window = (uint32_t)opt_window;
+  return &cfg;
+}
+
+static void print_config(void) {
+  if (impl != IMPL_YAMUX) return;
+  if (opt_frame) printf(" max_frame_size=%" PRIu64, opt_frame);
+  if (opt_window) printf(" initial_window=%" PRIu64, opt_window);
 }
 
 static void y_alloc(yamux_stream_t* st, size_t suggested, uv_buf_t* buf) {
@@ -531,7 +555,8 @@ static void y_tcp_connected(uv_connect_t* req, int status) {
 }
 
 static int run_yamux_client(int argc, char** argv) {
-  check_yx(yamux_session_init(&sess, YAMUX_CLIENT, NULL), "session_init");
+  check_yx(yamux_session_init(&sess, YAMUX_CLIENT, y_config()),
+           "session_init");
   if (transport == TR_TCP) {
     struct sockaddr_in addr;
     sockaddr_loopback(&addr, spawn_tcp_child(argc, argv));
@@ -594,7 +619,8 @@ static void y_srv_tcp_conn(uv_stream_t* server, int status) {
 }
 
 static int run_yamux_server(void) {
-  check_yx(yamux_session_init(&sess, YAMUX_SERVER, NULL), "session_init");
+  check_yx(yamux_session_init(&sess, YAMUX_SERVER, y_config()),
+           "session_init");
   if (transport == TR_TCP) {
     uv_listen_tcp(y_srv_tcp_conn);
   } else {
@@ -984,7 +1010,9 @@ static void usage(void) {
           "usage: yxbench -impl=libyamux|raw_uv|raw_block "
           "-w=W1|W1pin|W2|W2pin|W5 [-size=N] [-chunk=N] [-depth=N]\n"
           "               [-streams=N] [-count=N] [-msg=N] [-resp=N] "
-          "[-transport=pipe|socketpair] [-timeout=SECS]\n");
+          "[-transport=pipe|socketpair] [-timeout=SECS]\n"
+          "               [-frame=BYTES] [-window=BYTES] (libyamux "
+          "max_frame_size, initial_window)\n");
   exit(2);
 }
 
@@ -1022,7 +1050,9 @@ int main(int argc, char** argv) {
                parse_u64(a, "-count", &opt_count) ||
                parse_u64(a, "-msg", &opt_msg) ||
                parse_u64(a, "-resp", &opt_resp) ||
-               parse_u64(a, "-timeout", &timeout)) {
+               parse_u64(a, "-timeout", &timeout) ||
+               parse_u64(a, "-frame", &opt_frame) ||
+               parse_u64(a, "-window", &opt_window)) {
     } else {
       usage();
     }
