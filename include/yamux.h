@@ -194,8 +194,9 @@ typedef struct yamux_config_s {
    * the session, in bytes. Bounds the memory a session can be made to hold
    * by window growth. Default 256 MiB. */
   uint64_t window_budget;
-  /* Largest Data frame body sent, in bytes. Capped at 1 MiB (rust-yamux
-   * rejects larger frames). Default 65536: large enough that headers cost
+  /* Largest Data frame body sent, in bytes. At most 1 MiB (rust-yamux
+   * rejects larger frames; larger values make yamux_session_init() fail
+   * with UV_EINVAL). Default 65536: large enough that headers cost
    * under 0.02 %, small enough that one bulk stream holds up a round-robin
    * turn for tens of microseconds, not milliseconds. */
   uint32_t max_frame_size;
@@ -343,6 +344,8 @@ YAMUX_EXTERN int yamux_session_init(yamux_session_t* session, yamux_role_t role,
  * to accept_backlog; more are refused with RST) and are announced once one
  * is set. May be called again to replace the callback; NULL stops
  * announcing (queued streams still wait). Streams are ACKed when accepted.
+ * A stream the peer resets before it is accepted leaves the backlog, so an
+ * announced stream may be gone: yamux_accept() then returns UV_EAGAIN.
  * Returns 0 or UV_EINVAL (session closing). */
 YAMUX_EXTERN int yamux_session_listen(yamux_session_t* session,
                                       yamux_connection_cb cb);

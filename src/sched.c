@@ -225,7 +225,7 @@ unsigned int yamux__gather(yamux__session_t* s, unsigned int max_bufs) {
     s->refuse_count--;
     s->stats.resets_sent++;
   }
-  budget = YAMUX__BATCH_DATA_BYTES;
+  budget = YAMUX__MAX(YAMUX__BATCH_DATA_BYTES, s->cfg.max_frame_size);
   while (!yamux__queue_empty(&s->ctrlq)) {
     yamux__stream_t* st = yamux__queue_data(yamux__queue_head(&s->ctrlq),
                                             yamux__stream_t, ctrl_link);
