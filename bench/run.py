@@ -185,6 +185,7 @@ def main():
                  if not args.only or w.name in args.only.split(",")]
     impls = build_impls(args.bin)
 
+    load_before = os.getloadavg()
     # results[(workload, label)] = [metric values]
     results = {}
     commands = {}
@@ -212,6 +213,8 @@ def main():
                 sys.stderr.flush()
 
     info = machine_info()
+    info["load"] = "load average %.2f before, %.2f after (1 min; other " \
+        "work on the machine shows here)" % (load_before[0], os.getloadavg()[0])
     lines = []
     mode = "quick" if args.quick else "full"
     lines.append("# libyamux first benchmark: W1, W2, W5 against the raw "
@@ -224,9 +227,9 @@ def main():
     lines.append("Workload definitions: ../shared/bench/WORKLOADS.md. "
                  "Pinned variants run both processes under `taskset -c 0`.")
     lines.append("")
-    lines.append("Machine: %s. Compiler: %s. libuv %s. libyamux commit %s. %s." %
-                 (info["host"], info["compiler"], info["libuv"],
-                  info["commit"], info["date"]))
+    lines.append("Machine: %s. Compiler: %s. libuv %s. libyamux commit %s. "
+                 "%s; %s." % (info["host"], info["compiler"], info["libuv"],
+                              info["commit"], info["date"], info["load"]))
     lines.append("")
     lines.append("Ratios are of medians in this run (higher is better for "
                  "every metric here): `vs libyamux` = row / libyamux, "
