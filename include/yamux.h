@@ -146,7 +146,8 @@ typedef void (*yamux_ping_cb)(yamux_ping_t* req, int status, uint64_t rtt_ns);
  * buffer makes read_cb fire with UV_ENOBUFS and leaves the data queued. */
 typedef void (*yamux_alloc_cb)(yamux_stream_t* stream, size_t suggested_size,
                                uv_buf_t* buf);
-/* Same contract as uv_read_cb: nread > 0 bytes were read into buf; nread ==
+/* Same contract as uv_read_cb (except when reading without an alloc_cb: see
+ * yamux_read_start()): nread > 0 bytes were read into buf; nread ==
  * UV_EOF: the peer half-closed (sent FIN); UV_ECONNRESET: the peer reset the
  * stream; UV_ECONNABORTED or a YAMUX_E* code: the session ended under the
  * stream. After a negative nread no more reads are delivered. The caller owns
@@ -531,6 +532,11 @@ YAMUX_EXTERN int yamux_accept(yamux_session_t* session, yamux_stream_t* stream);
 /* Starts delivering received data: alloc_cb then read_cb for each chunk,
  * as with uv_read_start(). Data that arrived before is delivered from the
  * next loop turn. Credit goes back to the peer as data is delivered.
+ *
+ * Zero-copy reading: with alloc_cb NULL, read_cb's buf points into the
+ * session's own receive memory and is valid only until read_cb returns (do
+ * not free it, copy what you keep). This saves the one copy libyamux
+ * otherwise makes, as nghttp2's on_data_chunk_recv does.
  * Returns 0, UV_EINVAL or UV_EALREADY (already reading). */
 YAMUX_EXTERN int yamux_read_start(yamux_stream_t* stream,
                                   yamux_alloc_cb alloc_cb,

@@ -299,31 +299,48 @@ static int buffer_data(yamux__stream_t* st, const char* data, size_t len) {
   return 0;
 }
 
+/* Gets the reader a buffer for up to `len` bytes at `src`: its own, filled
+ * by copying, or (reading without an alloc_cb) a window onto `src` itself,
+ * lent for the duration of read_cb. Returns the byte count, 0 if the reader
+ * has no buffer (read_cb got UV_ENOBUFS), or -1 if the handle went away. */
+static ssize_t reader_buf(yamux__stream_t* st, yamux_stream_t* h,
+                          const char* src, size_t len, uv_buf_t* buf) {
+  size_t n;
+  if (h->alloc_cb_ == NULL) {
+    *buf = uv_buf_init((char*)src, (unsigned int)len);
+    return (ssize_t)len;
+  }
+  *buf = uv_buf_init(NULL, 0);
+  h->alloc_cb_(h, len, buf);
+  if (h->internal_ != st) return -1;
+  if (buf->base == NULL || buf->len == 0) {
+    if (h->flags_ & YAMUX__H_READING) h->read_cb_(h, UV_ENOBUFS, buf);
+    return 0;
+  }
+  n = YAMUX__MIN(buf->len, len);
+  memcpy(buf->base, src, n);
+  return (ssize_t)n;
+}
+
 /* Hands bytes straight to the reader while it reads and nothing older is
- * buffered; returns how many it took. One copy: the transport's buffer into
- * the application's. */
+ * buffered; returns how many it took. At most one copy: the transport's
+ * buffer into the application's (none when the application reads in
+ * place). */
 static size_t deliver_direct(yamux__stream_t* st, const char* data,
                              size_t len) {
   size_t done = 0;
   while (done < len) {
     yamux_stream_t* h = st->handle;
     uv_buf_t buf;
-    size_t n;
+    ssize_t n;
     if (h == NULL || !(h->flags_ & YAMUX__H_READING) ||
         (st->state & (YAMUX__S_RELEASED | YAMUX__S_FAILED | YAMUX__S_RESET)))
       break;
-    buf = uv_buf_init(NULL, 0);
-    h->alloc_cb_(h, len - done, &buf);
-    if (h->internal_ != st) break;
-    if (buf.base == NULL || buf.len == 0) {
-      if (h->flags_ & YAMUX__H_READING) h->read_cb_(h, UV_ENOBUFS, &buf);
-      break;
-    }
-    n = YAMUX__MIN(buf.len, len - done);
-    memcpy(buf.base, data + done, n);
-    done += n;
+    n = reader_buf(st, h, data + done, len - done, &buf);
+    if (n <= 0) break;
+    done += (size_t)n;
     yamux__stream_credit(st, (uint32_t)n);
-    h->read_cb_(h, (ssize_t)n, &buf);
+    h->read_cb_(h, n, &buf);
   }
   return done;
 }
@@ -400,6 +417,8 @@ void yamux__stream_deliver(yamux__stream_t* st) {
   yamux__rxchunk_t* c;
   yamux_stream_t* h;
   uv_buf_t buf;
+  ssize_t n;
+  int drained;
   for (;;) {
     h = st->handle;
     if (h == NULL || !(h->flags_ & YAMUX__H_READING) ||
@@ -407,26 +426,20 @@ void yamux__stream_deliver(yamux__stream_t* st) {
       return;
     c = st->rx_head;
     if (c == NULL) break;
-    buf = uv_buf_init(NULL, 0);
-    h->alloc_cb_(h, c->len - c->off, &buf);
-    if (h->internal_ != st) return;
-    if (buf.base == NULL || buf.len == 0) {
-      if (h->flags_ & YAMUX__H_READING) h->read_cb_(h, UV_ENOBUFS, &buf);
-      return;
+    n = reader_buf(st, h, c->data + c->off, c->len - c->off, &buf);
+    if (n <= 0) return;
+    c->off += (uint32_t)n;
+    st->buffered -= (uint32_t)n;
+    drained = c->off == c->len;
+    if (drained) {
+      /* Unlinked now, freed after read_cb: a lent buffer points into it,
+       * and a close from read_cb frees only what is still linked. */
+      st->rx_head = c->next;
+      if (st->rx_tail == c) st->rx_tail = NULL;
     }
-    {
-      size_t n = YAMUX__MIN(buf.len, (size_t)(c->len - c->off));
-      memcpy(buf.base, c->data + c->off, n);
-      c->off += (uint32_t)n;
-      st->buffered -= (uint32_t)n;
-      if (c->off == c->len) {
-        st->rx_head = c->next;
-        if (st->rx_head == NULL) st->rx_tail = NULL;
-        yamux__free(&st->sess->mem, c);
-      }
-      yamux__stream_credit(st, (uint32_t)n);
-      h->read_cb_(h, (ssize_t)n, &buf);
-    }
+    yamux__stream_credit(st, (uint32_t)n);
+    h->read_cb_(h, n, &buf);
+    if (drained) yamux__free(&st->sess->mem, c);
   }
   if (st->state & YAMUX__S_EOF_DELIVERED) return;
   if (st->state & YAMUX__S_FAILED) {
@@ -562,7 +575,7 @@ static yamux__stream_t* live(const yamux_stream_t* h) {
 int yamux_read_start(yamux_stream_t* h, yamux_alloc_cb alloc_cb,
                      yamux_read_cb read_cb) {
   yamux__stream_t* st = live(h);
-  if (st == NULL || alloc_cb == NULL || read_cb == NULL) return UV_EINVAL;
+  if (st == NULL || read_cb == NULL) return UV_EINVAL;
   if (h->flags_ & YAMUX__H_READING) return UV_EALREADY;
   h->alloc_cb_ = alloc_cb;
   h->read_cb_ = read_cb;
