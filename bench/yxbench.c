@@ -403,7 +403,7 @@ static void yb_srv_conn(yamux_session_t* s, int status) {
   if (bstream.session != NULL) die("a second stream");
   check_yx(yamux_stream_init(s, &bstream), "stream_init");
   check_yx(yamux_accept(s, &bstream), "accept");
-  check_yx(yamux_read_start(&bstream, y_alloc, yb_srv_read), "read_start");
+  check_yx(yamux_read_start(&bstream, NULL, yb_srv_read), "read_start");
 }
 
 /* ---- stream per request (W5) ------------------------------------------- */
@@ -484,7 +484,7 @@ static void y5_start(void) {
   check_yx(yamux_stream_open(NULL, &r->stream, NULL), "open");
   /* Same turn as the open: the request rides on the SYN. */
   check_yx(yamux_write(&r->wreq, &r->stream, &b, 1, NULL), "write");
-  check_yx(yamux_read_start(&r->stream, y_alloc, y5_read), "read_start");
+  check_yx(yamux_read_start(&r->stream, NULL, y5_read), "read_start");
 }
 
 static void y5_client_start(void) {
@@ -532,7 +532,7 @@ static void ys5_conn(yamux_session_t* s, int status) {
     req_put(r);
     return;
   }
-  check_yx(yamux_read_start(&r->stream, y_alloc, ys5_read), "read_start");
+  check_yx(yamux_read_start(&r->stream, NULL, ys5_read), "read_start");
 }
 
 /* ---- libyamux transports ----------------------------------------------- */
