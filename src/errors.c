@@ -9,8 +9,14 @@ const char* yamux_strerror(int err) {
     return msg;
     YAMUX_ERRNO_MAP(XX)
 #undef XX
-    default:
+#define UVXX(name, _) case UV_##name:
+    UV_ERRNO_MAP(UVXX)
+#undef UVXX
       return uv_strerror(err);
+    default:
+      /* libuv allocates (and never frees) a string for codes it does not
+       * know: keep the promise of a static string. */
+      return "unknown error";
   }
 }
 
@@ -21,8 +27,12 @@ const char* yamux_err_name(int err) {
     return "YAMUX_" #name;
     YAMUX_ERRNO_MAP(XX)
 #undef XX
-    default:
+#define UVXX(name, _) case UV_##name:
+    UV_ERRNO_MAP(UVXX)
+#undef UVXX
       return uv_err_name(err);
+    default:
+      return "UNKNOWN";
   }
 }
 
