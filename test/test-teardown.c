@@ -55,7 +55,7 @@ static void on_session_close(yamux_session_t* s) {
 
 enum { M_CLOSE, M_SEND_FAIL, M_FEED_ERROR, M_FEED_EOF };
 
-static char big[200000];
+static char big[512 * 1024];
 
 /* Sets up a client session with every kind of pending request, then ends it
  * the way `mode` says, and checks every callback. */
