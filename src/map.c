@@ -75,12 +75,13 @@ int yamux__map_insert(yamux__map_t* m, const yamux_allocator_t* mem,
   return 0;
 }
 
-void yamux__map_remove(yamux__map_t* m, uint32_t id) {
+void yamux__map_remove(yamux__map_t* m, uint32_t id,
+                       const struct yamux__stream* st) {
   uint32_t i, j, home;
   if (m->cap == 0) return;
   for (i = slot_of(m, id);; i = (i + 1) & (m->cap - 1)) {
     if (m->slots[i] == NULL) return;
-    if (m->keys[i] == id) break;
+    if (m->keys[i] == id && m->slots[i] == st) break;
   }
   /* Backward-shift: pull later members of the probe run into the hole so
    * lookups never need tombstones. */

@@ -22,6 +22,8 @@ struct yamux__stream* yamux__map_find(const yamux__map_t* m, uint32_t id);
 /* Returns 0 or UV_ENOMEM. The id must not be present. */
 int yamux__map_insert(yamux__map_t* m, const yamux_allocator_t* mem,
                       uint32_t id, struct yamux__stream* st);
-void yamux__map_remove(yamux__map_t* m, uint32_t id);
+/* Removes the entry of `id` that holds `st` (a no-op if there is none). */
+void yamux__map_remove(yamux__map_t* m, uint32_t id,
+                       const struct yamux__stream* st);
 
 #endif

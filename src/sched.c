@@ -186,8 +186,10 @@ static int emit_data(yamux__session_t* s, yamux__stream_t* st, uint32_t limit,
 unsigned int yamux__gather(yamux__session_t* s, unsigned int max_bufs) {
   uint32_t limit, budget;
   if (s->head == s->tail) s->head = s->tail = 0;
-  limit = YAMUX__MIN((uint32_t)YAMUX__BATCH_IOV, s->head + max_bufs);
-  if (max_bufs == 0 || s->tail >= limit) return s->tail - s->head;
+  limit = YAMUX__BATCH_IOV;
+  if (max_bufs < limit - s->head) limit = s->head + max_bufs;
+  /* Entries left from a call with a larger max_bufs: never more than asked. */
+  if (s->tail >= limit) return YAMUX__MIN(s->tail - s->head, max_bufs);
 
   if (s->goaway_pending && s->goaway_code != YAMUX_GOAWAY_NORMAL) {
     add_hdr(s, YAMUX__TYPE_GO_AWAY, 0, 0, s->goaway_code);

@@ -78,7 +78,7 @@ static void free_records(yamux__session_t* s) {
   yamux__stream_t* st;
   while ((st = s->free_list) != NULL) {
     s->free_list = (yamux__stream_t*)st->wait_link.next;
-    yamux__map_remove(&s->map, st->id);
+    yamux__map_remove(&s->map, st->id, st); /* may be gone already */
     yamux__stream_free(s, st);
   }
 }
@@ -592,6 +592,9 @@ static yamux__stream_t* on_syn(yamux__session_t* s,
     *fatal = 1;
     return NULL;
   }
+  /* A released record (freed at the end of this drive) may still hold the
+   * id: unlink it now, so that the id never maps to two records. */
+  if (st != NULL) yamux__map_remove(&s->map, id, st);
   if (!fresh_peer_id(s, id)) {
     yamux__protocol_error(s, "SYN on a stream id that was used before");
     *fatal = 1;
