@@ -1,0 +1,142 @@
+/* Regressions for bugs the fuzz targets (test/fuzz/) found, each minimized
+ * to the frames that matter. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "helpers.h"
+#include "task.h"
+
+/* fuzz-frame, heap-use-after-free in yamux_session_get_stats(): a SYN for
+ * an id the peer used more than 4096 ids ago is a new stream (the id window
+ * cannot tell it apart), but the old record of that id, released earlier in
+ * the same feed and not yet freed, was still in the stream table. Two
+ * records then shared one id: lookups found the dead one (the new stream's
+ * data was dropped) and freeing the dead one could unlink the live one,
+ * leaving a freed record in the table. */
+TEST(fuzz_regress_syn_reuses_released_id_same_feed) {
+  tpeer_t p;
+  tbuf_t b = {0};
+  tstream_t t1, t2;
+  yamux_session_stats_t st;
+
+  tpeer_init(&p, YAMUX_CLIENT, NULL); /* the peer opens even ids */
+  /* One feed: open 2, reset it (released, never accepted), jump the id
+   * window, open 2 again with data. */
+  tframe_put(&b, T_WU, F_SYN, 2, 0, NULL, 0);
+  tframe_put(&b, T_WU, F_RST, 2, 0, NULL, 0);
+  tframe_put(&b, T_WU, F_SYN, 2 + 2 * 4096, 0, NULL, 0);
+  tframe_put(&b, T_WU, F_SYN, 2, 0, NULL, 0);
+  tframe_put(&b, T_DATA, 0, 2, 5, "hello", 5);
+  ASSERT_OK(tpeer_feed_raw(&p, b.data, b.len));
+  tbuf_free(&b);
+  tpeer_pump(&p);
+  ASSERT_OK(yamux_session_get_stats(&p.side.session, &st));
+  ASSERT_EQ(st.streams_open, 2);
+  ASSERT_EQ(st.streams_pending_accept, 2);
+  ASSERT_EQ(st.buffered_bytes, 5);
+  ASSERT_EQ(st.frames_dropped, 0);
+
+  ASSERT_OK(tstream_accept(&t1, &p.side.session));
+  ASSERT_EQ(t1.handle.id, 2 + 2 * 4096);
+  ASSERT_OK(tstream_accept(&t2, &p.side.session));
+  ASSERT_EQ(t2.handle.id, 2);
+  ASSERT_OK(tstream_read_start(&t2));
+  tpeer_pump(&p);
+  ASSERT_EQ(t2.rx.len, 5);
+  ASSERT_MEM_EQ(t2.rx.data, "hello", 5);
+
+  /* And the table stays sound through more traffic on both. */
+  ASSERT_OK(tpeer_send_frame(&p, T_DATA, F_FIN, 2, 3, "abc", 3));
+  tpeer_pump(&p);
+  ASSERT_EQ(t2.rx.len, 8);
+  ASSERT_EQ(t2.eof, 1);
+  tstream_close(&t1);
+  tstream_close(&t2);
+  tpeer_pump(&p);
+  ASSERT_EQ(t1.close_count, 1);
+  ASSERT_EQ(t2.close_count, 1);
+  tbuf_free(&t1.rx);
+  tbuf_free(&t2.rx);
+  tpeer_close(&p);
+  tpeer_free(&p);
+}
+
+/* The same, released and reopened over many feeds and many ids, so that
+ * the table grows and shifts entries around the dead ones. */
+TEST(fuzz_regress_syn_reuse_churn) {
+  tpeer_t p;
+  yamux_session_stats_t st;
+  uint32_t round;
+
+  tpeer_init(&p, YAMUX_CLIENT, NULL);
+  for (round = 0; round < 64; round++) {
+    tbuf_t b = {0};
+    uint32_t base = 2 + round * 2 * 8192, k;
+    for (k = 0; k < 8; k++) {
+      tframe_put(&b, T_WU, F_SYN, base + 2 * k, 0, NULL, 0);
+      tframe_put(&b, T_WU, F_RST, base + 2 * k, 0, NULL, 0);
+    }
+    tframe_put(&b, T_WU, F_SYN, base + 2 * 4096 + 2 * 8, 0, NULL, 0);
+    for (k = 0; k < 8; k++) {
+      tframe_put(&b, T_WU, F_SYN, base + 2 * k, 0, NULL, 0);
+      tframe_put(&b, T_WU, F_RST, base + 2 * k, 0, NULL, 0);
+    }
+    ASSERT_OK(tpeer_feed_raw(&p, b.data, b.len));
+    tbuf_free(&b);
+    tpeer_pump(&p);
+    ASSERT_OK(yamux_session_get_stats(&p.side.session, &st));
+    ASSERT_EQ(st.protocol_errors, 0);
+  }
+  ASSERT_OK(yamux_session_get_stats(&p.side.session, &st));
+  ASSERT_EQ(st.streams_pending_accept, 64);
+  tpeer_close(&p);
+  tpeer_free(&p);
+}
+
+/* fuzz-session: yamux_session_send_buffers() returned more entries than
+ * max_bufs when an earlier call with a larger max_bufs had left entries
+ * unsent (a short write), breaking "At most max_bufs entries are
+ * returned". */
+TEST(fuzz_regress_send_buffers_max_bufs) {
+  tpeer_t p;
+  tstream_t t[4];
+  const uv_buf_t* bufs;
+  unsigned int n, i;
+  uint64_t now;
+
+  tpeer_init(&p, YAMUX_CLIENT, NULL);
+  now = p.now_ns;
+  for (i = 0; i < 4; i++) {
+    tstream_init(&t[i], &p.side.session);
+    ASSERT_OK(tstream_open(&t[i]));
+    ASSERT_OK(tstream_write(&t[i], NULL, 100));
+  }
+  yamux_session_run(&p.side.session, now);
+  n = yamux_session_send_buffers(&p.side.session, &bufs, 64, now);
+  ASSERT_GE(n, 8); /* four Data frames: header + body each */
+  tbuf_append(&p.raw, bufs[0].base, 1); /* what the peer gets */
+  yamux_session_send_done(&p.side.session, 1, 0, now); /* short write */
+  for (i = 0; i <= 3; i++) {
+    n = yamux_session_send_buffers(&p.side.session, &bufs, i, now);
+    ASSERT_LE(n, i);
+  }
+  /* The rest still goes out intact. */
+  n = yamux_session_send_buffers(&p.side.session, &bufs, 1, now);
+  ASSERT_EQ(n, 1);
+  ASSERT_EQ(bufs[0].len, 11); /* the first header, less the byte written */
+  tbuf_append(&p.raw, bufs[0].base, 11);
+  yamux_session_send_done(&p.side.session, 11, 0, now);
+  tpeer_pump(&p);
+  for (i = 0; i < 4; i++) {
+    const tframe_t* f = tpeer_find(&p, T_DATA, TANY, t[i].handle.id, 100);
+    ASSERT_NOT_NULL(f);
+  }
+  for (i = 0; i < 4; i++) tstream_close_reset(&t[i], 0);
+  tpeer_pump(&p);
+  for (i = 0; i < 4; i++) {
+    ASSERT_EQ(t[i].writes_done, 1);
+    ASSERT_EQ(t[i].close_count, 1);
+  }
+  tpeer_close(&p);
+  tpeer_free(&p);
+}
