@@ -165,10 +165,20 @@ void yamux__api_leave(yamux__session_t* s) {
 
 /* ---- session end ------------------------------------------------------ */
 
+/* What a reader sees when the session ends under its stream: our own codes
+ * pass through; a transport EOF or error becomes UV_ECONNABORTED, so that it
+ * cannot be mistaken for the stream's own FIN (UV_EOF) or RST
+ * (UV_ECONNRESET). end_cb has the transport's code. */
 int yamux__stream_error_status(const yamux__session_t* s) {
-  if (s->closing) return UV_ECANCELED;
-  if (s->end_status == UV_EOF || s->end_status == 0) return UV_ECONNABORTED;
-  return s->end_status;
+  if (s->end_status <= YAMUX_EPROTO && s->end_status > YAMUX_ERRNO_RESERVED_END)
+    return s->end_status;
+  return UV_ECONNABORTED;
+}
+
+/* What pending requests get when the session ends: the transport's own
+ * error (a write that hit EPIPE says so), except that EOF is no error. */
+static int request_error_status(const yamux__session_t* s) {
+  return s->end_status == UV_EOF ? UV_ECONNABORTED : s->end_status;
 }
 
 static void fail_pings(yamux__session_t* s, int status) {
@@ -208,7 +218,7 @@ static void session_end(yamux__session_t* s, int status) {
   s->end_status = status;
   s->dead_input = 1;
   yamux__log(s, YAMUX_LOG_INFO, "session ended: %s", yamux_strerror(status));
-  fail_all(s, yamux__stream_error_status(s));
+  fail_all(s, request_error_status(s));
   yamux__wake(s);
 }
 

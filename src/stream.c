@@ -221,6 +221,7 @@ void yamux__stream_fail(yamux__stream_t* st, int status, int send_rst) {
   yamux__session_t* s = st->sess;
   int read_status = status;
   if (st->state & (YAMUX__S_FAILED | YAMUX__S_RELEASED)) return;
+  if (s->ended && !s->closing) read_status = yamux__stream_error_status(s);
   if (status == UV_ECANCELED && s->closing) {
     /* The application closed the session: it reads nothing more, whether
      * the data is still arriving or already buffered. */
