@@ -86,3 +86,11 @@ fuzz-smoke: $(FUZZ_BINS)
 
 # Keep the objects between runs (they are intermediate to make).
 .SECONDARY: $(FUZZ_LIB_OBJS) $(FUZZ_TARGETS:%=$(FUZZ_O)/fuzz-%.o)
+
+# Regenerates the seed corpus from real traffic (test/fuzz/gen-corpus.c).
+.PHONY: fuzz-corpus
+fuzz-corpus: $(STATIC_LIB)
+	@mkdir -p $(FUZZ_O)
+	$(CC) $(BASE_CFLAGS) -o $(FUZZ_O)/gen-corpus test/fuzz/gen-corpus.c \
+	  $(STATIC_LIB) $(UV_LIBS)
+	$(FUZZ_O)/gen-corpus test/fuzz/corpus
