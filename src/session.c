@@ -657,7 +657,11 @@ static void on_stream_frame(yamux__session_t* s, const yamux__frame_hdr_t* h) {
     return;
   }
 
-  if (h->flags & YAMUX__FLAG_ACK) yamux__stream_on_ack(st);
+  /* Any frame but RST on a stream we opened means the peer took it: an
+   * implicit ACK. hashicorp/yamux never ACKs a stream whose FIN arrived
+   * before its application accepted it, yet it echoes and answers FIN. */
+  if ((h->flags & YAMUX__FLAG_ACK) || !(h->flags & YAMUX__FLAG_RST))
+    yamux__stream_on_ack(st);
 
   if (h->type == YAMUX__TYPE_WINDOW_UPDATE) {
     if (h->flags & YAMUX__FLAG_RST) {

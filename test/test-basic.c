@@ -193,3 +193,33 @@ TEST(basic_stream_memory_at_rest) {
   tpeer_free(&p);
   free(h);
 }
+
+/* hashicorp/yamux never ACKs a stream whose FIN reached it before its
+ * application accepted the stream, but answers on it: any frame but RST
+ * counts as the ACK. */
+TEST(basic_implicit_ack) {
+  tpeer_t p;
+  tstream_t a;
+  tpeer_init(&p, YAMUX_CLIENT, NULL);
+  tstream_init(&a, &p.side.session);
+  ASSERT_EQ(tstream_open(&a), 0);
+  ASSERT_EQ(tstream_write(&a, "ping", 4), 0);
+  ASSERT_EQ(tstream_shutdown(&a), 0);
+  ASSERT_EQ(tstream_read_start(&a), 0);
+  tpeer_expect(&p, T_DATA, F_SYN, 1, 4);
+  tpeer_expect(&p, T_WU, F_FIN, 1, 0);
+  ASSERT_EQ(tpeer_send_frame(&p, T_DATA, 0, 1, 4, "pong", 4), 0);
+  tpeer_pump(&p);
+  ASSERT_EQ(a.connect_count, 1);
+  ASSERT_EQ(a.connect_status, 0);
+  ASSERT_EQ(tpeer_send_frame(&p, T_WU, F_FIN, 1, 0, NULL, 0), 0);
+  tpeer_pump(&p);
+  ASSERT_EQ(a.eof, 1);
+  ASSERT_MEM_EQ(a.rx.data, "pong", 4);
+  tstream_close(&a);
+  tpeer_pump(&p);
+  ASSERT_EQ(a.close_count, 1);
+  tpeer_close(&p);
+  tpeer_free(&p);
+  tbuf_free(&a.rx);
+}
