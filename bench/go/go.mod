@@ -1,0 +1,11 @@
+module github.com/libyamux/bench/go
+
+go 1.23
+
+require (
+	github.com/hashicorp/yamux v0.1.2
+	github.com/libp2p/go-yamux/v5 v5.1.0
+	github.com/xtaci/smux v1.5.56
+)
+
+require github.com/libp2p/go-buffer-pool v0.0.2 // indirect
