@@ -31,12 +31,12 @@ typedef struct {
   yamux_connect_t connect_req;
   yamux_write_t write_req;
   yamux_shutdown_t shutdown_req;
-  uint8_t* out;     /* request (parent) or response (child) */
+  uint8_t* out; /* request (parent) or response (child) */
   size_t out_len;
   uint8_t hdr[HDR_LEN];
-  size_t got;       /* bytes received */
-  uint32_t want;    /* response length the request asks for */
-  uint32_t body;    /* request body length */
+  size_t got;    /* bytes received */
+  uint32_t want; /* response length the request asks for */
+  uint32_t body; /* request body length */
   uint64_t seed;
   int eof, written, failed;
 } exchange_t;
@@ -93,7 +93,9 @@ static void fill_at(uint8_t* p, size_t n, uint64_t seed, size_t off) {
   for (; i < n; i++) p[i] = content(seed, off + i);
 }
 
-static void fill(uint8_t* p, size_t n, uint64_t seed) { fill_at(p, n, seed, 0); }
+static void fill(uint8_t* p, size_t n, uint64_t seed) {
+  fill_at(p, n, seed, 0);
+}
 
 /* Does buf hold content(seed) bytes [off, off + n)? */
 static int matches(const char* buf, size_t n, uint64_t seed, size_t off) {
@@ -139,7 +141,8 @@ static void die(const char* what, int err) {
   exit(1);
 }
 
-/* ---- child: serve requests ------------------------------------------------ */
+/* ---- child: serve requests ------------------------------------------------
+ */
 
 static void child_maybe_done(exchange_t* x) {
   if (x->eof && x->written && !yamux_is_closing(&x->stream))
@@ -163,8 +166,8 @@ static void child_respond(exchange_t* x) {
   x->write_req.data = x;
   x->shutdown_req.data = x;
   rc = yamux_write(&x->write_req, &x->stream, &b, 1, NULL);
-  if (rc == 0) rc = yamux_shutdown(&x->shutdown_req, &x->stream,
-                                   child_shutdown_cb);
+  if (rc == 0)
+    rc = yamux_shutdown(&x->shutdown_req, &x->stream, child_shutdown_cb);
   if (rc != 0) {
     x->written = 1;
     child_maybe_done(x);
@@ -211,7 +214,8 @@ static void child_on_stream(yamux_session_t* s, int status) {
   x = calloc(1, sizeof(*x));
   if (x == NULL) die("calloc", UV_ENOMEM);
   x->stream.data = x;
-  if (yamux_stream_init(s, &x->stream) != 0 || yamux_accept(s, &x->stream) != 0) {
+  if (yamux_stream_init(s, &x->stream) != 0 ||
+      yamux_accept(s, &x->stream) != 0) {
     free(x);
     return;
   }
@@ -219,8 +223,9 @@ static void child_on_stream(yamux_session_t* s, int status) {
 }
 
 static void child_end_cb(yamux_session_t* s, int status) {
-  if (status != UV_EOF) fprintf(stderr, "demo (child): session ended: %s\n",
-                                yamux_strerror(status));
+  if (status != UV_EOF)
+    fprintf(stderr, "demo (child): session ended: %s\n",
+            yamux_strerror(status));
   yamux_session_close(s, NULL);
 }
 
@@ -235,7 +240,8 @@ static int run_child(void) {
   return uv_loop_close(loop) == 0 ? 0 : 1;
 }
 
-/* ---- parent: issue requests ----------------------------------------------- */
+/* ---- parent: issue requests -----------------------------------------------
+ */
 
 static void start_request(void);
 
@@ -251,8 +257,7 @@ static void finish(exchange_t* x, int ok) {
   }
 }
 
-static void parent_read_cb(yamux_stream_t* st, ssize_t n,
-                           const uv_buf_t* buf) {
+static void parent_read_cb(yamux_stream_t* st, ssize_t n, const uv_buf_t* buf) {
   exchange_t* x = st->data;
   if (n == UV_EOF) {
     finish(x, !x->failed && x->got == x->want);
@@ -277,8 +282,8 @@ static void start_request(void) {
   int rc;
   if (x == NULL) die("calloc", UV_ENOMEM);
   started++;
-  x->body = 64 + (uint32_t)(r % 4033);            /* 64 B .. 4 KiB */
-  x->want = 256u << ((r >> 16) % 9);               /* 256 B .. 64 KiB */
+  x->body = 64 + (uint32_t)(r % 4033); /* 64 B .. 4 KiB */
+  x->want = 256u << ((r >> 16) % 9);   /* 256 B .. 64 KiB */
   x->want += (uint32_t)((r >> 24) % x->want);
   x->seed = (uint32_t)(r >> 32);
   x->out_len = HDR_LEN + x->body;
@@ -291,7 +296,8 @@ static void start_request(void) {
   fill(x->out + HDR_LEN, x->body, x->seed ^ 0xA5A5A5A5u);
   bytes_up += x->out_len;
   x->stream.data = x;
-  if ((rc = yamux_stream_init(&session, &x->stream)) != 0) die("stream init", rc);
+  if ((rc = yamux_stream_init(&session, &x->stream)) != 0)
+    die("stream init", rc);
   if ((rc = yamux_stream_open(NULL, &x->stream, NULL)) != 0) die("open", rc);
   b = uv_buf_init((char*)x->out, (unsigned int)x->out_len);
   /* Written in the same turn as the open: the request rides on the SYN. */
@@ -333,9 +339,10 @@ static int run_parent(const char* self) {
   if ((rc = yamux_session_spawn(loop, &session, &child, &opts, parent_end_cb)))
     die("spawn", rc);
 
-  printf("demo: parent pid %d spawned child pid %d; one yamux session over "
-         "the child's stdin/stdout\n",
-         (int)uv_os_getpid(), child.pid);
+  printf(
+      "demo: parent pid %d spawned child pid %d; one yamux session over "
+      "the child's stdin/stdout\n",
+      (int)uv_os_getpid(), child.pid);
   printf("demo: %" PRIu64 " request/response exchanges, %" PRIu64
          " streams in flight, each verified byte for byte\n",
          n_requests, concurrency);
@@ -345,7 +352,8 @@ static int run_parent(const char* self) {
   /* Statistics are read just before the session closes. */
   uv_run(loop, UV_RUN_DEFAULT);
   secs = (double)(t_end - t_start) / 1e9;
-  printf("demo: %" PRIu64 " exchanges done in %.3f s: %.0f requests/s, "
+  printf("demo: %" PRIu64
+         " exchanges done in %.3f s: %.0f requests/s, "
          "%.1f MiB/s (%.1f MiB up, %.1f MiB down)\n",
          completed, secs, completed / secs,
          (double)(bytes_up + bytes_down) / secs / 1048576.0,
@@ -354,7 +362,8 @@ static int run_parent(const char* self) {
          completed - failures);
   st = final_stats;
   printf("demo: session: %" PRIu64 " streams opened, %" PRIu64
-         " frames sent, %" PRIu64 " received, %.1f MiB on the wire out, "
+         " frames sent, %" PRIu64
+         " received, %.1f MiB on the wire out, "
          "%.1f MiB in, %" PRIu64 " resets, %" PRIu64 " protocol errors\n",
          st.streams_opened, st.frames_sent, st.frames_received,
          st.bytes_sent / 1048576.0, st.bytes_received / 1048576.0,
@@ -362,8 +371,7 @@ static int run_parent(const char* self) {
   printf("demo: child exited with status %" PRId64 "\n", child_exit);
   rc = uv_loop_close(loop);
   if (rc != 0) fprintf(stderr, "demo: loop not clean: %s\n", uv_strerror(rc));
-  return failures == 0 && completed == n_requests && child_exit == 0 &&
-                 rc == 0
+  return failures == 0 && completed == n_requests && child_exit == 0 && rc == 0
              ? 0
              : 1;
 }

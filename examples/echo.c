@@ -94,13 +94,11 @@ static void on_stream_close(yamux_stream_t* stream) {
 
   es = (echo_stream_t*)stream->data;
   es->closed = 1;
-  if (es->writes == 0)
-    stream_free(es);
+  if (es->writes == 0) stream_free(es);
 }
 
 static void stream_close(echo_stream_t* es) {
-  if (es->closing)
-    return;
+  if (es->closing) return;
   es->closing = 1;
   yamux_close(&es->stream, on_stream_close);
 }
@@ -120,12 +118,10 @@ static void on_write(yamux_write_t* req, int status) {
   free(w);
   es->writes--;
   if (es->closed) {
-    if (es->writes == 0)
-      stream_free(es);
+    if (es->writes == 0) stream_free(es);
     return;
   }
-  if (es->closing)
-    return;
+  if (es->closing) return;
   if (status < 0) {
     /* The peer reset the stream (or the session is ending). */
     stream_close(es);
@@ -177,8 +173,7 @@ static void on_read(yamux_stream_t* stream, ssize_t nread,
   }
 
   free(buf->base);
-  if (nread == 0)
-    return;
+  if (nread == 0) return;
   es->reading = 0;
   if (nread == UV_EOF) {
     /* Half-closed by the peer: the FIN goes after every queued echo. */
@@ -197,19 +192,16 @@ static void on_read(yamux_stream_t* stream, ssize_t nread,
 }
 
 static void start_reading(echo_stream_t* es) {
-  if (yamux_read_start(&es->stream, on_alloc, on_read) == 0)
-    es->reading = 1;
+  if (yamux_read_start(&es->stream, on_alloc, on_read) == 0) es->reading = 1;
 }
 
 static void on_connection(yamux_session_t* s, int status) {
   echo_stream_t* es;
 
-  if (status < 0)
-    return;
+  if (status < 0) return;
   for (;;) {
     es = calloc(1, sizeof(*es));
-    if (es == NULL)
-      return; /* they wait in the backlog */
+    if (es == NULL) return; /* they wait in the backlog */
     yamux_stream_init(s, &es->stream);
     if (yamux_accept(s, &es->stream) != 0) {
       free(es);
@@ -226,8 +218,7 @@ static void on_connection(yamux_session_t* s, int status) {
 
 static void on_goaway(yamux_session_t* s, uint32_t code) {
   (void)s;
-  if (code == YAMUX_GOAWAY_NORMAL)
-    goaway_normal = 1;
+  if (code == YAMUX_GOAWAY_NORMAL) goaway_normal = 1;
 }
 
 static void start_next_connection(void);
@@ -235,11 +226,9 @@ static void start_next_connection(void);
 static void on_session_close(yamux_session_t* s) {
   (void)s;
   /* Stream handles of a closed session need no close of their own. */
-  while (streams.next != &streams)
-    stream_free(streams.next);
+  while (streams.next != &streams) stream_free(streams.next);
   session_live = 0;
-  if (mode == MODE_LISTEN && connection_waiting)
-    start_next_connection();
+  if (mode == MODE_LISTEN && connection_waiting) start_next_connection();
 }
 
 static void on_session_end(yamux_session_t* s, int status) {
@@ -247,8 +236,7 @@ static void on_session_end(yamux_session_t* s, int status) {
    * peer's Go Away(0) is a peer that closed without reading our last
    * bytes, which ends the session just as normally. */
   if (status != UV_EOF &&
-      !(goaway_normal &&
-        (status == UV_ECONNRESET || status == UV_EPIPE)))
+      !(goaway_normal && (status == UV_ECONNRESET || status == UV_EPIPE)))
     fail("session ended", status);
   yamux_session_close(s, on_session_close);
 }
@@ -283,8 +271,7 @@ static void start_next_connection(void) {
   int r;
 
   connection_waiting = 0;
-  if (session_new() < 0)
-    return;
+  if (session_new() < 0) return;
   uv_tcp_init(loop, &session.io[0].tcp);
   r = uv_accept((uv_stream_t*)&server, &session.io[0].stream);
   if (r == 0) {
@@ -308,8 +295,7 @@ static void on_new_connection(uv_stream_t* s, int status) {
    * runs waits (libuv holds it and stops accepting) until that session
    * closed. */
   connection_waiting = 1;
-  if (!session_live)
-    start_next_connection();
+  if (!session_live) start_next_connection();
 }
 
 static void on_connect(uv_connect_t* req, int status) {
@@ -333,11 +319,9 @@ static int resolve(const char* hostport, struct sockaddr_storage* addr) {
   int r;
 
   colon = strrchr(hostport, ':');
-  if (colon == NULL || colon == hostport)
-    return UV_EINVAL;
+  if (colon == NULL || colon == hostport) return UV_EINVAL;
   n = (size_t)(colon - hostport);
-  if (n >= sizeof(host))
-    return UV_EINVAL;
+  if (n >= sizeof(host)) return UV_EINVAL;
   memcpy(host, hostport, n);
   host[n] = '\0';
   if (host[0] == '[' && n > 2 && host[n - 1] == ']') { /* [::1]:port */
@@ -348,8 +332,7 @@ static int resolve(const char* hostport, struct sockaddr_storage* addr) {
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
   r = uv_getaddrinfo(loop, &req, NULL, host, colon + 1, &hints);
-  if (r < 0)
-    return r;
+  if (r < 0) return r;
   memcpy(addr, req.addrinfo->ai_addr, req.addrinfo->ai_addrlen);
   uv_freeaddrinfo(req.addrinfo);
   return 0;
@@ -362,15 +345,13 @@ static int run_listen(const char* hostport) {
   int r;
 
   r = resolve(hostport, &addr);
-  if (r == 0)
-    r = uv_tcp_init(loop, &server);
+  if (r == 0) r = uv_tcp_init(loop, &server);
   if (r < 0) {
     fail(hostport, r);
     return 1;
   }
   r = uv_tcp_bind(&server, (struct sockaddr*)&addr, 0);
-  if (r == 0)
-    r = uv_listen((uv_stream_t*)&server, 16, on_new_connection);
+  if (r == 0) r = uv_listen((uv_stream_t*)&server, 16, on_new_connection);
   if (r < 0) {
     fail(hostport, r);
     uv_close((uv_handle_t*)&server, NULL);
@@ -400,11 +381,10 @@ static int run_connect(const char* hostport) {
     fail(hostport, r);
     return 1;
   }
-  if (session_new() < 0)
-    return 1;
+  if (session_new() < 0) return 1;
   uv_tcp_init(loop, &session.io[0].tcp);
-  r = uv_tcp_connect(&connect_req, &session.io[0].tcp,
-                     (struct sockaddr*)&addr, on_connect);
+  r = uv_tcp_connect(&connect_req, &session.io[0].tcp, (struct sockaddr*)&addr,
+                     on_connect);
   if (r < 0) {
     fail(hostport, r);
     uv_close(&session.io[0].handle, on_failed_io_closed);
@@ -416,8 +396,7 @@ static int run_connect(const char* hostport) {
 static int run_stdio(void) {
   int r;
 
-  if (session_new() < 0)
-    return 1;
+  if (session_new() < 0) return 1;
   r = yamux_session_start_stdio(loop, &session, on_session_end);
   if (r < 0) {
     fail("stdio", r);
@@ -459,8 +438,7 @@ int main(int argc, char** argv) {
       hostport = argv[++i];
     } else if (strcmp(argv[i], "--keepalive") == 0 && i + 1 < argc) {
       config.keepalive_interval_ms = strtoull(argv[++i], &end, 10);
-      if (*end != '\0')
-        return usage();
+      if (*end != '\0') return usage();
     } else {
       return usage();
     }
@@ -468,18 +446,15 @@ int main(int argc, char** argv) {
 
   loop = uv_default_loop();
   switch (mode) {
-  case MODE_STDIO:
-    if (run_stdio() != 0)
-      exit_code = 1;
-    break;
-  case MODE_LISTEN:
-    if (run_listen(hostport) != 0)
-      exit_code = 1;
-    break;
-  case MODE_CONNECT:
-    if (run_connect(hostport) != 0)
-      exit_code = 1;
-    break;
+    case MODE_STDIO:
+      if (run_stdio() != 0) exit_code = 1;
+      break;
+    case MODE_LISTEN:
+      if (run_listen(hostport) != 0) exit_code = 1;
+      break;
+    case MODE_CONNECT:
+      if (run_connect(hostport) != 0) exit_code = 1;
+      break;
   }
   uv_run(loop, UV_RUN_DEFAULT);
   uv_loop_close(loop);

@@ -34,8 +34,8 @@ static void on_exit_cb(uv_process_t* p, int64_t status, int sig) {
 
 int main(int argc, char** argv) {
   char* args[] = {argc > 1 ? argv[1] : "build/examples/echo", NULL};
-  uv_process_options_t opts = {.file = args[0], .args = args,
-                               .exit_cb = on_exit_cb};
+  uv_process_options_t opts = {
+      .file = args[0], .args = args, .exit_cb = on_exit_cb};
   uv_buf_t msg = uv_buf_init("hello, yamux\n", 13);
   static yamux_write_t wreq;
   int rc;

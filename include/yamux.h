@@ -55,8 +55,8 @@ extern "C" {
 #define YAMUX_VERSION_MAJOR 0
 #define YAMUX_VERSION_MINOR 1
 #define YAMUX_VERSION_PATCH 0
-#define YAMUX_VERSION_HEX                                                      \
-  ((YAMUX_VERSION_MAJOR << 16) | (YAMUX_VERSION_MINOR << 8) |                  \
+#define YAMUX_VERSION_HEX                                     \
+  ((YAMUX_VERSION_MAJOR << 16) | (YAMUX_VERSION_MINOR << 8) | \
    (YAMUX_VERSION_PATCH))
 #define YAMUX_VERSION_STRING "0.1.0"
 
@@ -71,22 +71,22 @@ YAMUX_EXTERN const char* yamux_version_string(void);
 
 /* libyamux's own codes. They sit in a range libuv does not use, so a status
  * is either one of these or a UV_* code. */
-#define YAMUX_ERRNO_MAP(XX)                                                    \
-  XX(EPROTO, -9001, "peer violated the yamux protocol")                        \
-  XX(EPEERPROTO, -9002, "peer ended the session: protocol error")              \
-  XX(EPEERINTERNAL, -9003, "peer ended the session: internal error")           \
-  XX(EPEERGOAWAY, -9004, "peer ended the session with an unknown code")        \
-  XX(EGOAWAY, -9005, "session is going away: no new streams")                  \
-  XX(EKEEPALIVE, -9006, "keepalive ping not answered in time")                 \
-  XX(ESTREAMIDS, -9007, "stream ids exhausted")                                \
-  XX(ECLOSED, -9008, "session is closed")                                      \
+#define YAMUX_ERRNO_MAP(XX)                                             \
+  XX(EPROTO, -9001, "peer violated the yamux protocol")                 \
+  XX(EPEERPROTO, -9002, "peer ended the session: protocol error")       \
+  XX(EPEERINTERNAL, -9003, "peer ended the session: internal error")    \
+  XX(EPEERGOAWAY, -9004, "peer ended the session with an unknown code") \
+  XX(EGOAWAY, -9005, "session is going away: no new streams")           \
+  XX(EKEEPALIVE, -9006, "keepalive ping not answered in time")          \
+  XX(ESTREAMIDS, -9007, "stream ids exhausted")                         \
+  XX(ECLOSED, -9008, "session is closed")                               \
   XX(ETRANSPORT, -9009, "transport failed")
 
 typedef enum {
 #define YAMUX_XX(name, val, _) YAMUX_##name = val,
   YAMUX_ERRNO_MAP(YAMUX_XX)
 #undef YAMUX_XX
-  YAMUX_ERRNO_RESERVED_END = -9100
+      YAMUX_ERRNO_RESERVED_END = -9100
 } yamux_errno_t;
 
 /* A human-readable message for any status code this library returns
@@ -262,8 +262,8 @@ typedef struct yamux_session_stats_s {
   uint64_t resets_received;
   uint64_t pings_sent;
   uint64_t pongs_sent;
-  uint64_t pongs_dropped; /* over max_queued_pongs */
-  uint64_t frames_dropped; /* for unknown or closed streams, stray pongs */
+  uint64_t pongs_dropped;   /* over max_queued_pongs */
+  uint64_t frames_dropped;  /* for unknown or closed streams, stray pongs */
   uint64_t protocol_errors; /* 0 or 1: the session ends on the first */
   uint32_t streams_open;    /* live streams now, both directions */
   uint32_t streams_pending_accept;
@@ -275,13 +275,13 @@ typedef struct yamux_session_stats_s {
 } yamux_session_stats_t;
 
 typedef struct yamux_stream_stats_s {
-  uint64_t bytes_sent;     /* Data bodies handed to the transport */
-  uint64_t bytes_received; /* Data bodies received */
-  uint32_t send_window;    /* credit the peer gave us, now */
-  uint32_t recv_window;    /* credit we gave the peer, not yet used */
+  uint64_t bytes_sent;      /* Data bodies handed to the transport */
+  uint64_t bytes_received;  /* Data bodies received */
+  uint32_t send_window;     /* credit the peer gave us, now */
+  uint32_t recv_window;     /* credit we gave the peer, not yet used */
   uint32_t recv_window_max; /* current receive window size (auto-tuned) */
-  uint64_t queued_bytes;   /* written, not yet on the wire */
-  uint64_t buffered_bytes; /* received, not yet read */
+  uint64_t queued_bytes;    /* written, not yet on the wire */
+  uint64_t buffered_bytes;  /* received, not yet read */
 } yamux_stream_stats_t;
 
 /* ------------------------------------------------------------------------ */
@@ -412,8 +412,8 @@ YAMUX_EXTERN int yamux_session_feed(yamux_session_t* session, const void* data,
 
 /* The transport delivered EOF (status UV_EOF) or failed (status < 0). The
  * session ends with that status. */
-YAMUX_EXTERN void yamux_session_feed_error(yamux_session_t* session,
-                                           int status, uint64_t now);
+YAMUX_EXTERN void yamux_session_feed_error(yamux_session_t* session, int status,
+                                           uint64_t now);
 
 /* Points *bufs at the bytes to write next, as a gather list owned by the
  * session (frame headers beside slices of the callers' write buffers, not
@@ -561,13 +561,13 @@ YAMUX_EXTERN int yamux_write(yamux_write_t* req, yamux_stream_t* stream,
 /* Bytes accepted by yamux_write() and not yet handed to the transport: the
  * backpressure signal (stop writing above your threshold, resume from a write
  * callback). */
-YAMUX_EXTERN size_t yamux_stream_get_write_queue_size(
-    const yamux_stream_t* stream);
+YAMUX_EXTERN size_t
+yamux_stream_get_write_queue_size(const yamux_stream_t* stream);
 
 /* Half-closes: sends FIN after every queued write. `cb` (may be NULL; then
  * `req` may be NULL) fires with 0 once the FIN frame is queued to the
- * transport behind those writes, or with an error as for yamux_write(). Returns 0, UV_EINVAL, UV_EALREADY, UV_ECONNRESET,
- * YAMUX_ECLOSED. */
+ * transport behind those writes, or with an error as for yamux_write(). Returns
+ * 0, UV_EINVAL, UV_EALREADY, UV_ECONNRESET, YAMUX_ECLOSED. */
 YAMUX_EXTERN int yamux_shutdown(yamux_shutdown_t* req, yamux_stream_t* stream,
                                 yamux_shutdown_cb cb);
 
@@ -600,12 +600,12 @@ YAMUX_EXTERN int yamux_stream_get_stats(const yamux_stream_t* stream,
 /* ------------------------------------------------------------------------ */
 /* Requests                                                                  */
 
-#define YAMUX_REQ_FIELDS                                                       \
-  /* public */                                                                 \
-  void* data;                                                                  \
-  /* private */                                                                \
-  struct yamux__queue queue_;                                                  \
-  int status_;                                                                 \
+#define YAMUX_REQ_FIELDS      \
+  /* public */                \
+  void* data;                 \
+  /* private */               \
+  struct yamux__queue queue_; \
+  int status_;                \
   int type_;
 
 struct yamux_write_s {

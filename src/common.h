@@ -8,8 +8,8 @@
 
 #include "yamux.h"
 
-#define YAMUX__CONTAINER_OF(ptr, type, member)                                 \
-  ((type*)((char*)(ptr) - offsetof(type, member)))
+#define YAMUX__CONTAINER_OF(ptr, type, member) \
+  ((type*)((char*)(ptr)-offsetof(type, member)))
 #define YAMUX__ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define YAMUX__MIN(a, b) ((a) < (b) ? (a) : (b))
 #define YAMUX__MAX(a, b) ((a) > (b) ? (a) : (b))
@@ -55,7 +55,8 @@ static inline void yamux__queue_remove(yamux__queue_t* q) {
   yamux__queue_init(q);
 }
 
-#define yamux__queue_data(ptr, type, field) YAMUX__CONTAINER_OF(ptr, type, field)
+#define yamux__queue_data(ptr, type, field) \
+  YAMUX__CONTAINER_OF(ptr, type, field)
 
 /* Memory: every allocation of a session goes through its allocator. */
 static inline void* yamux__malloc(const yamux_allocator_t* m, size_t n) {

@@ -4,15 +4,15 @@
 
 const char* yamux_strerror(int err) {
   switch (err) {
-#define XX(name, val, msg)                                                     \
-  case YAMUX_##name:                                                           \
+#define XX(name, val, msg) \
+  case YAMUX_##name:       \
     return msg;
     YAMUX_ERRNO_MAP(XX)
 #undef XX
 #define UVXX(name, _) case UV_##name:
     UV_ERRNO_MAP(UVXX)
 #undef UVXX
-      return uv_strerror(err);
+    return uv_strerror(err);
     default:
       /* libuv allocates (and never frees) a string for codes it does not
        * know: keep the promise of a static string. */
@@ -22,20 +22,24 @@ const char* yamux_strerror(int err) {
 
 const char* yamux_err_name(int err) {
   switch (err) {
-#define XX(name, val, msg)                                                     \
-  case YAMUX_##name:                                                           \
+#define XX(name, val, msg) \
+  case YAMUX_##name:       \
     return "YAMUX_" #name;
     YAMUX_ERRNO_MAP(XX)
 #undef XX
 #define UVXX(name, _) case UV_##name:
     UV_ERRNO_MAP(UVXX)
 #undef UVXX
-      return uv_err_name(err);
+    return uv_err_name(err);
     default:
       return "UNKNOWN";
   }
 }
 
-unsigned int yamux_version(void) { return YAMUX_VERSION_HEX; }
+unsigned int yamux_version(void) {
+  return YAMUX_VERSION_HEX;
+}
 
-const char* yamux_version_string(void) { return YAMUX_VERSION_STRING; }
+const char* yamux_version_string(void) {
+  return YAMUX_VERSION_STRING;
+}

@@ -47,19 +47,20 @@ enum {
   YAMUX__S_RST_PENDING = 1u << 9,
   YAMUX__S_RST_SENT = 1u << 10,
   YAMUX__S_RST_RCVD = 1u << 11,
-  YAMUX__S_EOF_DELIVERED = 1u << 12, /* read_cb saw the final status */
+  YAMUX__S_EOF_DELIVERED = 1u << 12,  /* read_cb saw the final status */
   YAMUX__S_WINDOW_PENDING = 1u << 13, /* announce initial_window delta */
-  YAMUX__S_DETACHED = 1u << 14,  /* no user handle any more */
-  YAMUX__S_RELEASED = 1u << 15,  /* queued for freeing */
-  YAMUX__S_ACCEPTED = 1u << 16,  /* an inbound stream the app accepted */
-  YAMUX__S_FAILED = 1u << 17     /* ended by a timeout or session end */
+  YAMUX__S_DETACHED = 1u << 14,       /* no user handle any more */
+  YAMUX__S_RELEASED = 1u << 15,       /* queued for freeing */
+  YAMUX__S_ACCEPTED = 1u << 16,       /* an inbound stream the app accepted */
+  YAMUX__S_FAILED = 1u << 17          /* ended by a timeout or session end */
 };
 
-#define YAMUX__S_RESET (YAMUX__S_RST_SENT | YAMUX__S_RST_RCVD | YAMUX__S_RST_PENDING)
+#define YAMUX__S_RESET \
+  (YAMUX__S_RST_SENT | YAMUX__S_RST_RCVD | YAMUX__S_RST_PENDING)
 
 /* Handle flags (yamux_stream_t.flags_). */
 enum {
-  YAMUX__H_LIVE = 1u << 0,    /* opened or accepted */
+  YAMUX__H_LIVE = 1u << 0, /* opened or accepted */
   YAMUX__H_READING = 1u << 1,
   YAMUX__H_CLOSING = 1u << 2, /* yamux_close*() called */
   YAMUX__H_CLOSED = 1u << 3,  /* close callback delivered or released */
@@ -116,14 +117,14 @@ typedef struct yamux__session {
 
   uint64_t now;
   int started;
-  int closing;          /* yamux_session_close() called */
-  int ended;            /* end status delivered or pending */
+  int closing; /* yamux_session_close() called */
+  int ended;   /* end status delivered or pending */
   int end_status;
   int end_reported;
-  int transport_dead;   /* reading/writing failed: do not write */
+  int transport_dead; /* reading/writing failed: do not write */
   int transport_closing;
   int transport_closed;
-  int depth;            /* drive/callback nesting */
+  int depth; /* drive/callback nesting */
   int woken;
 
   /* Stream ids. */
@@ -134,9 +135,9 @@ typedef struct yamux__session {
    * and rust-yamux sends a SYN with a stream's first frame, so a SYN below
    * the highest id is fine unless that id was used before. */
   uint64_t ids_used[YAMUX__ID_WINDOW / 64];
-  uint32_t n_inbound;  /* live inbound streams */
+  uint32_t n_inbound; /* live inbound streams */
   uint32_t n_streams;
-  uint32_t unacked;    /* our SYNs sent and not ACKed */
+  uint32_t unacked; /* our SYNs sent and not ACKed */
   uint32_t accept_count;
   uint32_t announce_count;
   uint64_t grown_bytes; /* window growth above initial, all streams */
@@ -148,7 +149,7 @@ typedef struct yamux__session {
   yamux__frame_hdr_t cur;
   uint32_t body_left;
   yamux__stream_t* body_stream; /* NULL: discard the body */
-  int dead_input; /* after a protocol error: ignore input */
+  int dead_input;               /* after a protocol error: ignore input */
 
   /* Queues. */
   yamux__queue_t ctrlq;
@@ -158,12 +159,12 @@ typedef struct yamux__session {
   yamux__queue_t deliverq;
   yamux__queue_t open_timers;
   yamux__queue_t linger_timers;
-  yamux__queue_t done_reqs;    /* requests whose callback is due */
+  yamux__queue_t done_reqs;       /* requests whose callback is due */
   yamux__queue_t closing_handles; /* yamux_stream_t whose close_cb is due */
-  yamux__queue_t pings_todo;   /* yamux_ping_t to send */
-  yamux__queue_t pings_sent;   /* yamux_ping_t waiting for the reply */
-  yamux__stream_t* free_list;  /* released records to free */
-  yamux__stream_t* pool;       /* freed records kept for reuse */
+  yamux__queue_t pings_todo;      /* yamux_ping_t to send */
+  yamux__queue_t pings_sent;      /* yamux_ping_t waiting for the reply */
+  yamux__stream_t* free_list;     /* released records to free */
+  yamux__stream_t* pool;          /* freed records kept for reuse */
   uint32_t pool_count;
 
   /* Session-level control frames to send. */
@@ -179,14 +180,14 @@ typedef struct yamux__session {
 
   /* Keepalive and RTT. */
   uint32_t next_opaque;
-  uint64_t next_keepalive;  /* when to send the next keepalive ping */
+  uint64_t next_keepalive;     /* when to send the next keepalive ping */
   uint64_t keepalive_deadline; /* liveness deadline, UINT64_MAX if none */
-  int keepalive_todo;       /* a keepalive ping is to be sent */
+  int keepalive_todo;          /* a keepalive ping is to be sent */
   uint32_t keepalive_opaque;
   uint64_t keepalive_sent_at;
   int keepalive_inflight;
   uint64_t rtt_ns;
-  int rtt_probe_sent;       /* one ping to measure RTT for window tuning */
+  int rtt_probe_sent; /* one ping to measure RTT for window tuning */
   uint64_t close_deadline;
 
   /* The output batch: [head, tail) is unsent. */

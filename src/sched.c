@@ -48,9 +48,9 @@ static uint32_t take_credit(yamux__stream_t* st) {
       s->keepalive_todo = 1; /* one ping to learn the RTT */
     } else if (s->rtt_ns != 0 && st->credit_at != 0 &&
                s->now - st->credit_at < 4 * s->rtt_ns) {
-      uint64_t grow = YAMUX__MIN((uint64_t)st->recv_window_max,
-                                 (uint64_t)(s->cfg.max_window -
-                                            st->recv_window_max));
+      uint64_t grow =
+          YAMUX__MIN((uint64_t)st->recv_window_max,
+                     (uint64_t)(s->cfg.max_window - st->recv_window_max));
       uint64_t room = s->cfg.window_budget > s->grown_bytes
                           ? s->cfg.window_budget - s->grown_bytes
                           : 0;
@@ -136,8 +136,8 @@ static int emit_data(yamux__session_t* s, yamux__stream_t* st, uint32_t limit,
   hi = s->tail;
   hdr = add_hdr(s, YAMUX__TYPE_DATA, 0, st->id, 0);
   while (len < want && s->tail < limit) {
-    yamux_write_t* r =
-        yamux__queue_data(yamux__queue_head(&st->writes), yamux_write_t, queue_);
+    yamux_write_t* r = yamux__queue_data(yamux__queue_head(&st->writes),
+                                         yamux_write_t, queue_);
     uv_buf_t* b = &r->bufs_[r->buf_index_];
     size_t avail = b->len - r->buf_offset_;
     size_t take = YAMUX__MIN(avail, (size_t)(want - len));
@@ -164,8 +164,8 @@ static int emit_data(yamux__session_t* s, yamux__stream_t* st, uint32_t limit,
   s->stats.data_bytes_sent += len;
   *budget -= len;
   if (st->state & (YAMUX__S_SYN_PENDING | YAMUX__S_ACK_PENDING))
-    flags |= (st->state & YAMUX__S_SYN_PENDING) ? YAMUX__FLAG_SYN
-                                                : YAMUX__FLAG_ACK;
+    flags |=
+        (st->state & YAMUX__S_SYN_PENDING) ? YAMUX__FLAG_SYN : YAMUX__FLAG_ACK;
   yamux__frame_encode(hdr, YAMUX__TYPE_DATA, flags, st->id, len);
   (void)hi;
   sent_syn_or_ack(st, flags);
@@ -222,7 +222,8 @@ unsigned int yamux__gather(yamux__session_t* s, unsigned int max_bufs) {
     s->stats.pings_sent++;
   }
   while (s->refuse_count > 0 && s->tail < limit) {
-    add_hdr(s, YAMUX__TYPE_WINDOW_UPDATE, YAMUX__FLAG_RST, s->refuse_ring[s->refuse_head], 0);
+    add_hdr(s, YAMUX__TYPE_WINDOW_UPDATE, YAMUX__FLAG_RST,
+            s->refuse_ring[s->refuse_head], 0);
     s->refuse_head = (s->refuse_head + 1) % YAMUX__REFUSE_RING;
     s->refuse_count--;
     s->stats.resets_sent++;

@@ -10,7 +10,7 @@
 #include "internal.h"
 
 #define NEVER UINT64_MAX
-#define MS(x) ((uint64_t)(x) * 1000000u)
+#define MS(x) ((uint64_t)(x)*1000000u)
 
 static yamux__session_t* sess_of(const yamux_session_t* h) {
   return h == NULL ? NULL : h->internal_;
@@ -111,8 +111,8 @@ static void settle(yamux__session_t* s) {
       yamux__stream_deliver(st);
       progress = 1;
     }
-    while (s->announce_count > 0 && s->connection_cb != NULL &&
-           !s->closing && s->accept_count > 0) {
+    while (s->announce_count > 0 && s->connection_cb != NULL && !s->closing &&
+           s->accept_count > 0) {
       s->announce_count--;
       s->connection_cb(s->handle, 0);
       progress = 1;
@@ -145,7 +145,9 @@ static void settle(yamux__session_t* s) {
   if (s->transport_closed && s->depth == 0) finish_close(s);
 }
 
-void yamux__enter(yamux__session_t* s) { s->depth++; }
+void yamux__enter(yamux__session_t* s) {
+  s->depth++;
+}
 
 void yamux__leave(yamux__session_t* s) {
   if (--s->depth == 0) settle(s);
@@ -186,14 +188,12 @@ static void fail_pings(yamux__session_t* s, int status) {
   while (!yamux__queue_empty(&s->pings_todo)) {
     q = yamux__queue_head(&s->pings_todo);
     yamux__queue_remove(q);
-    yamux__complete_req(s, yamux__queue_data(q, yamux_write_t, queue_),
-                        status);
+    yamux__complete_req(s, yamux__queue_data(q, yamux_write_t, queue_), status);
   }
   while (!yamux__queue_empty(&s->pings_sent)) {
     q = yamux__queue_head(&s->pings_sent);
     yamux__queue_remove(q);
-    yamux__complete_req(s, yamux__queue_data(q, yamux_write_t, queue_),
-                        status);
+    yamux__complete_req(s, yamux__queue_data(q, yamux_write_t, queue_), status);
   }
 }
 
@@ -451,8 +451,7 @@ static void finish_close(yamux__session_t* s) {
   free_session(s);
 }
 
-void yamux_session_close(yamux_session_t* handle,
-                         yamux_session_close_cb cb) {
+void yamux_session_close(yamux_session_t* handle, yamux_session_close_cb cb) {
   yamux__session_t* s = sess_of(handle);
   if (s == NULL || s->closing) return;
   s->closing = 1;
@@ -468,8 +467,8 @@ void yamux_session_close(yamux_session_t* handle,
     s->goaway_pending = 1;
     if (!s->ended) s->goaway_code = YAMUX_GOAWAY_NORMAL;
   }
-  s->close_deadline = s->cfg.close_timeout_ms ? s->now + MS(s->cfg.close_timeout_ms)
-                                              : NEVER;
+  s->close_deadline =
+      s->cfg.close_timeout_ms ? s->now + MS(s->cfg.close_timeout_ms) : NEVER;
   s->woken = 0; /* always ask for the run that finishes the close */
   yamux__wake(s);
 }
@@ -587,8 +586,8 @@ static int fresh_peer_id(yamux__session_t* s, uint32_t id) {
 
 /* A SYN: validate, then create the inbound stream or refuse it. Returns the
  * new stream, or NULL if the frame's body must be discarded. */
-static yamux__stream_t* on_syn(yamux__session_t* s,
-                               const yamux__frame_hdr_t* h, int* fatal) {
+static yamux__stream_t* on_syn(yamux__session_t* s, const yamux__frame_hdr_t* h,
+                               int* fatal) {
   uint32_t id = h->stream_id;
   yamux__stream_t* st;
   if (id == 0 || our_parity(s, id)) {
@@ -825,8 +824,8 @@ unsigned int yamux_session_send_buffers(yamux_session_t* handle,
   return sess_of(handle) == NULL ? 0 : n;
 }
 
-void yamux_session_send_done(yamux_session_t* handle, size_t nbytes,
-                             int status, uint64_t now) {
+void yamux_session_send_done(yamux_session_t* handle, size_t nbytes, int status,
+                             uint64_t now) {
   yamux__session_t* s = sess_of(handle);
   if (s == NULL || !s->started) return;
   yamux__enter(s);
@@ -893,8 +892,8 @@ void yamux_session_handle_expiry(yamux_session_t* handle, uint64_t now) {
       s->keepalive_deadline = now + MS(s->cfg.keepalive_timeout_ms);
   }
   while (!yamux__queue_empty(&s->open_timers)) {
-    yamux__stream_t* st = yamux__queue_data(
-        yamux__queue_head(&s->open_timers), yamux__stream_t, timer_link);
+    yamux__stream_t* st = yamux__queue_data(yamux__queue_head(&s->open_timers),
+                                            yamux__stream_t, timer_link);
     if (st->deadline > now) break;
     yamux__stream_timer_remove(st);
     yamux__log(s, YAMUX_LOG_WARN, "stream %u: open timed out", st->id);

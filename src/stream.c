@@ -2,7 +2,7 @@
  * buffering and delivery, and receive-window credit. */
 #include "internal.h"
 
-#define MS(x) ((uint64_t)(x) * 1000000u)
+#define MS(x) ((uint64_t)(x)*1000000u)
 
 static yamux__session_t* sess_of_stream(const yamux_stream_t* h) {
   if (h == NULL || h->session == NULL) return NULL;
@@ -237,8 +237,8 @@ void yamux__stream_fail(yamux__stream_t* st, int status, int send_rst) {
   yamux__stream_cancel_writes(st, status);
   fail_connect(st, status);
   if (send_rst && !s->ended && !s->closing &&
-      !(st->state & (YAMUX__S_RST_SENT | YAMUX__S_RST_RCVD |
-                     YAMUX__S_SYN_WAIT)) &&
+      !(st->state &
+        (YAMUX__S_RST_SENT | YAMUX__S_RST_RCVD | YAMUX__S_SYN_WAIT)) &&
       ((st->state & (YAMUX__S_SYN_SENT | YAMUX__S_SYN_PENDING)) ||
        !(st->state & YAMUX__S_LOCAL))) {
     st->state |= YAMUX__S_RST_PENDING;
@@ -356,16 +356,15 @@ void yamux__stream_on_data(yamux__stream_t* st, const char* data, size_t len) {
     return;
   }
   n = st->rx_head == NULL ? deliver_direct(st, data, len) : 0;
-  if (n == len || (st->state & (YAMUX__S_RELEASED | YAMUX__S_FAILED |
-                                YAMUX__S_RESET)))
+  if (n == len ||
+      (st->state & (YAMUX__S_RELEASED | YAMUX__S_FAILED | YAMUX__S_RESET)))
     return;
   if (st->handle == NULL && (st->state & YAMUX__S_DETACHED)) {
     yamux__stream_credit(st, (uint32_t)(len - n));
     return;
   }
   if (buffer_data(st, data + n, len - n) != 0) {
-    yamux__log(st->sess, YAMUX_LOG_ERROR, "stream %u: out of memory",
-               st->id);
+    yamux__log(st->sess, YAMUX_LOG_ERROR, "stream %u: out of memory", st->id);
     yamux__stream_fail(st, UV_ENOMEM, 1);
   }
 }
@@ -597,8 +596,8 @@ int yamux_read_stop(yamux_stream_t* h) {
 /* The status a request on a stream that can no longer send gets. */
 static int send_error(const yamux__stream_t* st) {
   if (st->sess->ended) return YAMUX_ECLOSED;
-  if (st->state & (YAMUX__S_RST_RCVD | YAMUX__S_RST_SENT |
-                   YAMUX__S_RST_PENDING))
+  if (st->state &
+      (YAMUX__S_RST_RCVD | YAMUX__S_RST_SENT | YAMUX__S_RST_PENDING))
     return UV_ECONNRESET;
   if (st->state & YAMUX__S_FAILED) return st->fail_status;
   return 0;
@@ -748,8 +747,7 @@ uint32_t yamux_stream_reset_code(const yamux_stream_t* h) {
   return st == NULL ? 0 : st->rst_code_rx;
 }
 
-int yamux_stream_get_stats(const yamux_stream_t* h,
-                           yamux_stream_stats_t* out) {
+int yamux_stream_get_stats(const yamux_stream_t* h, yamux_stream_stats_t* out) {
   const yamux__stream_t* st =
       h == NULL || (h->flags_ & YAMUX__H_CLOSED) ? NULL : h->internal_;
   if (st == NULL || out == NULL) return UV_EINVAL;

@@ -39,8 +39,8 @@
  * kernel send RST, which could destroy our Go Away in flight. */
 #define DRIVER_LINGER_MS 1000
 
-#define CONTAINER_OF(ptr, type, member)                                        \
-  ((type*)((char*)(ptr) - offsetof(type, member)))
+#define CONTAINER_OF(ptr, type, member) \
+  ((type*)((char*)(ptr)-offsetof(type, member)))
 
 typedef struct driver_s {
   yamux_session_t* session;
@@ -113,8 +113,7 @@ static void arm_timer(yamux_session_t* s, driver_t* d) {
   uint64_t ms;
 
   expiry = yamux_session_expiry(s);
-  if (expiry == d->armed)
-    return;
+  if (expiry == d->armed) return;
   d->armed = expiry;
   if (expiry == UINT64_MAX) {
     uv_timer_stop(&s->timer_);
@@ -157,8 +156,7 @@ static void on_fs_write(uv_fs_t* req) {
   uv_fs_req_cleanup(req);
   d->writing = 0;
   if (d->closing) {
-    if (d->closing_all && --d->pending == 0)
-      close_all(d); /* finishes */
+    if (d->closing_all && --d->pending == 0) close_all(d); /* finishes */
     return;
   }
   d->in_dispatch = 1;
@@ -176,8 +174,7 @@ static size_t bufs_total(const uv_buf_t* bufs, unsigned int n) {
   unsigned int i;
 
   total = 0;
-  for (i = 0; i < n; i++)
-    total += bufs[i].len;
+  for (i = 0; i < n; i++) total += bufs[i].len;
   return total;
 }
 
@@ -194,12 +191,10 @@ static void flush(yamux_session_t* s, driver_t* d) {
 
   can_try = 1;
   for (round = 0; round < DRIVER_TRY_ROUNDS; round++) {
-    if (d->closing || d->writing || d->tx_dead)
-      return;
+    if (d->closing || d->writing || d->tx_dead) return;
     now = uv_hrtime();
     n = yamux_session_send_buffers(s, &bufs, DRIVER_MAX_BUFS, now);
-    if (n == 0)
-      return;
+    if (n == 0) return;
     total = bufs_total(bufs, n);
 
     if (d->tx == NULL) {
@@ -216,8 +211,7 @@ static void flush(yamux_session_t* s, driver_t* d) {
 
     if (can_try) {
       r = uv_try_write(d->tx, bufs, n);
-      if (r == UV_EAGAIN || r == UV_ENOSYS)
-        r = 0;
+      if (r == UV_EAGAIN || r == UV_ENOSYS) r = 0;
       if (r < 0) {
         d->tx_dead = 1;
         yamux_session_send_done(s, 0, r, now);
@@ -227,13 +221,11 @@ static void flush(yamux_session_t* s, driver_t* d) {
         /* Write callbacks of completed requests run from here; the
          * remainder (if any) is gathered again from its new start. */
         yamux_session_send_done(s, (size_t)r, 0, now);
-        if ((size_t)r == total)
-          continue;
+        if ((size_t)r == total) continue;
       }
       /* Short or no write: the kernel buffer is full, queue the rest. */
       can_try = 0;
-      if (r > 0)
-        continue;
+      if (r > 0) continue;
     }
 
     d->inflight = total;
@@ -248,8 +240,7 @@ static void flush(yamux_session_t* s, driver_t* d) {
   }
 
   /* Still busy after many rounds: let the next loop turn go on. */
-  if (!d->closing && !d->writing && !d->tx_dead)
-    d->wake = 1;
+  if (!d->closing && !d->writing && !d->tx_dead) d->wake = 1;
 }
 
 /* ---- dispatch ------------------------------------------------------------ */
@@ -264,24 +255,19 @@ static void after_dispatch(yamux_session_t* s, driver_t* d) {
   unsigned int round;
 
   for (round = 0; round < DRIVER_RUN_ROUNDS; round++) {
-    if (d->closing)
-      break;
+    if (d->closing) break;
     if (d->wake) {
       d->wake = 0;
       yamux_session_run(s, uv_hrtime());
-      if (d->closing)
-        break;
+      if (d->closing) break;
     }
     flush(s, d);
-    if (!d->wake)
-      break;
+    if (!d->wake) break;
   }
   d->in_dispatch = 0;
-  if (d->closing)
-    return;
+  if (d->closing) return;
   arm_timer(s, d);
-  if (d->wake)
-    kick(s, d);
+  if (d->wake) kick(s, d);
 }
 
 static void on_prepare(uv_prepare_t* prepare) {
@@ -293,11 +279,9 @@ static void on_prepare(uv_prepare_t* prepare) {
   d->in_dispatch = 1;
   /* A file is read from the first dispatch on, so that a failure to queue
    * the read is reported from a callback, not from the start call. */
-  if (d->rx == NULL && !d->reading_fs && !d->rx_done)
-    fs_read_start(d);
+  if (d->rx == NULL && !d->reading_fs && !d->rx_done) fs_read_start(d);
   after_dispatch(s, d);
-  if (!d->closing && !d->wake)
-    uv_prepare_stop(prepare);
+  if (!d->closing && !d->wake) uv_prepare_stop(prepare);
 }
 
 static void kick(yamux_session_t* s, driver_t* d) {
@@ -310,8 +294,7 @@ static void on_wake(yamux_session_t* s) {
   driver_t* d;
 
   d = driver_of(s);
-  if (d == NULL)
-    return; /* not started by us, or already released */
+  if (d == NULL) return; /* not started by us, or already released */
   d->wake = 1;
   if (d->in_dispatch || !d->ready || d->closing)
     return; /* the running dispatch (or the start) takes care of it */
@@ -337,16 +320,14 @@ static void on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
 
   s = CONTAINER_OF(stream, yamux_session_t, io);
   d = driver_of(s);
-  if (nread == 0)
-    return;
+  if (nread == 0) return;
   if (nread < 0) {
     uv_read_stop(stream);
     d->rx_done = 1;
   }
   if (d->closing) {
     /* Lingering after our half-close: discard, and finish on EOF. */
-    if (nread < 0)
-      close_all(d);
+    if (nread < 0) close_all(d);
     return;
   }
   d->in_dispatch = 1;
@@ -368,8 +349,7 @@ static void on_fs_read(uv_fs_t* req) {
   uv_fs_req_cleanup(req);
   d->reading_fs = 0;
   if (d->closing) {
-    if (d->closing_all && --d->pending == 0)
-      close_all(d); /* finishes */
+    if (d->closing_all && --d->pending == 0) close_all(d); /* finishes */
     return;
   }
   d->in_dispatch = 1;
@@ -380,8 +360,7 @@ static void on_fs_read(uv_fs_t* req) {
     yamux_session_feed_error(s, result == 0 ? UV_EOF : (int)result,
                              uv_hrtime());
   }
-  if (!d->closing && !d->rx_done)
-    fs_read_start(d);
+  if (!d->closing && !d->rx_done) fs_read_start(d);
   after_dispatch(s, d);
 }
 
@@ -413,8 +392,7 @@ static void finish(driver_t* d) {
 }
 
 static void closed(driver_t* d) {
-  if (--d->pending == 0 && d->closing_all)
-    finish(d);
+  if (--d->pending == 0 && d->closing_all) finish(d);
 }
 
 /* One close callback per embedded handle: each finds the session from its
@@ -440,8 +418,7 @@ static void on_idle_closed(uv_handle_t* handle) {
 }
 
 static void close_handle(driver_t* d, uv_handle_t* handle, uv_close_cb cb) {
-  if (uv_is_closing(handle))
-    return;
+  if (uv_is_closing(handle)) return;
   d->pending++;
   uv_close(handle, cb);
 }
@@ -463,8 +440,7 @@ static void close_all(driver_t* d) {
 
   s = d->session;
   if (d->closing_all) {
-    if (d->pending == 0)
-      finish(d);
+    if (d->pending == 0) finish(d);
     return;
   }
   d->closing_all = 1;
@@ -473,10 +449,8 @@ static void close_all(driver_t* d) {
   close_handle(d, (uv_handle_t*)&s->timer_, on_timer_closed);
   close_handle(d, (uv_handle_t*)&s->prepare_, on_prepare_closed);
   close_handle(d, (uv_handle_t*)&d->idle, on_idle_closed);
-  if (d->rx != NULL)
-    close_io(d, d->rx);
-  if (d->tx != NULL && d->tx != d->rx)
-    close_io(d, d->tx);
+  if (d->rx != NULL) close_io(d, d->rx);
+  if (d->tx != NULL && d->tx != d->rx) close_io(d, d->tx);
   if (d->reading_fs) {
     d->pending++;
     uv_cancel((uv_req_t*)&d->rfs);
@@ -485,8 +459,7 @@ static void close_all(driver_t* d) {
     d->pending++;
     uv_cancel((uv_req_t*)&d->wfs);
   }
-  if (--d->pending == 0)
-    finish(d);
+  if (--d->pending == 0) finish(d);
 }
 
 static void on_shutdown(uv_shutdown_t* req, int status) {
@@ -494,8 +467,7 @@ static void on_shutdown(uv_shutdown_t* req, int status) {
 
   d = CONTAINER_OF(req, driver_t, sreq);
   d->shutting = 0;
-  if (d->closing_all)
-    return;
+  if (d->closing_all) return;
   if (status < 0)
     close_all(d); /* cannot half-close: the peer reads EOF on close */
 }
@@ -511,14 +483,12 @@ static void on_transport_close(yamux_session_t* s) {
   uv_prepare_stop(&s->prepare_);
   uv_idle_stop(&d->idle);
   uv_timer_stop(&s->timer_);
-  if (d->rx_tty)
-    uv_tty_set_mode(&s->io[0].tty, UV_TTY_MODE_NORMAL);
+  if (d->rx_tty) uv_tty_set_mode(&s->io[0].tty, UV_TTY_MODE_NORMAL);
 
   /* Half-close first when that tells the peer we are done and the write
    * side is idle; then wait for its EOF so that our close sends no RST. */
   linger = d->rx != NULL && !d->rx_done && !d->writing && !d->tx_dead &&
-           d->tx != NULL && !d->rx_tty &&
-           d->tx->type != UV_TTY;
+           d->tx != NULL && !d->rx_tty && d->tx->type != UV_TTY;
   if (linger && d->tx == d->rx) {
     if (uv_shutdown(&d->sreq, d->tx, on_shutdown) == 0)
       d->shutting = 1;
@@ -537,23 +507,18 @@ static void on_transport_close(yamux_session_t* s) {
 /* ---- start --------------------------------------------------------------- */
 
 static int check_session(uv_loop_t* loop, yamux_session_t* s) {
-  if (loop == NULL || s == NULL || s->internal_ == NULL)
-    return UV_EINVAL;
-  if (s->reserved_[0] != NULL || yamux_session_is_closing(s))
-    return UV_EINVAL;
+  if (loop == NULL || s == NULL || s->internal_ == NULL) return UV_EINVAL;
+  if (s->reserved_[0] != NULL || yamux_session_is_closing(s)) return UV_EINVAL;
   return 0;
 }
 
 static int check_stream(uv_loop_t* loop, uv_handle_t* h, int want_read,
                         int want_write) {
-  if (h->loop != loop || uv_is_closing(h))
-    return UV_EINVAL;
+  if (h->loop != loop || uv_is_closing(h)) return UV_EINVAL;
   if (h->type != UV_TCP && h->type != UV_NAMED_PIPE && h->type != UV_TTY)
     return UV_EINVAL;
-  if (want_read && !uv_is_readable((uv_stream_t*)h))
-    return UV_EINVAL;
-  if (want_write && !uv_is_writable((uv_stream_t*)h))
-    return UV_EINVAL;
+  if (want_read && !uv_is_readable((uv_stream_t*)h)) return UV_EINVAL;
+  if (want_write && !uv_is_writable((uv_stream_t*)h)) return UV_EINVAL;
   return 0;
 }
 
@@ -571,8 +536,7 @@ static int start(uv_loop_t* loop, yamux_session_t* s, driver_t* d,
 
   if (d->rx != NULL) {
     r = uv_read_start(d->rx, on_alloc, on_read);
-    if (r < 0)
-      goto fail;
+    if (r < 0) goto fail;
   }
 
   transport.wake = on_wake;
@@ -581,8 +545,7 @@ static int start(uv_loop_t* loop, yamux_session_t* s, driver_t* d,
   r = yamux_session_start_custom(s, &transport, end_cb, uv_hrtime());
   if (r < 0) {
     s->loop = NULL;
-    if (d->rx != NULL)
-      uv_read_stop(d->rx);
+    if (d->rx != NULL) uv_read_stop(d->rx);
     goto fail;
   }
 
@@ -605,8 +568,7 @@ static driver_t* driver_new(void) {
   driver_t* d;
 
   d = malloc(sizeof(*d));
-  if (d == NULL)
-    return NULL;
+  if (d == NULL) return NULL;
   memset(d, 0, offsetof(driver_t, rx_buf));
   d->rx_fd = -1;
   d->tx_fd = -1;
@@ -619,21 +581,17 @@ int yamux_session_start_uv(uv_loop_t* loop, yamux_session_t* session,
   int r;
 
   r = check_session(loop, session);
-  if (r < 0)
-    return r;
+  if (r < 0) return r;
   if (duplex) {
     r = check_stream(loop, &session->io[0].handle, 1, 1);
   } else {
     r = check_stream(loop, &session->io[0].handle, 1, 0);
-    if (r == 0)
-      r = check_stream(loop, &session->io[1].handle, 0, 1);
+    if (r == 0) r = check_stream(loop, &session->io[1].handle, 0, 1);
   }
-  if (r < 0)
-    return r;
+  if (r < 0) return r;
 
   d = driver_new();
-  if (d == NULL)
-    return UV_ENOMEM;
+  if (d == NULL) return UV_ENOMEM;
   d->duplex = duplex != 0;
   d->rx = &session->io[0].stream;
   d->tx = duplex ? &session->io[0].stream : &session->io[1].stream;
@@ -646,21 +604,20 @@ static int open_stdio(uv_loop_t* loop, yamux_uv_io_t* io, int fd,
   int r;
 
   switch (type) {
-  case UV_TTY:
-    return uv_tty_init(loop, &io->tty, fd, readable);
-  case UV_NAMED_PIPE:
-    uv_pipe_init(loop, &io->pipe, 0);
-    r = uv_pipe_open(&io->pipe, fd);
-    break;
-  case UV_TCP:
-    uv_tcp_init(loop, &io->tcp);
-    r = uv_tcp_open(&io->tcp, fd);
-    break;
-  default:
-    return UV_EINVAL;
+    case UV_TTY:
+      return uv_tty_init(loop, &io->tty, fd, readable);
+    case UV_NAMED_PIPE:
+      uv_pipe_init(loop, &io->pipe, 0);
+      r = uv_pipe_open(&io->pipe, fd);
+      break;
+    case UV_TCP:
+      uv_tcp_init(loop, &io->tcp);
+      r = uv_tcp_open(&io->tcp, fd);
+      break;
+    default:
+      return UV_EINVAL;
   }
-  if (r < 0)
-    uv_close(&io->handle, NULL);
+  if (r < 0) uv_close(&io->handle, NULL);
   return r;
 }
 
@@ -668,8 +625,7 @@ static int same_file(int a, int b) {
   struct stat sa;
   struct stat sb;
 
-  if (fstat(a, &sa) != 0 || fstat(b, &sb) != 0)
-    return 0;
+  if (fstat(a, &sa) != 0 || fstat(b, &sb) != 0) return 0;
   return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
@@ -682,8 +638,7 @@ int yamux_session_start_stdio(uv_loop_t* loop, yamux_session_t* session,
   int r;
 
   r = check_session(loop, session);
-  if (r < 0)
-    return r;
+  if (r < 0) return r;
   t0 = uv_guess_handle(0);
   t1 = uv_guess_handle(1);
   if (t0 != UV_FILE && t0 != UV_TTY && t0 != UV_NAMED_PIPE && t0 != UV_TCP)
@@ -696,26 +651,22 @@ int yamux_session_start_stdio(uv_loop_t* loop, yamux_session_t* session,
   if (duplex) {
     struct stat st;
     /* A FIFO on both descriptors is not duplex: only sockets are. */
-    if (fstat(0, &st) != 0 || !S_ISSOCK(st.st_mode))
-      duplex = 0;
+    if (fstat(0, &st) != 0 || !S_ISSOCK(st.st_mode)) duplex = 0;
   }
 
   d = driver_new();
-  if (d == NULL)
-    return UV_ENOMEM;
+  if (d == NULL) return UV_ENOMEM;
   d->duplex = duplex;
 
   if (t0 == UV_FILE) {
     d->rx_fd = 0;
   } else {
     r = open_stdio(loop, &session->io[0], 0, t0, 1);
-    if (r < 0)
-      goto fail;
+    if (r < 0) goto fail;
     d->rx = &session->io[0].stream;
     if (t0 == UV_TTY) {
       r = uv_tty_set_mode(&session->io[0].tty, UV_TTY_MODE_RAW);
-      if (r < 0)
-        goto fail_rx;
+      if (r < 0) goto fail_rx;
       d->rx_tty = 1;
     }
   }
@@ -726,31 +677,24 @@ int yamux_session_start_stdio(uv_loop_t* loop, yamux_session_t* session,
     d->tx_fd = 1;
   } else {
     r = open_stdio(loop, &session->io[1], 1, t1, 0);
-    if (r < 0)
-      goto fail_rx;
+    if (r < 0) goto fail_rx;
     d->tx = &session->io[1].stream;
   }
 
   r = start(loop, session, d, end_cb);
-  if (r < 0)
-    goto fail_handles;
+  if (r < 0) goto fail_handles;
   return 0;
 
 fail_handles:
   /* start() freed d. */
-  if (t1 != UV_FILE && !duplex)
-    uv_close(&session->io[1].handle, NULL);
-  if (t0 == UV_TTY)
-    uv_tty_reset_mode();
-  if (t0 != UV_FILE)
-    uv_close(&session->io[0].handle, NULL);
+  if (t1 != UV_FILE && !duplex) uv_close(&session->io[1].handle, NULL);
+  if (t0 == UV_TTY) uv_tty_reset_mode();
+  if (t0 != UV_FILE) uv_close(&session->io[0].handle, NULL);
   return r;
 
 fail_rx:
-  if (d->rx_tty)
-    uv_tty_reset_mode();
-  if (d->rx != NULL)
-    uv_close(&session->io[0].handle, NULL);
+  if (d->rx_tty) uv_tty_reset_mode();
+  if (d->rx != NULL) uv_close(&session->io[0].handle, NULL);
 fail:
   free(d);
   return r;
@@ -770,8 +714,7 @@ int yamux_session_spawn(uv_loop_t* loop, yamux_session_t* session,
   int r;
 
   r = check_session(loop, session);
-  if (r < 0)
-    return r;
+  if (r < 0) return r;
   if (process == NULL || options == NULL || options->file == NULL)
     return UV_EINVAL;
 
@@ -779,16 +722,14 @@ int yamux_session_spawn(uv_loop_t* loop, yamux_session_t* session,
    * a failed uv_spawn() leaves no handle to close behind. */
   count = options->stdio_count > 3 ? options->stdio_count : 3;
   stdio = malloc(sizeof(*stdio) * (size_t)count);
-  if (stdio == NULL)
-    return UV_ENOMEM;
+  if (stdio == NULL) return UV_ENOMEM;
   d = driver_new();
   if (d == NULL) {
     free(stdio);
     return UV_ENOMEM;
   }
   r = uv_socketpair(SOCK_STREAM, 0, in, UV_NONBLOCK_PIPE, 0);
-  if (r < 0)
-    goto fail;
+  if (r < 0) goto fail;
   r = uv_socketpair(SOCK_STREAM, 0, out, UV_NONBLOCK_PIPE, 0);
   if (r < 0) {
     close(in[0]);
