@@ -1,0 +1,44 @@
+# The `yamux` command (tools/yamux.c, man page tools/yamux.1). Included by
+# the Makefile.
+#
+#   make                     also builds $(O)/yamux
+#   make install             also installs bin/yamux and share/man/man1/yamux.1
+#   make interop-yamux-cli   libyamux's yamux against nwtgck/yamux-cli (Go)
+
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+CLI := $(O)/yamux
+CLI_SRCS := $(sort $(wildcard tools/*.c))
+CLI_OBJS := $(CLI_SRCS:tools/%.c=$(O)/tools/%.o)
+
+.PHONY: cli install-cli uninstall-cli interop-yamux-cli
+
+all: $(CLI)
+cli: $(CLI)
+# The suite runs build/yamux (test/test-cli.c).
+test check valgrind: $(CLI)
+
+$(O)/tools/%.o: tools/%.c | $(LIBUV_OK)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(CLI): $(CLI_OBJS) $(STATIC_LIB)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(CLI_OBJS) $(STATIC_LIB) $(UV_LIBS) -lm -lpthread
+
+install: install-cli
+install-cli: $(CLI)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
+	install -m 755 $(CLI) $(DESTDIR)$(BINDIR)/yamux
+	install -m 644 tools/yamux.1 $(DESTDIR)$(MANDIR)/man1/yamux.1
+
+uninstall: uninstall-cli
+uninstall-cli:
+	rm -f $(DESTDIR)$(BINDIR)/yamux $(DESTDIR)$(MANDIR)/man1/yamux.1
+
+# The yamux-cli check (issue 7): HTTP, Unix-socket and UDP traffic through
+# libyamux's yamux and the Go yamux-cli, in both roles.
+YAMUX_CLI_GO := interop/bin/yamux-cli
+interop-yamux-cli: $(CLI)
+	interop/yamux-cli-check.sh $(CLI)
+
+-include $(CLI_OBJS:.o=.d)
