@@ -90,6 +90,39 @@ def build_impls(binary):
     ]
 
 
+# ---- Go implementations (bench/go/, built as build/bench/gobench) --------
+# The Go peers and raw Go get exactly the workload flags the C program gets
+# (yxbench_impl's argv), limited to the flags gobench knows.
+
+GO_IMPLS = ["hashicorp", "goyamux", "smux", "raw_go"]
+GO_WORKLOADS = {"W1", "W1pin", "W2", "W2pin", "W3", "W4", "W5", "W6",
+                "W6hold", "W6read", "W7", "W7p"}
+GO_FLAGS = ("-size=", "-chunk=", "-streams=", "-count=", "-msg=", "-resp=",
+            "-mode=", "-exitwait=", "-timeout=")
+
+
+def go_impls(c_binary):
+    gobin = os.path.join(os.path.dirname(c_binary) or ".", "gobench")
+    if not os.path.exists(gobin):
+        print("run.py: %s not found, Go implementations skipped "
+              "(make bench-go-build)" % gobin, file=sys.stderr)
+        return []
+    impls = []
+    for impl in GO_IMPLS:
+        base = yxbench_impl(gobin, impl, set())
+
+        def argv(w, p, base=base, impl=impl):
+            if impl == "raw_go" and w.name.startswith("W6"):
+                return None
+            a = base.argv(w, p)
+            return a[:1] + [x for x in a[1:]
+                            if x.startswith(("-impl=", "-w=") + GO_FLAGS)]
+        ws = GO_WORKLOADS - ({"W6", "W6hold", "W6read"}
+                             if impl == "raw_go" else set())
+        impls.append(Impl(impl, ws, argv))
+    return impls
+
+
 RESULT_RE = re.compile(r"^RESULT (.*)$", re.M)
 
 
@@ -183,7 +216,7 @@ def main():
     }
     workloads = [w for w in WORKLOADS
                  if not args.only or w.name in args.only.split(",")]
-    impls = build_impls(args.bin)
+    impls = build_impls(args.bin) + go_impls(args.bin)
 
     load_before = os.getloadavg()
     # results[(workload, label)] = [metric values]
