@@ -18,7 +18,7 @@
 //
 //	-w=W1|W1pin|W2|W2pin|W3|W4|W5|W6|W7|W7p [-size=N] [-chunk=N]
 //	[-streams=N] [-count=N] [-msg=N] [-resp=N] [-mode=hold|read]
-//	[-exitwait=DUR] [-timeout=SECS]
+//	[-exitwait=DUR] [-timeout=SECS] [-defaults]
 //
 // Sizes, counts and stream numbers default to WORKLOADS.md's per workload.
 // Library defaults are used except where a workload cannot run with them;
@@ -55,6 +55,7 @@ type options struct {
 	mode     string
 	exitwait time.Duration
 	timeout  int
+	defaults bool
 }
 
 var opt options
@@ -122,10 +123,26 @@ func main() {
 	flag.IntVar(&opt.msg, "msg", 0, "message bytes (W3 1024, W4 64, W5 100, W7 64)")
 	flag.IntVar(&opt.resp, "resp", 0, "W5 response bytes (1024)")
 	flag.StringVar(&opt.mode, "mode", "hold", "W6 server mode: hold|read")
-	flag.DurationVar(&opt.exitwait, "exitwait", 10*time.Second, "wait this long for the server to exit")
+	opt.exitwait = 10 * time.Second
+	flag.Func("exitwait", "wait this long for the server to exit (10s; a duration or seconds)",
+		func(v string) error {
+			if d, err := time.ParseDuration(v); err == nil {
+				opt.exitwait = d
+				return nil
+			}
+			secs, err := strconv.ParseFloat(v, 64)
+			opt.exitwait = time.Duration(secs * float64(time.Second))
+			return err
+		})
 	flag.IntVar(&opt.timeout, "timeout", 600, "abort after this many seconds")
+	flag.BoolVar(&opt.defaults, "defaults", false, "library defaults even where a workload cannot run with them")
 	flag.Int("depth", 0, "ignored (the C program's write depth)")
 	flag.Parse()
+	// W6hold / W6read: W6 with that -mode (for drivers that name the rows).
+	if m := strings.TrimPrefix(opt.w, "W6"); m == "hold" || m == "read" {
+		opt.mode = m
+		opt.w = "W6"
+	}
 	applyDefaults()
 
 	switch opt.impl {
