@@ -787,6 +787,9 @@ int yamux_session_feed(yamux_session_t* handle, const void* data, size_t len,
   yamux__enter(s);
   s->now = now;
   s->stats.bytes_received += len;
+  /* Any byte proves the peer alive, not only a whole header: a peer
+   * dribbling a large frame has its pong queued behind it. */
+  if (len > 0) s->keepalive_deadline = NEVER;
   if (!s->closing) parse(s, data, len);
   yamux__leave(s);
   /* The session may be gone if the user closed it from a callback and the
