@@ -140,3 +140,43 @@ TEST(fuzz_regress_send_buffers_max_bufs) {
   tpeer_close(&p);
   tpeer_free(&p);
 }
+
+/* Hostile-peer finding (test-uv-hostile's slow loris): keepalive ended the
+ * session with YAMUX_EKEEPALIVE while bytes kept arriving, because only a
+ * complete frame header reset the liveness deadline. A peer dribbling one
+ * large Data frame (its pong queued behind it) is alive: "nothing at all
+ * arrives" is what keepalive_timeout_ms detects. */
+TEST(hostile_regress_keepalive_counts_every_byte) {
+  tpeer_t p;
+  yamux_config_t cfg;
+  tstream_t t;
+  tbuf_t b = {0};
+  size_t i;
+
+  yamux_config_init(&cfg);
+  cfg.keepalive_interval_ms = 100;
+  cfg.keepalive_timeout_ms = 300;
+  tpeer_init(&p, YAMUX_SERVER, &cfg);
+  ASSERT_OK(tpeer_send_frame(&p, T_WU, F_SYN, 1, 0, NULL, 0));
+  tpeer_pump(&p);
+  ASSERT_OK(tstream_accept(&t, &p.side.session));
+  ASSERT_OK(tstream_read_start(&t));
+  /* One 500-byte frame, a byte every 5 ms: 2.5 s without a new header. */
+  tframe_put(&b, T_DATA, 0, 1, 500, NULL, 500);
+  for (i = 0; i < b.len; i++) {
+    tpeer_advance(&p, 5);
+    tpeer_feed_raw(&p, b.data + i, 1);
+    tpeer_pump(&p);
+    ASSERT_EQ(p.side.end_count, 0);
+  }
+  tbuf_free(&b);
+  ASSERT_EQ(t.rx.len, 500);
+  ASSERT_NOT_NULL(tpeer_find(&p, T_PING, F_SYN, 0, TANY));
+  /* And silence still ends it. */
+  tpeer_advance(&p, 1000);
+  ASSERT_EQ(p.side.end_count, 1);
+  ASSERT_EQ(p.side.end_status, YAMUX_EKEEPALIVE);
+  tbuf_free(&t.rx);
+  tpeer_close(&p);
+  tpeer_free(&p);
+}
