@@ -79,6 +79,9 @@ static void free_records(yamux__session_t* s) {
   while ((st = s->free_list) != NULL) {
     s->free_list = (yamux__stream_t*)st->wait_link.next;
     yamux__map_remove(&s->map, st->id, st); /* may be gone already */
+    /* A body split across feeds may still be arriving for it: the rest is
+     * discarded, never written into freed (or recycled) memory. */
+    if (s->body_stream == st) s->body_stream = NULL;
     yamux__stream_free(s, st);
   }
 }
