@@ -180,3 +180,53 @@ TEST(hostile_regress_keepalive_counts_every_byte) {
   tpeer_close(&p);
   tpeer_free(&p);
 }
+
+/* fuzz-session, heap-use-after-free in parse(): a Data frame's body was
+ * split across feeds and its stream was reset and released in between;
+ * the parser still pointed at the freed record and wrote the rest of the
+ * body into it. With the record pool the memory was already another
+ * stream's, which then read bytes that were never sent to it. */
+TEST(fuzz_regress_body_for_stream_released_mid_frame) {
+  tpeer_t p;
+  tstream_t t1, t2;
+  tbuf_t b = {0};
+  yamux_session_stats_t st;
+
+  tpeer_init(&p, YAMUX_SERVER, NULL);
+  ASSERT_OK(tpeer_send_frame(&p, T_WU, F_SYN, 1, 0, NULL, 0));
+  tpeer_pump(&p);
+  ASSERT_OK(tstream_accept(&t1, &p.side.session));
+  ASSERT_OK(tstream_read_start(&t1));
+  tpeer_pump(&p);
+  /* Half of a 100-byte body. */
+  tframe_put(&b, T_DATA, 0, 1, 100, NULL, 100);
+  ASSERT_OK(tpeer_feed_raw(&p, b.data, T_HDR_LEN + 50));
+  tpeer_pump(&p);
+  ASSERT_EQ(t1.rx.len, 50);
+  /* The app resets it: the RST goes out and the record is released. */
+  tstream_close_reset(&t1, 0);
+  tpeer_pump(&p);
+  ASSERT_NOT_NULL(tpeer_find(&p, T_WU, F_RST, 1, TANY));
+  ASSERT_EQ(t1.close_count, 1);
+  /* A new stream (it may get the released record's memory). */
+  tstream_init(&t2, &p.side.session);
+  ASSERT_OK(tstream_open(&t2));
+  ASSERT_OK(tstream_read_start(&t2));
+  tpeer_pump(&p);
+  /* The rest of stream 1's body, then a frame for the new stream. */
+  ASSERT_OK(tpeer_feed_raw(&p, b.data + T_HDR_LEN + 50, 50));
+  tbuf_free(&b);
+  ASSERT_OK(tpeer_send_frame(&p, T_DATA, F_ACK, t2.handle.id, 5, "hello", 5));
+  tpeer_pump(&p);
+  ASSERT_EQ(t2.rx.len, 5);
+  ASSERT_MEM_EQ(t2.rx.data, "hello", 5);
+  ASSERT_OK(yamux_session_get_stats(&p.side.session, &st));
+  ASSERT_EQ(st.buffered_bytes, 0);
+  ASSERT_EQ(st.protocol_errors, 0);
+  tstream_close(&t2);
+  tpeer_pump(&p);
+  tbuf_free(&t1.rx);
+  tbuf_free(&t2.rx);
+  tpeer_close(&p);
+  tpeer_free(&p);
+}
