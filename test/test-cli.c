@@ -779,3 +779,21 @@ TEST(cli_stdin_eof_ends_and_sigusr1_prints_stats) {
   ASSERT_EQ(cli_wait(pid, 10000), 0);
   unlink(log);
 }
+
+/* Issue 7's yamux-cli check: the README pipeline (mkfifo p; cat p | yamux
+ * HOST PORT | yamux -l PORT2 > p) with HTTP over TCP and Unix sockets and a
+ * UDP echo, libyamux's yamux and the Go yamux-cli in every pairing of roles
+ * (interop/yamux-cli-check.sh; skipped without go, python3 or curl). */
+TEST_TIMEOUT(cli_interop_yamux_cli_go, 300) {
+  char out[16384];
+  int st;
+
+  cli_check_built();
+  st = cli_run("interop/yamux-cli-check.sh " CLI, out, sizeof(out));
+  if (st == 77)
+    SKIP("interop/yamux-cli-check.sh: go, python3 or curl is missing");
+  if (st != 0)
+    fprintf(stderr, "%s", out);
+  ASSERT_EQ(st, 0);
+  ASSERT_NOT_NULL(strstr(out, "# 0 failed"));
+}
