@@ -57,7 +57,6 @@ func runClient() {
 
 // serveStream is the server's handler for the i-th accepted stream (from 1).
 func serveStream(i int, st Stream) {
-	defer st.Close()
 	switch opt.w {
 	case "W1", "W1pin", "W2", "W2pin":
 		buf := make([]byte, 65536)
@@ -81,11 +80,16 @@ func serveStream(i int, st Stream) {
 		if i == 1 { // stream A: bulk sink, acks the client's end of data
 			buf := make([]byte, 65536)
 			drain(st, buf)
+			// Not closed after the ack: smux v1.5.56 drops unread data
+			// when a FIN reaches a stream that already sent its own FIN
+			// (stream.tryHalfCloseCleanup -> recycleTokens), so the client
+			// would see EOF instead of the ack. The session end frees A.
 			st.Write([]byte{1})
 			return
 		}
 		echo(st)
 	}
+	st.Close()
 }
 
 func drain(r io.Reader, buf []byte) {
