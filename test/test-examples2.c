@@ -240,3 +240,35 @@ static void run_http_stdio(const char* mode) {
 TEST(examples_http_stdio_serves_through_the_child) { run_http_stdio(NULL); }
 
 TEST(examples_http_stdio_direct) { run_http_stdio("--direct"); }
+
+/* ---- rpc ----------------------------------------------------------------- */
+
+/* Runs cmd, captures up to cap-1 bytes of its stdout; returns its exit
+ * status. */
+static int run_capture(const char* cmd, char* out, size_t cap) {
+  FILE* f = popen(cmd, "r");
+  size_t n = 0, k;
+  int st;
+  ASSERT_NOT_NULL(f);
+  while (n + 1 < cap && (k = fread(out + n, 1, cap - 1 - n, f)) > 0) n += k;
+  out[n] = '\0';
+  st = pclose(f);
+  ASSERT(WIFEXITED(st));
+  return WEXITSTATUS(st);
+}
+
+TEST_TIMEOUT(examples_rpc_calls_and_timeouts, 120) {
+  char out[4096];
+  /* Calls succeed and are verified; each slow call times out on the client,
+   * which resets its stream with the deadline code; the server sees the
+   * reset (ECONNRESET + code 0x44) and cancels the work. */
+  ASSERT_EQ(run_capture("build/examples/rpc --calls 3000 --concurrency 200 "
+                        "--slow 4",
+                        out, sizeof(out)),
+            0);
+  ASSERT_NOT_NULL(strstr(out, "rpc: 3000 calls ok, 0 failed"));
+  ASSERT_NOT_NULL(strstr(out, "4 of 4 slow calls timed out"));
+  ASSERT_NOT_NULL(
+      strstr(out, "server saw 4 resets (last code 0x44), cancelled 4 "
+                  "sleeping calls, answered 3000"));
+}
