@@ -24,6 +24,8 @@
  *
  * Nothing but yamux frames is ever written to stdout.
  */
+#include "yamux.h"
+
 #include <errno.h>
 #include <getopt.h>
 #include <netdb.h>
@@ -33,8 +35,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#include "yamux.h"
 
 #define CLI_VERSION YAMUX_VERSION_STRING
 
@@ -194,8 +194,7 @@ static void say(int level, const char* fmt, ...) {
   char line[512];
   va_list ap;
 
-  if (level > opt_verbose)
-    return;
+  if (level > opt_verbose) return;
   va_start(ap, fmt);
   vsnprintf(line, sizeof(line), fmt, ap);
   va_end(ap);
@@ -218,8 +217,7 @@ static void print_stats(void) {
   memset(&s, 0, sizeof(s));
   if (session_state >= S_CLOSING || !session_inited ||
       yamux_session_get_stats(&session, &s) != 0) {
-    if (have_last_stats)
-      s = last_stats;
+    if (have_last_stats) s = last_stats;
   }
   fprintf(stderr,
           "yamux: flows %llu (%lu open), dial failures %llu, open failures "
@@ -227,8 +225,8 @@ static void print_stats(void) {
           "yamux: local->yamux %llu bytes, yamux->local %llu bytes\n",
           (unsigned long long)st.flows, nflows,
           (unsigned long long)st.dial_failures,
-          (unsigned long long)st.open_failures,
-          (unsigned long long)st.up_bytes, (unsigned long long)st.down_bytes);
+          (unsigned long long)st.open_failures, (unsigned long long)st.up_bytes,
+          (unsigned long long)st.down_bytes);
   if (opt_udp)
     fprintf(stderr,
             "yamux: udp datagrams in %llu, out %llu, dropped %llu; flows "
@@ -251,7 +249,8 @@ static void print_stats(void) {
           (unsigned long long)s.resets_received, (double)s.rtt_ns / 1e6);
 }
 
-/* ---- addresses ------------------------------------------------------------ */
+/* ---- addresses ------------------------------------------------------------
+ */
 
 static void addr_name(const struct sockaddr* sa, char* out, size_t len) {
   char ip[INET6_ADDRSTRLEN];
@@ -289,15 +288,13 @@ static unsigned int addr_hash(const struct sockaddr* sa) {
   uint32_t h = 2166136261u;
   size_t i;
 
-  for (i = 0; i < n; i++)
-    h = (h ^ p[i]) * 16777619u;
+  for (i = 0; i < n; i++) h = (h ^ p[i]) * 16777619u;
   return h % UDP_HASH_SIZE;
 }
 
 /* Equal family, address and port (sockaddr padding is ignored). */
 static int addr_equal(const struct sockaddr* a, const struct sockaddr* b) {
-  if (a->sa_family != b->sa_family)
-    return 0;
+  if (a->sa_family != b->sa_family) return 0;
   if (a->sa_family == AF_INET) {
     const struct sockaddr_in* x = (const struct sockaddr_in*)a;
     const struct sockaddr_in* y = (const struct sockaddr_in*)b;
@@ -314,7 +311,8 @@ static int addr_equal(const struct sockaddr* a, const struct sockaddr* b) {
   return 0;
 }
 
-/* ---- blocks --------------------------------------------------------------- */
+/* ---- blocks ---------------------------------------------------------------
+ */
 
 static block_t* block_new(size_t size) {
   return malloc(sizeof(block_t) + size);
@@ -324,13 +322,13 @@ static block_t* block_new(size_t size) {
 static block_t* block_shrink(block_t* b, size_t used) {
   block_t* n;
 
-  if (used >= CHUNK / 4)
-    return b;
+  if (used >= CHUNK / 4) return b;
   n = realloc(b, sizeof(block_t) + used);
   return n != NULL ? n : b;
 }
 
-/* ---- flows ---------------------------------------------------------------- */
+/* ---- flows ----------------------------------------------------------------
+ */
 
 static flow_t* flow_new(void) {
   flow_t* f = calloc(1, sizeof(*f));
@@ -355,8 +353,7 @@ static flow_t* flow_new(void) {
 static void hash_remove(flow_t* f) {
   flow_t** pp;
 
-  if (!f->hashed)
-    return;
+  if (!f->hashed) return;
   for (pp = &udp_hash[addr_hash((struct sockaddr*)&f->peer)]; *pp != NULL;
        pp = &(*pp)->hnext) {
     if (*pp == f) {
@@ -368,25 +365,19 @@ static void hash_remove(flow_t* f) {
 }
 
 static void flow_maybe_free(flow_t* f) {
-  if (!f->closing || f->pending != 0)
-    return;
-  if (f->stream_live && !f->stream_closed)
-    return;
-  if (f->sock_live && !f->sock_closed)
-    return;
+  if (!f->closing || f->pending != 0) return;
+  if (f->stream_live && !f->stream_closed) return;
+  if (f->sock_live && !f->sock_closed) return;
   say(2, "flow %lu: released", f->id);
   hash_remove(f);
-  if (f->udp_paused)
-    udp_paused_count--;
+  if (f->udp_paused) udp_paused_count--;
   f->prev->next = f->next;
   f->next->prev = f->prev;
-  if (f->ai_head != NULL)
-    uv_freeaddrinfo(f->ai_head);
+  if (f->ai_head != NULL) uv_freeaddrinfo(f->ai_head);
   free(f->rec);
   free(f);
   nflows--;
-  if (nflows == 0 && session_state == S_ENDED)
-    session_finish();
+  if (nflows == 0 && session_state == S_ENDED) session_finish();
 }
 
 static void on_stream_closed(yamux_stream_t* stream) {
@@ -404,8 +395,7 @@ static void on_sock_closed(uv_handle_t* handle) {
 }
 
 static void sock_stop(flow_t* f) {
-  if (!f->sock_reading)
-    return;
+  if (!f->sock_reading) return;
   f->sock_reading = 0;
   if (kind == K_UDP)
     uv_udp_recv_stop(&f->sock.udp);
@@ -417,8 +407,7 @@ static void sock_stop(flow_t* f) {
  * failed); CLOSE_RESET_SOCK resets the TCP connection (the stream was
  * reset). */
 static void flow_close(flow_t* f, int how) {
-  if (f->closing)
-    return;
+  if (f->closing) return;
   f->closing = 1;
   hash_remove(f);
   if (f->stream_live && !f->stream_closing) {
@@ -438,7 +427,7 @@ static void flow_close(flow_t* f, int how) {
       uv_close(&f->sock.handle, on_sock_closed);
   }
   say(1, "flow %lu: closed%s", f->id,
-      how == CLOSE_RESET_STREAM  ? " (stream reset)"
+      how == CLOSE_RESET_STREAM ? " (stream reset)"
       : how == CLOSE_RESET_SOCK ? " (connection reset)"
                                 : "");
   flow_maybe_free(f);
@@ -450,15 +439,15 @@ static void flow_check_done(flow_t* f) {
     flow_close(f, CLOSE_CLEAN);
 }
 
-/* ---- stream -> socket ----------------------------------------------------- */
+/* ---- stream -> socket -----------------------------------------------------
+ */
 
 static void on_stream_alloc(yamux_stream_t* stream, size_t size,
                             uv_buf_t* buf) {
   block_t* b;
 
   (void)stream;
-  if (size > CHUNK)
-    size = CHUNK;
+  if (size > CHUNK) size = CHUNK;
   b = block_new(size);
   buf->base = b != NULL ? BLOCK_DATA(b) : NULL;
   buf->len = b != NULL ? size : 0;
@@ -479,8 +468,7 @@ static void on_shut(uv_shutdown_t* req, int status) {
 }
 
 static void sock_shutdown(flow_t* f) {
-  if (f->shut_started || f->closing)
-    return;
+  if (f->shut_started || f->closing) return;
   f->shut_started = 1;
   f->shut_req.data = f;
   if (uv_shutdown(&f->shut_req, &f->sock.stream, on_shut) < 0) {
@@ -494,8 +482,7 @@ static void sock_shutdown(flow_t* f) {
 /* The stream can carry nothing more: deliver what the socket still has
  * queued, then close. */
 static void flow_drain(flow_t* f) {
-  if (f->closing)
-    return;
+  if (f->closing) return;
   f->draining = 1;
   f->stream_eof = 1;
   sock_stop(f);
@@ -531,11 +518,9 @@ static void on_stream_read(yamux_stream_t* stream, ssize_t nread,
 
   if (nread <= 0) {
     free(b);
-    if (nread == 0)
-      return;
+    if (nread == 0) return;
     f->stream_reading = 0;
-    if (f->closing)
-      return;
+    if (f->closing) return;
     if (nread == UV_EOF) {
       say(2, "flow %lu: stream EOF", f->id);
       f->stream_eof = 1;
@@ -573,14 +558,14 @@ static void on_stream_read(yamux_stream_t* stream, ssize_t nread,
   }
 }
 
-/* ---- socket -> stream ----------------------------------------------------- */
+/* ---- socket -> stream -----------------------------------------------------
+ */
 
 static void on_sock_alloc(uv_handle_t* handle, size_t size, uv_buf_t* buf) {
   block_t* b;
 
   (void)handle;
-  if (size > CHUNK)
-    size = CHUNK;
+  if (size > CHUNK) size = CHUNK;
   b = block_new(size);
   buf->base = b != NULL ? BLOCK_DATA(b) : NULL;
   buf->len = b != NULL ? size : 0;
@@ -625,11 +610,9 @@ static void on_sock_read(uv_stream_t* handle, ssize_t nread,
 
   if (nread <= 0) {
     free(b);
-    if (nread == 0)
-      return;
+    if (nread == 0) return;
     sock_stop(f);
-    if (f->closing)
-      return;
+    if (f->closing) return;
     if (nread == UV_EOF) {
       say(2, "flow %lu: local EOF", f->id);
       f->sock_eof = 1;
@@ -669,11 +652,11 @@ static void on_sock_read(uv_stream_t* handle, ssize_t nread,
   f->pending++;
   f->last_active = uv_now(loop);
   st.up_bytes += (uint64_t)nread;
-  if (yamux_stream_get_write_queue_size(&f->stream) > HIGH_WATER)
-    sock_stop(f);
+  if (yamux_stream_get_write_queue_size(&f->stream) > HIGH_WATER) sock_stop(f);
 }
 
-/* ---- UDP ------------------------------------------------------------------ */
+/* ---- UDP ------------------------------------------------------------------
+ */
 
 static void on_udp_alloc(uv_handle_t* handle, size_t size, uv_buf_t* buf) {
   (void)handle;
@@ -728,12 +711,10 @@ static uv_udp_t* flow_udp_handle(flow_t* f) {
 }
 
 static void udp_resume(flow_t* f) {
-  if (!f->udp_paused)
-    return;
+  if (!f->udp_paused) return;
   f->udp_paused = 0;
   udp_paused_count--;
-  if (!f->closing && !f->stream_eof)
-    start_copy(f);
+  if (!f->closing && !f->stream_eof) start_copy(f);
 }
 
 static void on_udp_sent(uv_udp_send_t* req, int status) {
@@ -804,14 +785,12 @@ static void on_udp_stream_read(yamux_stream_t* stream, ssize_t nread,
   while (n > 0 && !f->closing) {
     if (f->hdr_have < 4) {
       take = 4 - f->hdr_have;
-      if (take > n)
-        take = n;
+      if (take > n) take = n;
       memcpy(f->hdr + f->hdr_have, p, take);
       f->hdr_have += (unsigned int)take;
       p += take;
       n -= take;
-      if (f->hdr_have < 4)
-        break;
+      if (f->hdr_have < 4) break;
       f->rec_len = (uint32_t)f->hdr[0] << 24 | (uint32_t)f->hdr[1] << 16 |
                    (uint32_t)f->hdr[2] << 8 | f->hdr[3];
       if (f->rec_len > UDP_MAX) {
@@ -829,8 +808,7 @@ static void on_udp_stream_read(yamux_stream_t* stream, ssize_t nread,
       }
     }
     take = f->rec_len - f->rec_have;
-    if (take > n)
-      take = n;
+    if (take > n) take = n;
     memcpy(BLOCK_DATA(f->rec) + f->rec_have, p, take);
     f->rec_have += (uint32_t)take;
     p += take;
@@ -842,13 +820,11 @@ static void on_udp_stream_read(yamux_stream_t* stream, ssize_t nread,
       udp_send_record(f, rec, f->rec_len);
     }
   }
-  if (buf->base != NULL)
-    free(BLOCK_OF(buf->base));
+  if (buf->base != NULL) free(BLOCK_OF(buf->base));
   if (nread < 0) {
     f->stream_reading = 0;
     f->stream_eof = 1;
-    if (nread == UV_EOF)
-      say(2, "flow %lu: stream EOF", f->id);
+    if (nread == UV_EOF) say(2, "flow %lu: stream EOF", f->id);
     flow_close(f, nread == UV_ENOBUFS ? CLOSE_RESET_STREAM : CLOSE_CLEAN);
   }
 }
@@ -863,8 +839,7 @@ static void on_udp_flow_read(uv_udp_t* handle, ssize_t nread,
     say(2, "flow %lu: udp receive: %s", f->id, errstr((int)nread));
     return;
   }
-  if (addr == NULL)
-    return;
+  if (addr == NULL) return;
   if (flags & UV_UDP_PARTIAL) {
     st.udp_dropped++;
     return;
@@ -886,16 +861,14 @@ static void on_udp_listener_read(uv_udp_t* handle, ssize_t nread,
     say(1, "udp receive: %s", errstr((int)nread));
     return;
   }
-  if (addr == NULL)
-    return;
+  if (addr == NULL) return;
   if (flags & UV_UDP_PARTIAL) {
     st.udp_dropped++;
     return;
   }
   h = addr_hash(addr);
   for (f = udp_hash[h]; f != NULL; f = f->hnext)
-    if (addr_equal((const struct sockaddr*)&f->peer, addr))
-      break;
+    if (addr_equal((const struct sockaddr*)&f->peer, addr)) break;
   if (f == NULL) {
     if (session_state != S_RUNNING) {
       st.udp_dropped++;
@@ -956,15 +929,15 @@ static void on_udp_timer(uv_timer_t* timer) {
   }
 }
 
-/* ---- starting the copy ---------------------------------------------------- */
+/* ---- starting the copy ----------------------------------------------------
+ */
 
 /* Starts (or resumes) reading both sides of a connected flow, each only
  * while the other side's write queue is short. */
 static void start_copy(flow_t* f) {
   int r;
 
-  if (f->closing)
-    return;
+  if (f->closing) return;
   if (f->sock_live && !f->sock_reading && !f->sock_eof && !f->draining &&
       (!f->stream_live ||
        yamux_stream_get_write_queue_size(&f->stream) <= LOW_WATER)) {
@@ -972,8 +945,7 @@ static void start_copy(flow_t* f) {
       r = uv_udp_recv_start(&f->sock.udp, on_udp_alloc, on_udp_flow_read);
     else
       r = uv_read_start(&f->sock.stream, on_sock_alloc, on_sock_read);
-    if (r == 0)
-      f->sock_reading = 1;
+    if (r == 0) f->sock_reading = 1;
   }
   if (f->stream_live && !f->stream_reading && !f->stream_eof &&
       !f->udp_paused &&
@@ -981,12 +953,12 @@ static void start_copy(flow_t* f) {
        uv_stream_get_write_queue_size(&f->sock.stream) <= LOW_WATER)) {
     r = yamux_read_start(&f->stream, on_stream_alloc,
                          kind == K_UDP ? on_udp_stream_read : on_stream_read);
-    if (r == 0 || r == UV_EALREADY)
-      f->stream_reading = 1;
+    if (r == 0 || r == UV_EALREADY) f->stream_reading = 1;
   }
 }
 
-/* ---- dial mode (yamux server): a stream arrives, dial the target ---------- */
+/* ---- dial mode (yamux server): a stream arrives, dial the target ----------
+ */
 
 static void dial_next(flow_t* f);
 
@@ -1004,8 +976,7 @@ static void dial_connected(flow_t* f) {
     uv_freeaddrinfo(f->ai_head);
     f->ai_head = f->ai_next = NULL;
   }
-  if (kind == K_TCP)
-    uv_tcp_nodelay(&f->sock.tcp, 1);
+  if (kind == K_TCP) uv_tcp_nodelay(&f->sock.tcp, 1);
   say(1, "flow %lu: stream %u connected", f->id, f->stream.id);
   start_copy(f);
 }
@@ -1049,8 +1020,7 @@ static void dial_next(flow_t* f) {
   struct addrinfo* ai = f->ai_next;
   int r;
 
-  if (f->closing)
-    return;
+  if (f->closing) return;
   if (kind == K_UNIX) {
     if (f->attempts++ > 0) { /* one path, one attempt */
       dial_failed(f);
@@ -1111,8 +1081,7 @@ static void on_resolved(uv_getaddrinfo_t* req, int status,
 
   f->pending--;
   if (f->closing) {
-    if (res != NULL)
-      uv_freeaddrinfo(res);
+    if (res != NULL) uv_freeaddrinfo(res);
     flow_maybe_free(f);
     return;
   }
@@ -1151,12 +1120,10 @@ static void dial(flow_t* f) {
 static void on_inbound(yamux_session_t* s, int status) {
   flow_t* f;
 
-  if (status < 0)
-    return;
+  if (status < 0) return;
   for (;;) {
     f = flow_new();
-    if (f == NULL)
-      return; /* the rest waits in the backlog */
+    if (f == NULL) return; /* the rest waits in the backlog */
     yamux_stream_init(s, &f->stream);
     if (yamux_accept(s, &f->stream) != 0) {
       st.flows--;
@@ -1176,7 +1143,8 @@ static void on_inbound(yamux_session_t* s, int status) {
   }
 }
 
-/* ---- listen mode (yamux client): a local connection, open a stream -------- */
+/* ---- listen mode (yamux client): a local connection, open a stream --------
+ */
 
 static void on_open(yamux_connect_t* req, int status) {
   flow_t* f = req->stream->data;
@@ -1205,8 +1173,7 @@ static void on_local_connection(uv_stream_t* server, int status) {
     return;
   }
   f = flow_new();
-  if (f == NULL)
-    return;
+  if (f == NULL) return;
   if (kind == K_TCP)
     r = uv_tcp_init(loop, &f->sock.tcp);
   else
@@ -1252,8 +1219,7 @@ static void on_local_connection(uv_stream_t* server, int status) {
 }
 
 static void stop_listener(void) {
-  if (!listener_live || listener_closed)
-    return;
+  if (!listener_live || listener_closed) return;
   listener_closed = 1;
   uv_close(&listener.handle, NULL);
   if (unix_bound) {
@@ -1297,11 +1263,9 @@ static int listen_tcp_or_udp(void) {
       } else {
         uv_tcp_init(loop, &listener.tcp);
         r = uv_tcp_bind(&listener.tcp, ai->ai_addr, 0);
-        if (r == 0)
-          r = uv_listen(&listener.stream, 511, on_local_connection);
+        if (r == 0) r = uv_listen(&listener.stream, 511, on_local_connection);
       }
-      if (r == 0)
-        goto bound;
+      if (r == 0) goto bound;
       err = r;
       uv_close(&listener.handle, NULL);
       uv_run(loop, UV_RUN_NOWAIT);
@@ -1336,8 +1300,7 @@ static int listen_unix(void) {
   }
   if (r < 0) {
     say(0, "listen %s: %s", opt_path, errstr(r));
-    if (unix_bound)
-      unlink(opt_path);
+    if (unix_bound) unlink(opt_path);
     unix_bound = 0;
     uv_close(&listener.handle, NULL);
     return -1;
@@ -1347,7 +1310,8 @@ static int listen_unix(void) {
   return 0;
 }
 
-/* ---- session -------------------------------------------------------------- */
+/* ---- session --------------------------------------------------------------
+ */
 
 static void on_drain_timeout(uv_timer_t* timer) {
   flow_t* f;
@@ -1386,8 +1350,7 @@ static void on_session_closed(yamux_session_t* s) {
   /* Stream handles of a closed session are released with it. */
   for (f = flows.next; f != &flows; f = next) {
     next = f->next;
-    if (f->stream_live)
-      f->stream_closed = 1;
+    if (f->stream_live) f->stream_closed = 1;
     if (!f->closing)
       flow_drain(f);
     else
@@ -1401,10 +1364,8 @@ static void on_session_closed(yamux_session_t* s) {
 }
 
 static void session_finish(void) {
-  if (session_state >= S_CLOSING)
-    return;
-  if (yamux_session_get_stats(&session, &last_stats) == 0)
-    have_last_stats = 1;
+  if (session_state >= S_CLOSING) return;
+  if (yamux_session_get_stats(&session, &last_stats) == 0) have_last_stats = 1;
   session_state = S_CLOSING;
   yamux_session_close(&session, on_session_closed);
 }
@@ -1412,16 +1373,14 @@ static void session_finish(void) {
 static void on_session_end(yamux_session_t* s, int status) {
   (void)s;
   end_status = status;
-  if (session_state == S_RUNNING)
-    session_state = S_ENDED;
+  if (session_state == S_RUNNING) session_state = S_ENDED;
   /* A transport EOF is the normal end, and so is a reset or broken pipe
    * after the peer's Go Away(0): it closed without reading our last bytes.
    * (With -v the library has logged the end already.) */
   if (status != UV_EOF &&
       !(goaway_received && (status == UV_ECONNRESET || status == UV_EPIPE)) &&
       !shutting_down) {
-    if (opt_verbose == 0)
-      say(0, "session ended: %s", errstr(status));
+    if (opt_verbose == 0) say(0, "session ended: %s", errstr(status));
     exit_code = 1;
   }
   stop_listener();
@@ -1452,8 +1411,7 @@ static void on_signal(uv_signal_t* handle, int signum) {
   shutting_down = 1;
   say(1, "signal %d: closing", signum);
   stop_listener();
-  if (session_state == S_RUNNING)
-    session_state = S_ENDED;
+  if (session_state == S_RUNNING) session_state = S_ENDED;
   session_finish();
 }
 
@@ -1519,7 +1477,8 @@ static int start_session(void) {
   return 0;
 }
 
-/* ---- command line --------------------------------------------------------- */
+/* ---- command line ---------------------------------------------------------
+ */
 
 static void usage(FILE* out) {
   fprintf(out,
@@ -1566,12 +1525,10 @@ static int parse_u64(const char* s, uint64_t* out) {
   char* end;
   unsigned long long v;
 
-  if (s[0] < '0' || s[0] > '9')
-    return -1;
+  if (s[0] < '0' || s[0] > '9') return -1;
   errno = 0;
   v = strtoull(s, &end, 10);
-  if (errno != 0)
-    return -1;
+  if (errno != 0) return -1;
   if (*end == 'k' || *end == 'K') {
     v *= 1024;
     end++;
@@ -1579,8 +1536,7 @@ static int parse_u64(const char* s, uint64_t* out) {
     v *= 1024 * 1024;
     end++;
   }
-  if (*end != '\0')
-    return -1;
+  if (*end != '\0') return -1;
   *out = v;
   return 0;
 }
@@ -1590,8 +1546,7 @@ static int valid_port(const char* s) {
 
   if (s[0] >= '0' && s[0] <= '9') {
     for (const char* p = s; *p; p++)
-      if (*p < '0' || *p > '9')
-        return 0;
+      if (*p < '0' || *p > '9') return 0;
     return parse_u64(s, &v) == 0 && v <= 65535;
   }
   return getservbyname(s, opt_udp ? "udp" : "tcp") != NULL;
@@ -1623,91 +1578,86 @@ static int parse_args(int argc, char** argv) {
   while ((c = getopt_long(argc, argv, ":luUe:k:w:t:vVh", longopts, NULL)) !=
          -1) {
     switch (c) {
-    case 'l':
-      opt_listen = 1;
-      break;
-    case 'u':
-      opt_udp = 1;
-      break;
-    case 'U':
-      opt_unix = 1;
-      break;
-    case 'e':
-      opt_exec = optarg;
-      break;
-    case 'k':
-      if (parse_u64(optarg, &v) < 0)
-        return bad_usage("--keepalive: not a number of milliseconds: %s",
-                         optarg);
-      config.keepalive_interval_ms = v;
-      break;
-    case 'w':
-      if (parse_u64(optarg, &v) < 0 || v < 262144 || v > 0x7fffffff)
-        return bad_usage("--window: must be 262144 to 2147483647 bytes, "
-                         "not %s",
-                         optarg);
-      config.initial_window = (uint32_t)v;
-      if (config.max_window < config.initial_window)
-        config.max_window = config.initial_window;
-      break;
-    case 't':
-      errno = 0;
-      d = strtod(optarg, &end);
-      if (errno != 0 || *end != '\0' || end == optarg || !(d >= 0) ||
-          d > 1e9)
-        return bad_usage("--udp-timeout: not a number of seconds: %s",
-                         optarg);
-      opt_udp_timeout_ms = (uint64_t)(d * 1000 + 0.5);
-      if (d > 0 && opt_udp_timeout_ms == 0)
-        opt_udp_timeout_ms = 1;
-      break;
-    case 'v':
-      opt_verbose++;
-      break;
-    case OPT_STATS:
-      opt_stats = 1;
-      break;
-    case 'V':
-      printf("yamux %s (libyamux %s)\n", CLI_VERSION, yamux_version_string());
-      exit(0);
-    case 'h':
-      usage(stdout);
-      exit(0);
-    case ':':
-      return bad_usage("option requires an argument: %s", argv[optind - 1]);
-    default:
-      if (optopt != 0) {
-        char s[3] = {'-', (char)optopt, '\0'};
-        return bad_usage("unknown option: %s", s);
-      }
-      return bad_usage("unknown option: %s", argv[optind - 1]);
+      case 'l':
+        opt_listen = 1;
+        break;
+      case 'u':
+        opt_udp = 1;
+        break;
+      case 'U':
+        opt_unix = 1;
+        break;
+      case 'e':
+        opt_exec = optarg;
+        break;
+      case 'k':
+        if (parse_u64(optarg, &v) < 0)
+          return bad_usage("--keepalive: not a number of milliseconds: %s",
+                           optarg);
+        config.keepalive_interval_ms = v;
+        break;
+      case 'w':
+        if (parse_u64(optarg, &v) < 0 || v < 262144 || v > 0x7fffffff)
+          return bad_usage(
+              "--window: must be 262144 to 2147483647 bytes, "
+              "not %s",
+              optarg);
+        config.initial_window = (uint32_t)v;
+        if (config.max_window < config.initial_window)
+          config.max_window = config.initial_window;
+        break;
+      case 't':
+        errno = 0;
+        d = strtod(optarg, &end);
+        if (errno != 0 || *end != '\0' || end == optarg || !(d >= 0) || d > 1e9)
+          return bad_usage("--udp-timeout: not a number of seconds: %s",
+                           optarg);
+        opt_udp_timeout_ms = (uint64_t)(d * 1000 + 0.5);
+        if (d > 0 && opt_udp_timeout_ms == 0) opt_udp_timeout_ms = 1;
+        break;
+      case 'v':
+        opt_verbose++;
+        break;
+      case OPT_STATS:
+        opt_stats = 1;
+        break;
+      case 'V':
+        printf("yamux %s (libyamux %s)\n", CLI_VERSION, yamux_version_string());
+        exit(0);
+      case 'h':
+        usage(stdout);
+        exit(0);
+      case ':':
+        return bad_usage("option requires an argument: %s", argv[optind - 1]);
+      default:
+        if (optopt != 0) {
+          char s[3] = {'-', (char)optopt, '\0'};
+          return bad_usage("unknown option: %s", s);
+        }
+        return bad_usage("unknown option: %s", argv[optind - 1]);
     }
   }
   nargs = argc - optind;
   argv += optind;
   if (opt_udp && opt_unix)
-    return bad_usage("%s", "-u with -U (Unix datagram sockets) is not "
-                           "supported");
+    return bad_usage("%s",
+                     "-u with -U (Unix datagram sockets) is not "
+                     "supported");
   kind = opt_unix ? K_UNIX : opt_udp ? K_UDP : K_TCP;
   if (opt_unix) {
     if (nargs < 1)
       return bad_usage("%s", opt_listen ? "unix domain socket is missing"
                                         : "Unix-domain socket is missing");
-    if (nargs > 1)
-      return bad_usage("too many arguments: %s", argv[1]);
+    if (nargs > 1) return bad_usage("too many arguments: %s", argv[1]);
     opt_path = argv[0];
   } else if (opt_listen) {
-    if (nargs < 1)
-      return bad_usage("%s", "port number is missing");
-    if (nargs > 2)
-      return bad_usage("too many arguments: %s", argv[2]);
+    if (nargs < 1) return bad_usage("%s", "port number is missing");
+    if (nargs > 2) return bad_usage("too many arguments: %s", argv[2]);
     opt_host = nargs == 2 && argv[0][0] != '\0' ? argv[0] : NULL;
     opt_port = argv[nargs - 1];
   } else {
-    if (nargs < 2)
-      return bad_usage("%s", "host and port number are missing");
-    if (nargs > 2)
-      return bad_usage("too many arguments: %s", argv[2]);
+    if (nargs < 2) return bad_usage("%s", "host and port number are missing");
+    if (nargs > 2) return bad_usage("too many arguments: %s", argv[2]);
     opt_host = argv[0];
     opt_port = argv[1];
   }
@@ -1718,8 +1668,7 @@ static int parse_args(int argc, char** argv) {
 
 static void close_walk(uv_handle_t* handle, void* arg) {
   (void)arg;
-  if (!uv_is_closing(handle))
-    uv_close(handle, NULL);
+  if (!uv_is_closing(handle)) uv_close(handle, NULL);
 }
 
 int main(int argc, char** argv) {
@@ -1729,8 +1678,7 @@ int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
   yamux_config_init(&config);
   r = parse_args(argc, argv);
-  if (r != 0)
-    return r;
+  if (r != 0) return r;
   if (opt_verbose > 0) {
     config.log_cb = on_lib_log;
     config.log_level = opt_verbose > 1 ? YAMUX_LOG_DEBUG : YAMUX_LOG_INFO;
@@ -1768,22 +1716,18 @@ int main(int argc, char** argv) {
   }
   if (kind == K_UDP && opt_udp_timeout_ms > 0) {
     uint64_t tick = opt_udp_timeout_ms / 4;
-    if (tick < 10)
-      tick = 10;
-    if (tick > 1000)
-      tick = 1000;
+    if (tick < 10) tick = 10;
+    if (tick > 1000) tick = 1000;
     uv_timer_start(&udp_timer, on_udp_timer, tick, tick);
     uv_unref((uv_handle_t*)&udp_timer);
   }
   uv_run(loop, UV_RUN_DEFAULT);
-  if (opt_stats || opt_verbose > 0)
-    print_stats();
+  if (opt_stats || opt_verbose > 0) print_stats();
 
 out:
   stop_listener();
   uv_walk(loop, close_walk, NULL);
   uv_run(loop, UV_RUN_DEFAULT);
-  if (uv_loop_close(loop) != 0)
-    say(1, "loop did not close cleanly");
+  if (uv_loop_close(loop) != 0) say(1, "loop did not close cleanly");
   return exit_code;
 }
