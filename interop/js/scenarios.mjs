@@ -448,8 +448,7 @@ async function reset (e) {
   const s = e.session()
   const st = await s.createStream()
   const rd = new Reader(st)
-  // Pausing before the first send would keep the SYN from ever leaving
-  // (the library's Paused state replaces SYNSent); so send first.
+  // Some echo first, then pause: the echo stalls on our window.
   const size = 2 << 20
   const w = sendData(st, 5, size, 64 * 1024).catch(() => {})
   await rd.waitFor(64 * 1024, 10000)
