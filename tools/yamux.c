@@ -1092,6 +1092,17 @@ static void on_resolved(uv_getaddrinfo_t* req, int status,
   }
   f->ai_head = f->ai_next = res;
   f->dial_err = UV_ECONNREFUSED;
+  if (kind == K_UDP) {
+    /* A UDP "connect" succeeds whether anyone listens or not, so the first
+     * address is the only one tried: prefer IPv4 ("localhost" resolves to
+     * ::1 first, where fewer UDP services listen). */
+    struct addrinfo* ai;
+    for (ai = res; ai != NULL; ai = ai->ai_next)
+      if (ai->ai_family == AF_INET) {
+        f->ai_next = ai;
+        break;
+      }
+  }
   dial_next(f);
 }
 
