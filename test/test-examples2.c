@@ -272,3 +272,29 @@ TEST_TIMEOUT(examples_rpc_calls_and_timeouts, 120) {
       strstr(out, "server saw 4 resets (last code 0x44), cancelled 4 "
                   "sleeping calls, answered 3000"));
 }
+
+/* ---- go-talk ------------------------------------------------------------- */
+
+TEST_TIMEOUT(examples_go_talk_with_hashicorp_yamux, 180) {
+  char out[4096];
+  char* p;
+  if (system("command -v go >/dev/null 2>&1") != 0)
+    SKIP("go is not installed");
+  /* Built with the module cache or the proxy; no Go module, no test. */
+  if (system("cd interop/go-talk && GOTOOLCHAIN=local GOFLAGS=-buildvcs=false"
+             " go build -o ../bin/go-talk . >/dev/null 2>&1") != 0)
+    SKIP("interop/go-talk does not build (hashicorp/yamux not available)");
+  ASSERT_EQ(run_capture("build/examples/go-talk interop/bin/go-talk", out,
+                        sizeof(out)),
+            0);
+  ASSERT_NOT_NULL(strstr(out, ": hello from go (hashicorp/yamux), pid "));
+  ASSERT_NOT_NULL(strstr(out, "go-talk: upper -> HELLO FROM C\n"));
+  ASSERT_NOT_NULL(strstr(out, "go-talk: hash of 1048576 bytes: go says "
+                              "1048576 "));
+  ASSERT_NOT_NULL(strstr(out, "go-talk: callback -> callbacks ok 3: pong 0, "
+                              "pong 1, pong 2\n"));
+  /* The Go side opened 4 streams: even ids. */
+  for (p = out; (p = strstr(p, "go opened stream ")) != NULL; p++)
+    ASSERT_EQ(atoi(p + 17) % 2, 0);
+  ASSERT_NOT_NULL(strstr(out, "go-talk: child exited with status 0\n"));
+}
