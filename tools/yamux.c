@@ -1503,17 +1503,17 @@ static void usage(FILE* out) {
           "\n"
           "  -l, --listen           listen for local connections (yamux "
           "client)\n"
-          "  -u, --udp              UDP: one stream per source address\n"
+          "  -u, --udp              UDP (-l: one stream per source address)\n"
           "  -U, --unixsock         Unix-domain socket PATH instead of HOST "
           "PORT\n"
-          "  -e, --exec CMD         run CMD with /bin/sh -c; the session "
+          "      --exec CMD         run CMD with /bin/sh -c; the session "
           "runs over its\n"
           "                         stdin/stdout instead of ours\n"
-          "  -k, --keepalive MS     keepalive ping interval, 0 = off "
+          "      --keepalive MS     keepalive ping interval, 0 = off "
           "(default 30000)\n"
-          "  -w, --window BYTES     stream receive window (default 262144; "
+          "      --window BYTES     stream receive window (default 262144; "
           "K/M suffix)\n"
-          "  -t, --udp-timeout SEC  close UDP flows idle this long, 0 = "
+          "      --udp-timeout SEC  close UDP flows idle this long, 0 = "
           "never (default 60)\n"
           "  -v, --verbose          log to stderr (-vv: debug)\n"
           "      --stats            print statistics on exit (SIGUSR1: any "
@@ -1563,17 +1563,18 @@ static int valid_port(const char* s) {
   return getservbyname(s, opt_udp ? "udp" : "tcp") != NULL;
 }
 
-enum { OPT_STATS = 256 };
+enum { OPT_STATS = 256, OPT_EXEC, OPT_KEEPALIVE, OPT_WINDOW, OPT_UDP_TIMEOUT };
 
 static int parse_args(int argc, char** argv) {
   static const struct option longopts[] = {
       {"listen", no_argument, NULL, 'l'},
       {"udp", no_argument, NULL, 'u'},
       {"unixsock", no_argument, NULL, 'U'},
-      {"exec", required_argument, NULL, 'e'},
-      {"keepalive", required_argument, NULL, 'k'},
-      {"window", required_argument, NULL, 'w'},
-      {"udp-timeout", required_argument, NULL, 't'},
+      /* Long names only: netcat's -e, -k, -w mean other things. */
+      {"exec", required_argument, NULL, OPT_EXEC},
+      {"keepalive", required_argument, NULL, OPT_KEEPALIVE},
+      {"window", required_argument, NULL, OPT_WINDOW},
+      {"udp-timeout", required_argument, NULL, OPT_UDP_TIMEOUT},
       {"verbose", no_argument, NULL, 'v'},
       {"stats", no_argument, NULL, OPT_STATS},
       {"version", no_argument, NULL, 'V'},
@@ -1586,8 +1587,7 @@ static int parse_args(int argc, char** argv) {
   int c;
 
   opterr = 0;
-  while ((c = getopt_long(argc, argv, ":luUe:k:w:t:vVh", longopts, NULL)) !=
-         -1) {
+  while ((c = getopt_long(argc, argv, ":luUvVh", longopts, NULL)) != -1) {
     switch (c) {
       case 'l':
         opt_listen = 1;
@@ -1598,16 +1598,16 @@ static int parse_args(int argc, char** argv) {
       case 'U':
         opt_unix = 1;
         break;
-      case 'e':
+      case OPT_EXEC:
         opt_exec = optarg;
         break;
-      case 'k':
+      case OPT_KEEPALIVE:
         if (parse_u64(optarg, &v) < 0)
           return bad_usage("--keepalive: not a number of milliseconds: %s",
                            optarg);
         config.keepalive_interval_ms = v;
         break;
-      case 'w':
+      case OPT_WINDOW:
         if (parse_u64(optarg, &v) < 0 || v < 262144 || v > 0x7fffffff)
           return bad_usage(
               "--window: must be 262144 to 2147483647 bytes, "
@@ -1617,7 +1617,7 @@ static int parse_args(int argc, char** argv) {
         if (config.max_window < config.initial_window)
           config.max_window = config.initial_window;
         break;
-      case 't':
+      case OPT_UDP_TIMEOUT:
         errno = 0;
         d = strtod(optarg, &end);
         if (errno != 0 || *end != '\0' || end == optarg || !(d >= 0) || d > 1e9)
