@@ -640,8 +640,7 @@ TEST(cli_dial_failure_resets_the_stream) {
   fd = tcp_connect(p1);
   set_timeout(fd, 10000);
   /* It may be reset already. */
-  if (write(fd, "x", 1) < 0)
-    ASSERT(errno == ECONNRESET || errno == EPIPE);
+  if (write(fd, "x", 1) < 0) ASSERT(errno == ECONNRESET || errno == EPIPE);
   /* The stream is reset; the connection ends (reset), not hangs. */
   k = read(fd, buf, sizeof(buf));
   ASSERT(k == 0 || (k < 0 && errno == ECONNRESET));
