@@ -88,6 +88,21 @@ static void free_records(yamux__session_t* s) {
 
 static void finish_close(yamux__session_t* s);
 
+/* Tells the application about inbound streams it has not heard of, one
+ * connection callback each. Returns whether any callback ran. */
+static int announce(yamux__session_t* s) {
+  int ran = 0;
+  s->depth++;
+  while (s->announce_count > 0 && s->connection_cb != NULL && !s->closing &&
+         s->accept_count > 0) {
+    s->announce_count--;
+    s->connection_cb(s->handle, 0);
+    ran = 1;
+  }
+  s->depth--;
+  return ran;
+}
+
 /* Runs everything that is due. Callbacks run at depth 1 so that API calls
  * made from them only queue work. */
 static void settle(yamux__session_t* s) {
@@ -114,12 +129,7 @@ static void settle(yamux__session_t* s) {
       yamux__stream_deliver(st);
       progress = 1;
     }
-    while (s->announce_count > 0 && s->connection_cb != NULL && !s->closing &&
-           s->accept_count > 0) {
-      s->announce_count--;
-      s->connection_cb(s->handle, 0);
-      progress = 1;
-    }
+    if (announce(s)) progress = 1;
     while (!yamux__queue_empty(&s->closing_handles)) {
       yamux__queue_t* q = yamux__queue_head(&s->closing_handles);
       yamux_stream_t* h = yamux__queue_data(q, yamux_stream_t, pending_);
@@ -617,6 +627,18 @@ static yamux__stream_t* on_syn(yamux__session_t* s, const yamux__frame_hdr_t* h,
     yamux__protocol_error(s, "Data|SYN beyond the receive window");
     *fatal = 1;
     return NULL;
+  }
+  if (s->accept_count >= s->cfg.accept_backlog && s->announce_count > 0 &&
+      s->connection_cb != NULL && !s->closing) {
+    /* The backlog filled within this read: let the application accept what
+     * it was not told about yet before refusing anything (a peer may send
+     * far more SYNs in one write than the backlog holds). We are inside a
+     * drive call, so callbacks may run here. */
+    announce(s);
+    if (s->dead_input) {
+      *fatal = 1;
+      return NULL;
+    }
   }
   if (s->goaway_pending || s->goaway_sent || s->closing ||
       s->accept_count >= s->cfg.accept_backlog ||

@@ -223,3 +223,36 @@ TEST(basic_implicit_ack) {
   tpeer_free(&p);
   tbuf_free(&a.rx);
 }
+
+/* 1,000 SYNs in one read, an application that accepts from its connection
+ * callback: nothing is refused, although the backlog holds 256 (the
+ * callbacks run as the backlog fills, not only after the read). */
+static yamux_stream_t burst_h[1000];
+static int burst_n;
+static void burst_accept(yamux_session_t* s, int status) {
+  ASSERT_EQ(status, 0);
+  ASSERT_EQ(yamux_stream_init(s, &burst_h[burst_n]), 0);
+  ASSERT_EQ(yamux_accept(s, &burst_h[burst_n]), 0);
+  burst_n++;
+}
+
+TEST(basic_syn_burst_beyond_backlog_accepted) {
+  tpeer_t p;
+  tbuf_t b;
+  yamux_session_stats_t st;
+  uint32_t i;
+  memset(&b, 0, sizeof(b));
+  burst_n = 0;
+  tpeer_init(&p, YAMUX_SERVER, NULL);
+  ASSERT_EQ(yamux_session_listen(&p.side.session, burst_accept), 0);
+  for (i = 0; i < 1000; i++) tframe_put(&b, T_WU, F_SYN, 2 * i + 1, 0, NULL, 0);
+  ASSERT_EQ(tpeer_feed_raw(&p, b.data, b.len), 0);
+  tpeer_pump(&p);
+  ASSERT_EQ(burst_n, 1000);
+  ASSERT_EQ(yamux_session_get_stats(&p.side.session, &st), 0);
+  ASSERT_EQ(st.streams_refused, 0);
+  ASSERT_NULL(tpeer_find(&p, T_WU, F_RST, TANY, TANY));
+  tpeer_close(&p);
+  tpeer_free(&p);
+  tbuf_free(&b);
+}
