@@ -28,7 +28,8 @@
  *  W5   stream per request over TCP: -streams requests in flight until
  *       -count completed; a request writes -msg bytes, the server answers
  *       -resp bytes and closes. raw_uv: one TCP connection per request.
- *  W6   idle streams (libyamux only): -streams (100000) streams opened and
+ *  W6   idle streams (libyamux only; W6hold and W6read are W6 with that
+ *       -mode): -streams (100000) streams opened and
  *       held; RSS growth per stream on each side after a 200 ms settle;
  *       -mode=read starts reading on every stream (both sides); then the
  *       session is closed and timed (close_ms, teardown_secs).
@@ -2095,7 +2096,8 @@ static int parse_u64(const char* arg, const char* name, uint64_t* out) {
 static void usage(void) {
   fprintf(stderr,
           "usage: yxbench -impl=libyamux|raw_uv|raw_block "
-          "-w=W1|W1pin|W2|W2pin|W3|W4|W5|W6|W7|W7p [-size=N] [-chunk=N] [-depth=N]\n"
+          "-w=W1|W1pin|W2|W2pin|W3|W4|W5|W6|W6hold|W6read|W7|W7p\n"
+          "               [-size=N] [-chunk=N] [-depth=N]\n"
           "               [-streams=N] [-count=N] [-msg=N] [-resp=N] "
           "[-transport=pipe|socketpair] [-timeout=SECS]\n"
           "               [-mode=hold|read] [-warmup=MS] "
@@ -2170,9 +2172,11 @@ int main(int argc, char** argv) {
   } else if (strcmp(wname, "W4") == 0) {
     wkind = WL_RPC;
     transport = TR_TCP;
-  } else if (strcmp(wname, "W6") == 0) {
-    wkind = WL_IDLE;
+  } else if (strcmp(wname, "W6") == 0 || strcmp(wname, "W6hold") == 0 ||
+             strcmp(wname, "W6read") == 0) {
+    wkind = WL_IDLE; /* W6hold / W6read: W6 with that -mode */
     transport = TR_TCP;
+    if (wname[2] != '\0') opt_read_mode = wname[2] == 'r';
   } else if (strcmp(wname, "W7") == 0 || strcmp(wname, "W7p") == 0) {
     wkind = WL_HOL;
     transport = wname[2] == 'p' ? TR_PIPE : TR_TCP;

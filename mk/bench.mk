@@ -1,20 +1,26 @@
-# First benchmark (bench/): W1, W1pin, W2, W2pin and W5 of
-# ../shared/bench/WORKLOADS.md for libyamux and the raw transport.
+# Benchmark (bench/): every workload of ../shared/bench/WORKLOADS.md (W1-W7)
+# for libyamux, the raw transport and the peers (mk/bench-go.mk adds the Go
+# ones). See bench/README.md.
 #
-#   make bench          build build/bench/yxbench, run every workload for
-#                       every implementation in rounds (BENCH_ROUNDS, default
-#                       5) and write bench/RESULTS-first.md
-#   BENCH_QUICK=1 make bench   1 round, 256 MiB, 20,000 requests
-#   make bench-build    only build the benchmark program
+#   make bench            build, run every workload for every implementation
+#                         in rounds (BENCH_ROUNDS, default 5) and write
+#                         bench/RESULTS.md
+#   BENCH_QUICK=1 make bench     quick mode (1 round, smaller sizes)
+#   BENCH_ONLY=W1,W4 make bench  only these workloads
+#   BENCH_IMPLS=libyamux,raw_uv make bench   only these implementations
+#   make bench-instr      callgrind instruction counts for libyamux per MiB
+#                         (W1 shape) and per round trip (W4 shape)
+#   make bench-build      only build the benchmark program
 #
-# BENCH_ARGS passes extra options to bench/run.py (see run.py --help).
+# BENCH_ARGS passes extra options to bench/run.py (see run.py --help);
+# BENCH_OUT changes the report's path.
 
 PYTHON ?= python3
 BENCH_BIN := $(O)/bench/yxbench
-BENCH_OUT ?= bench/RESULTS-first.md
+BENCH_OUT ?= bench/RESULTS.md
 BENCH_ARGS ?=
 
-.PHONY: bench bench-build
+.PHONY: bench bench-build bench-instr
 
 bench-build: $(BENCH_BIN)
 
@@ -27,5 +33,8 @@ $(BENCH_BIN): $(O)/bench/yxbench.o $(STATIC_LIB)
 
 bench: $(BENCH_BIN)
 	$(PYTHON) bench/run.py --bin $(BENCH_BIN) --out $(BENCH_OUT) $(BENCH_ARGS)
+
+bench-instr: $(BENCH_BIN)
+	$(PYTHON) bench/run.py --bin $(BENCH_BIN) --instr $(O)/bench/callgrind
 
 -include $(O)/bench/yxbench.d
