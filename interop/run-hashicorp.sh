@@ -1,15 +1,18 @@
 #!/bin/sh
-# Runs the hashicorp/yamux peer's scenarios against an echo program in every
-# role and transport, and prints a table.
+# Runs the Go peer's scenarios (hashicorp/yamux, or libp2p/go-yamux with
+# INTEROP_LIB=goyamux) against an echo program in every role and transport,
+# and prints a table. `make interop` uses interop/run-all.sh instead; this
+# one is for checking the checker against another echo:
 #
 #   interop/run-hashicorp.sh [ECHO_CMD] [SCENARIOS]
+#   interop/run-hashicorp.sh "interop/bin/go-peer --serve-echo --lib goyamux"
 #
 # ECHO_CMD defaults to build/examples/echo; SCENARIOS to "all" (a comma
 # list, or "malformed"). INTEROP_TIMEOUT sets the per-scenario timeout.
 # Exits non-zero if any scenario failed.
 set -u
 cd "$(dirname "$0")/.." || exit 2
-PEER=interop/bin/hashicorp-peer
+PEER="interop/bin/go-peer --lib ${INTEROP_LIB:-hashicorp}"
 ECHO=${1:-build/examples/echo}
 SCEN=${2:-all}
 TIMEOUT=${INTEROP_TIMEOUT:-120s}
@@ -18,14 +21,14 @@ trap 'rm -f "$OUT"' EXIT
 
 status=0
 run() { # role transport cmd
-  echo "== hashicorp-peer --role $1 --transport $2 --cmd \"$3\"" >&2
-  "$PEER" --role "$1" --transport "$2" --cmd "$3" --scenario "$SCEN" \
+  echo "== $PEER --role $1 --transport $2 --cmd \"$3\"" >&2
+  $PEER --role "$1" --transport "$2" --cmd "$3" --scenario "$SCEN" \
     --timeout "$TIMEOUT" | tee /dev/stderr |
     awk -v role="$1" -v tr="$2" '
-      /^# hashicorp\/yamux/ { ver = $3; sub(",", "", ver) }
+      /^# / && !lib { lib = $2; ver = $3; sub(",", "", ver) }
       /^SCENARIO / {
         d = ""; for (i = 5; i <= NF; i++) d = d (i > 5 ? " " : "") $i
-        printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", "hashicorp/yamux", ver, \
+        printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", lib, ver, \
           role, tr, $2, $3, $4, d
       }' >>"$OUT"
 }

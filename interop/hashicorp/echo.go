@@ -1,7 +1,7 @@
 package main
 
-// --serve-echo: a yamux echo peer on hashicorp/yamux with the same command
-// line as libyamux's examples/echo. It is the known-good stand-in the
+// --serve-echo: a yamux echo peer on a Go yamux library (--lib) with the
+// same command line as libyamux's examples/echo. It is the known-good stand-in the
 // scenarios are checked against before they judge libyamux.
 
 import (
@@ -16,7 +16,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/hashicorp/yamux"
 )
 
 type stdio struct{}
@@ -36,35 +35,43 @@ func serveEcho(args []string) int {
 	listen := fs.String("listen", "", "serve TCP connections on HOST:PORT, one at a time")
 	connect := fs.String("connect", "", "connect to HOST:PORT")
 	keepalive := fs.Int("keepalive", 0, "keepalive interval in ms (0: off)")
+	libName := fs.String("lib", "hashicorp", "Go yamux library: hashicorp|goyamux")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	// A write to a peer that went away must be an error, not a death by
 	// SIGPIPE (Go's default for fd 1).
 	signal.Ignore(syscall.SIGPIPE)
-	cfg := yamux.DefaultConfig()
-	cfg.LogOutput = io.Discard
-	cfg.EnableKeepAlive = *keepalive > 0
+	lib := libs[*libName]
+	if lib == nil {
+		fmt.Fprintln(os.Stderr, "echo: --lib must be hashicorp or goyamux")
+		return 2
+	}
+	cfg := &MuxConfig{KeepAlive: -1}
 	if *keepalive > 0 {
+		cfg.KeepAlive = 1
 		cfg.KeepAliveInterval = time.Duration(*keepalive) * time.Millisecond
 	}
 	run := func(conn io.ReadWriteCloser) error {
-		var s *yamux.Session
+		var s Session
 		var err error
 		if *client {
-			s, err = yamux.Client(conn, cfg)
+			s, err = lib.Client(conn, cfg)
 		} else {
-			s, err = yamux.Server(conn, cfg)
+			s, err = lib.Server(conn, cfg)
 		}
 		if err != nil {
 			return err
 		}
 		for {
-			st, err := s.AcceptStream()
+			st, err := s.Accept()
 			if err != nil {
 				s.Close()
-				if errors.Is(err, io.EOF) || errors.Is(err, yamux.ErrSessionShutdown) ||
-					strings.Contains(err.Error(), "closed") {
+				// A normal end: EOF, or the peer's Go Away (go-yamux ends
+				// the session when one arrives).
+				if errors.Is(err, io.EOF) || strings.Contains(err.Error(), "closed") ||
+					strings.Contains(err.Error(), "shutdown") ||
+					strings.Contains(err.Error(), "go away") {
 					return nil
 				}
 				return err
@@ -73,7 +80,7 @@ func serveEcho(args []string) int {
 				// Echo until the peer's FIN, then half-close; a reset makes
 				// both Read and Write fail and we just drop the stream.
 				if _, err := io.Copy(st, st); err == nil {
-					st.Close()
+					st.CloseWrite()
 				}
 			}()
 		}

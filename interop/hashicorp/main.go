@@ -1,8 +1,10 @@
-// hashicorp-peer: checks a yamux echo peer (libyamux's examples/echo) with
-// the real hashicorp/yamux library, and with hand-written frames where the
-// library cannot produce the bytes a scenario needs.
+// go-peer: checks a yamux echo peer (libyamux's examples/echo) with a real
+// Go yamux library -- hashicorp/yamux or libp2p/go-yamux, picked by --lib --
+// and with hand-written frames where no library can produce the bytes a
+// scenario needs (those "raw" scenarios run only with --lib hashicorp: they
+// do not depend on the library).
 //
-//	hashicorp-peer --role client|server
+//	go-peer [--lib hashicorp|goyamux] --role client|server
 //	               --transport stdio-spawn|tcp-connect|tcp-listen
 //	               [--cmd "PROGRAM ARGS"] [--addr HOST:PORT]
 //	               [--scenario NAME[,NAME...]|all|malformed] [--timeout 60s]
@@ -11,27 +13,26 @@
 // given; "{addr}" in --cmd is replaced by the TCP address) and prints one
 // line: SCENARIO name PASS|FAIL|SKIP secs detail.
 //
-//	hashicorp-peer --serve-echo [--client|--server]
-//	               [--stdio | --listen HOST:PORT | --connect HOST:PORT]
-//	               [--keepalive MS]
+//	go-peer --serve-echo [--lib hashicorp|goyamux] [--client|--server]
+//	        [--stdio | --listen HOST:PORT | --connect HOST:PORT]
+//	        [--keepalive MS] [--accept-delay MS] [--open N]
 //
-// runs a hashicorp/yamux echo peer with examples/echo's command line.
+// runs a yamux echo peer on the chosen library with examples/echo's command
+// line (plus knobs the C-side driver scenarios use, see cdrive.go).
 package main
 
 import (
 	"flag"
 	"fmt"
-	"io"
 	"net"
 	"os"
-	"runtime/debug"
 	"strings"
 	"time"
 
-	"github.com/hashicorp/yamux"
 )
 
 type Peer struct {
+	lib       Lib
 	role      string
 	transport string
 	cmd       string
@@ -55,6 +56,8 @@ type Scenario struct {
 	extra  func(p *Peer) string // extra arguments for the spawned peer
 	expect exitExpect
 	run    func(e *Env) (string, error)
+	raw    bool // hand-written frames: run with --lib hashicorp only
+	cdrive bool // needs the C driver (interop/c/yxdrive) as --cmd
 }
 
 // Env is what a scenario works with: the transport, and the peer settings.
@@ -63,20 +66,15 @@ type Env struct {
 	c *Conn
 }
 
-func (e *Env) config() *yamux.Config {
-	cfg := yamux.DefaultConfig()
-	cfg.LogOutput = io.Discard
-	if e.p.verbose {
-		cfg.LogOutput = os.Stderr
-	}
-	return cfg
+func (e *Env) config() *MuxConfig {
+	return &MuxConfig{Verbose: e.p.verbose}
 }
 
-func (e *Env) session(cfg *yamux.Config) (*yamux.Session, error) {
+func (e *Env) session(cfg *MuxConfig) (Session, error) {
 	if e.p.role == "client" {
-		return yamux.Client(e.c, cfg)
+		return e.p.lib.Client(e.c, cfg)
 	}
-	return yamux.Server(e.c, cfg)
+	return e.p.lib.Server(e.c, cfg)
 }
 
 // ids for raw scenarios: ours has the parity of our role.
@@ -94,23 +92,13 @@ func (e *Env) theirID(n uint32) uint32 {
 	return 2*n + 1
 }
 
-func yamuxVersion() string {
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, d := range bi.Deps {
-			if d.Path == "github.com/hashicorp/yamux" {
-				return d.Version
-			}
-		}
-	}
-	return "unknown"
-}
-
 func main() {
 	if len(os.Args) > 1 && (os.Args[1] == "--serve-echo" ||
 		os.Args[1] == "-serve-echo") {
 		os.Exit(serveEcho(os.Args[2:]))
 	}
 	p := &Peer{}
+	libName := flag.String("lib", "hashicorp", "Go yamux library: hashicorp|goyamux")
 	flag.StringVar(&p.role, "role", "client", "our yamux role: client|server")
 	flag.StringVar(&p.transport, "transport", "stdio-spawn",
 		"stdio-spawn|tcp-connect|tcp-listen")
@@ -124,15 +112,26 @@ func main() {
 	flag.StringVar(&traceFiles, "trace", "",
 		"copy each transport's bytes to PREFIX.N.tx and PREFIX.N.rx")
 	list := flag.Bool("list", false, "list scenarios")
+	version := flag.Bool("version", false, "print the library's name and version")
 	flag.Parse()
 	if p.role != "client" && p.role != "server" {
 		fmt.Fprintln(os.Stderr, "--role must be client or server")
 		os.Exit(2)
 	}
+	p.lib = libs[*libName]
+	if p.lib == nil {
+		fmt.Fprintln(os.Stderr, "--lib must be hashicorp or goyamux")
+		os.Exit(2)
+	}
+	if *version {
+		fmt.Println(p.lib.Name(), p.lib.Version())
+		return
+	}
 	all := scenarios()
 	if *list {
 		for _, s := range all {
-			fmt.Println(s.name)
+			fmt.Println(s.name, map[bool]string{true: "raw", false: ""}[s.raw],
+				map[bool]string{true: "cdrive", false: ""}[s.cdrive])
 		}
 		return
 	}
@@ -140,7 +139,11 @@ func main() {
 	for _, want := range strings.Split(*scen, ",") {
 		found := false
 		for _, s := range all {
-			if want == "all" || s.name == want ||
+			// "all": every scenario for an echo peer (raw ones only on
+			// hashicorp); "cdrive": the C-driver ones.
+			ok := want == "all" && !s.cdrive && (!s.raw || *libName == "hashicorp")
+			ok = ok || want == "cdrive" && s.cdrive
+			if ok || s.name == want ||
 				(want == "malformed" && strings.HasPrefix(s.name, "malformed_")) {
 				sel = append(sel, s)
 				found = true
@@ -151,8 +154,8 @@ func main() {
 			os.Exit(2)
 		}
 	}
-	fmt.Printf("# hashicorp/yamux %s, role %s, transport %s, peer: %s\n",
-		yamuxVersion(), p.role, p.transport, p.cmd)
+	fmt.Printf("# %s %s, role %s, transport %s, peer: %s\n",
+		p.lib.Name(), p.lib.Version(), p.role, p.transport, p.cmd)
 	failed, passed, skipped := 0, 0, 0
 	for _, s := range sel {
 		res, secs, detail := p.runOne(s)

@@ -13,11 +13,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/hashicorp/yamux"
 )
 
 func scenarios() []Scenario {
-	return []Scenario{
+	return append([]Scenario{
 		{name: "open_echo", run: openEcho},
 		{name: "concurrent_1000", run: concurrent1000},
 		{name: "concurrent_1000_seqopen", run: concurrent1000SeqOpen},
@@ -25,7 +24,7 @@ func scenarios() []Scenario {
 		{name: "big_window", run: bigWindow},
 		{name: "halfclose_client_first", run: halfcloseClientFirst},
 		{name: "halfclose_data_flowing", run: halfcloseDataFlowing},
-		{name: "reset", run: resetRaw},
+		{name: "reset", run: reset},
 		{name: "ping", run: ping},
 		{name: "keepalive", run: keepalive, extra: func(p *Peer) string {
 			return p.kaArgs
@@ -33,17 +32,17 @@ func scenarios() []Scenario {
 		{name: "goaway", run: goaway},
 		{name: "close_with_open_streams", run: closeWithOpenStreams},
 		{name: "close_abrupt", run: closeAbrupt, expect: expectClean},
-		{name: "hostile_benign", run: hostileBenign},
-		{name: "malformed_version", run: malformed(mVersion), expect: expectNonZero},
-		{name: "malformed_type", run: malformed(mType), expect: expectNonZero},
-		{name: "malformed_window_syn", run: malformed(mWindowSYN), expect: expectNonZero},
-		{name: "malformed_window", run: malformed(mWindow), expect: expectNonZero},
-		{name: "malformed_syn_parity", run: malformed(mSynParity), expect: expectNonZero},
-		{name: "malformed_syn_zero", run: malformed(mSynZero), expect: expectNonZero},
-		{name: "malformed_syn_dup", run: malformed(mSynDup), expect: expectNonZero},
-		{name: "malformed_syn_reused", run: malformed(mSynReused), expect: expectNonZero},
-		{name: "malformed_wu_overflow", run: malformed(mWUOverflow), expect: expectNonZero},
-	}
+		{name: "hostile_benign", run: hostileBenign, raw: true},
+		{name: "malformed_version", run: malformed(mVersion), expect: expectNonZero, raw: true},
+		{name: "malformed_type", run: malformed(mType), expect: expectNonZero, raw: true},
+		{name: "malformed_window_syn", run: malformed(mWindowSYN), expect: expectNonZero, raw: true},
+		{name: "malformed_window", run: malformed(mWindow), expect: expectNonZero, raw: true},
+		{name: "malformed_syn_parity", run: malformed(mSynParity), expect: expectNonZero, raw: true},
+		{name: "malformed_syn_zero", run: malformed(mSynZero), expect: expectNonZero, raw: true},
+		{name: "malformed_syn_dup", run: malformed(mSynDup), expect: expectNonZero, raw: true},
+		{name: "malformed_syn_reused", run: malformed(mSynReused), expect: expectNonZero, raw: true},
+		{name: "malformed_wu_overflow", run: malformed(mWUOverflow), expect: expectNonZero, raw: true},
+	}, cdriveScenarios()...)
 }
 
 // ---- data: deterministic pseudo-random bytes, checked by SHA-256 ---------
@@ -110,13 +109,13 @@ func recvData(r io.Reader, progress *atomic.Int64) (int64, [32]byte, error) {
 
 // echoStream sends size bytes on st and half-closes, while reading the echo
 // to EOF; it checks count and hash.
-func echoStream(st *yamux.Stream, seed uint64, size int64,
+func echoStream(st Stream, seed uint64, size int64,
 	progress *atomic.Int64) error {
 	werr := make(chan error, 1)
 	go func() {
 		_, err := sendData(st, seed, size, 64*1024)
 		if err == nil {
-			err = st.Close()
+			err = st.CloseWrite()
 		}
 		werr <- err
 	}()
@@ -150,14 +149,14 @@ func openEcho(e *Env) (string, error) {
 		return "", err
 	}
 	defer s.Close()
-	st, err := s.OpenStream()
+	st, err := s.Open()
 	if err != nil {
 		return "", fmt.Errorf("open: %v", err)
 	}
 	if want := e.ourID(0); st.StreamID() != want {
 		return "", fmt.Errorf("stream id %d, want %d", st.StreamID(), want)
 	}
-	msg := []byte("hello from hashicorp/yamux " + yamuxVersion())
+	msg := []byte("hello from " + e.p.lib.Name() + " " + e.p.lib.Version())
 	st.SetDeadline(time.Now().Add(10 * time.Second))
 	if _, err := st.Write(msg); err != nil {
 		return "", fmt.Errorf("write: %v", err)
@@ -169,7 +168,7 @@ func openEcho(e *Env) (string, error) {
 	if !bytes.Equal(got, msg) {
 		return "", fmt.Errorf("echo %q, want %q", got, msg)
 	}
-	st.Close()
+	st.CloseWrite()
 	rest, err := io.ReadAll(st)
 	if err != nil {
 		return "", fmt.Errorf("read to EOF after our FIN: %v", err)
@@ -209,10 +208,10 @@ func concurrent(e *Env, seqOpen bool) (string, error) {
 	start := time.Now()
 	errs := make(chan error, n)
 	var wg sync.WaitGroup
-	var opened []*yamux.Stream
+	var opened []Stream
 	if seqOpen {
 		for i := 0; i < n; i++ {
-			st, err := s.OpenStream()
+			st, err := s.Open()
 			if err != nil {
 				return "", fmt.Errorf("open #%d: %v", i, err)
 			}
@@ -223,11 +222,11 @@ func concurrent(e *Env, seqOpen bool) (string, error) {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			var st *yamux.Stream
+			var st Stream
 			var err error
 			if seqOpen {
 				st = opened[i]
-			} else if st, err = s.OpenStream(); err != nil {
+			} else if st, err = s.Open(); err != nil {
 				errs <- fmt.Errorf("open #%d: %v", i, err)
 				return
 			}
@@ -259,13 +258,13 @@ func concurrent(e *Env, seqOpen bool) (string, error) {
 		n, how, float64(total)/(1<<20), mibps(total, d)), nil
 }
 
-func bulk(e *Env, cfg *yamux.Config, size int64) (string, error) {
+func bulk(e *Env, cfg *MuxConfig, size int64) (string, error) {
 	s, err := e.session(cfg)
 	if err != nil {
 		return "", err
 	}
 	defer s.Close()
-	st, err := s.OpenStream()
+	st, err := s.Open()
 	if err != nil {
 		return "", fmt.Errorf("open: %v", err)
 	}
@@ -287,7 +286,7 @@ func bulk256m(e *Env) (string, error) {
 // (WindowUpdate|SYN length = 16 MiB - 256 KiB); the peer must honour it.
 func bigWindow(e *Env) (string, error) {
 	cfg := e.config()
-	cfg.MaxStreamWindowSize = 16 << 20
+	cfg.Window = 16 << 20
 	d, err := bulk(e, cfg, 64<<20)
 	if err != nil {
 		return "", err
@@ -301,7 +300,7 @@ func halfcloseClientFirst(e *Env) (string, error) {
 		return "", err
 	}
 	defer s.Close()
-	st, err := s.OpenStream()
+	st, err := s.Open()
 	if err != nil {
 		return "", fmt.Errorf("open: %v", err)
 	}
@@ -312,7 +311,7 @@ func halfcloseClientFirst(e *Env) (string, error) {
 	if _, err := sendData(st, 3, size, 16*1024); err != nil {
 		return "", err
 	}
-	if err := st.Close(); err != nil {
+	if err := st.CloseWrite(); err != nil {
 		return "", fmt.Errorf("close (FIN): %v", err)
 	}
 	n, sum, err := recvData(st, nil)
@@ -331,7 +330,7 @@ func halfcloseDataFlowing(e *Env) (string, error) {
 		return "", err
 	}
 	defer s.Close()
-	st, err := s.OpenStream()
+	st, err := s.Open()
 	if err != nil {
 		return "", fmt.Errorf("open: %v", err)
 	}
@@ -344,7 +343,7 @@ func halfcloseDataFlowing(e *Env) (string, error) {
 		_, err := sendData(st, 4, size, 64*1024)
 		if err == nil {
 			atFin = got.Load()
-			err = st.Close()
+			err = st.CloseWrite()
 		}
 		finDone <- err
 	}()
@@ -388,7 +387,7 @@ func halfcloseDataFlowing(e *Env) (string, error) {
 
 func ping(e *Env) (string, error) {
 	cfg := e.config()
-	cfg.EnableKeepAlive = false
+	cfg.KeepAlive = -1
 	s, err := e.session(cfg)
 	if err != nil {
 		return "", err
@@ -412,15 +411,15 @@ func ping(e *Env) (string, error) {
 // both ways. No side may declare the other dead.
 func keepalive(e *Env) (string, error) {
 	cfg := e.config()
-	cfg.EnableKeepAlive = true
+	cfg.KeepAlive = 1
 	cfg.KeepAliveInterval = 50 * time.Millisecond
-	cfg.ConnectionWriteTimeout = 2 * time.Second
+	cfg.WriteTimeout = 2 * time.Second
 	s, err := e.session(cfg)
 	if err != nil {
 		return "", err
 	}
 	defer s.Close()
-	st, err := s.OpenStream()
+	st, err := s.Open()
 	if err != nil {
 		return "", fmt.Errorf("open: %v", err)
 	}
@@ -482,7 +481,7 @@ func goaway(e *Env) (string, error) {
 	var progress atomic.Int64
 	errs := make(chan error, n)
 	for i := 0; i < n; i++ {
-		st, err := s.OpenStream()
+		st, err := s.Open()
 		if err != nil {
 			return "", fmt.Errorf("open: %v", err)
 		}
@@ -503,7 +502,7 @@ func goaway(e *Env) (string, error) {
 	}
 	detail := fmt.Sprintf("%d streams finished %d MiB after our GoAway(0)", n,
 		(int64(n)*size-atGA)>>20)
-	st, err := s.OpenStream()
+	st, err := s.Open()
 	if err != nil {
 		return detail + fmt.Sprintf("; new open after it failed locally: %v", err), nil
 	}
@@ -515,9 +514,9 @@ func goaway(e *Env) (string, error) {
 	switch {
 	case werr == nil && rerr == nil && bytes.Equal(got, msg):
 		detail += "; a new stream we opened after it was accepted and echoed"
-	case errors.Is(rerr, yamux.ErrConnectionReset) || errors.Is(werr, yamux.ErrConnectionReset):
+	case e.p.lib.IsReset(rerr) || e.p.lib.IsReset(werr):
 		detail += "; a new stream we opened after it was refused (RST)"
-	case errors.Is(rerr, yamux.ErrTimeout):
+	case e.p.lib.IsTimeout(rerr):
 		return "", fmt.Errorf("%s; a new stream opened after it got no answer in 5s", detail)
 	default:
 		detail += fmt.Sprintf("; new stream after it: write %v, read %v", werr, rerr)
@@ -527,9 +526,9 @@ func goaway(e *Env) (string, error) {
 
 // openSome opens n streams, writes 256 KiB on each without closing, and
 // reads the first KiB of each echo (so they are live both ways).
-func openSome(s *yamux.Session, n int) error {
+func openSome(s Session, n int) error {
 	for i := 0; i < n; i++ {
-		st, err := s.OpenStream()
+		st, err := s.Open()
 		if err != nil {
 			return fmt.Errorf("open: %v", err)
 		}
@@ -573,4 +572,59 @@ func closeAbrupt(e *Env) (string, error) {
 	e.c.abrupt = true
 	s.Close()
 	return "16 streams mid-transfer, transport closed both ways", nil
+}
+
+// reset: the library's Stream.Reset with an error code (go-yamux's
+// ResetWithError) while the peer's echo is blocked on our window; then a
+// new stream echoes and a ping is answered. hashicorp has no Stream.Reset:
+// the RST goes out as a hand-written frame (resetRaw).
+func reset(e *Env) (string, error) {
+	if !e.p.lib.HasReset() {
+		return resetRaw(e)
+	}
+	s, err := e.session(e.config())
+	if err != nil {
+		return "", err
+	}
+	defer s.Close()
+	st, err := s.Open()
+	if err != nil {
+		return "", fmt.Errorf("open: %v", err)
+	}
+	st.SetDeadline(time.Now().Add(20 * time.Second))
+	// A writer that never ends and no reading beyond the first KiB: the
+	// echo fills our window, then stops reading; our writer blocks too
+	// (how soon depends on both sides' window auto-tuning).
+	wdone := make(chan error, 1)
+	go func() {
+		_, err := sendData(st, 11, 1<<40, 64*1024)
+		wdone <- err
+	}()
+	if _, err := io.ReadFull(st, make([]byte, 1024)); err != nil {
+		return "", fmt.Errorf("read before the reset: %v", err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if err := st.Reset(42); err != nil {
+		return "", fmt.Errorf("Reset(42): %v", err)
+	}
+	select {
+	case err := <-wdone:
+		if err == nil {
+			return "", errors.New("writer ended without error")
+		}
+	case <-time.After(5 * time.Second):
+		return "", errors.New("our writer went on for 5 s after Reset")
+	}
+	st2, err := s.Open()
+	if err != nil {
+		return "", fmt.Errorf("open after the reset: %v", err)
+	}
+	st2.SetDeadline(time.Now().Add(20 * time.Second))
+	if err := echoStream(st2, 12, 100*1024, nil); err != nil {
+		return "", fmt.Errorf("after the reset: %v", err)
+	}
+	if _, err := s.Ping(); err != nil {
+		return "", fmt.Errorf("ping after the reset: %v", err)
+	}
+	return "Stream.ResetWithError(42) mid-transfer (echo blocked on our window); our writer failed, next stream echoed, ping answered", nil
 }
