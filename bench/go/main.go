@@ -220,11 +220,15 @@ func spawn() (*child, string, []*pipeConn) {
 		cmd.Stdout = theirs[1]
 		cmd.ExtraFiles = theirs[2:]
 	} else {
-		out, err := cmd.StdoutPipe()
+		// Our own pipe rather than cmd.StdoutPipe: Wait closes that one when
+		// the child exits, and W6 reads the child's last line after that.
+		r, w, err := os.Pipe()
 		if err != nil {
-			die("stdout pipe: %v", err)
+			die("pipe: %v", err)
 		}
-		c.out = bufio.NewReader(out)
+		cmd.Stdout = w
+		theirs = append(theirs, w)
+		c.out = bufio.NewReader(r)
 	}
 	if err := cmd.Start(); err != nil {
 		die("spawn: %v", err)

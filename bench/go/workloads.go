@@ -376,7 +376,8 @@ func clientHOL(sess Session) []interface{} {
 		"secs", f6(secs), "p50_us", f1(p.p50), "p99_us", f1(p.p99),
 		"max_us", f1(p.max), "bulk_mibps", f1(float64(b1-b0) / secs / MiB),
 		"idle_p50_us", f1(q.p50), "idle_p99_us", f1(q.p99),
-		"idle_max_us", f1(q.max)}
+		"idle_max_us", f1(q.max), "p99_ratio",
+		strconv.FormatFloat(p.p99/q.p99, 'f', 2, 64)}
 }
 
 // ---- W6 idle streams -------------------------------------------------------
@@ -447,6 +448,9 @@ func serveIdle(sess Session) {
 			break
 		}
 	}
+	t := time.Now()
+	sess.Close()
+	fmt.Printf("CLOSED ms=%.3f\n", float64(time.Since(t))/1e6)
 	runtime.KeepAlive(held)
 }
 
@@ -472,23 +476,36 @@ func clientIdle(c *child, sess Session) {
 	runtime.KeepAlive(held)
 	n := float64(opt.streams)
 	kv := []interface{}{"streams", opt.streams, "mode", opt.mode,
-		"client_rss_per_stream", f0(float64(m.rss-base.rss) / n),
-		"server_rss_per_stream", f0(float64(sm.rss-sbase.rss) / n),
-		"client_heap_per_stream", f0(float64(m.heap-base.heap) / n),
-		"server_heap_per_stream", f0(float64(sm.heap-sbase.heap) / n),
+		"client_rss_per_stream", f1(float64(m.rss-base.rss) / n),
+		"server_rss_per_stream", f1(float64(sm.rss-sbase.rss) / n),
+		"client_heap_per_stream", f1(float64(m.heap-base.heap) / n),
+		"server_heap_per_stream", f1(float64(sm.heap-sbase.heap) / n),
 		"open_secs", f6(openSecs), "accepted_secs", f6(acceptedSecs)}
 	// Teardown: close the session with every stream open, wait for the
 	// server to exit.
 	t1 := time.Now()
 	sess.Close()
+	closeMs := float64(time.Since(t1)) / 1e6
 	left := opt.exitwait - time.Since(t1)
 	if left < 0 {
 		left = 0
 	}
-	if _, ok := c.wait(left); ok {
-		kv = append(kv, "teardown_secs", f6(time.Since(t1).Seconds()))
+	_, exited := c.wait(left)
+	tearSecs := time.Since(t1).Seconds()
+	srvClose := "-1" // the server's "CLOSED ms=" line, if it got that far
+	if l, err := c.out.ReadString('\n'); err == nil {
+		var ms float64
+		if _, err := fmt.Sscanf(strings.TrimSpace(l), "CLOSED ms=%g", &ms); err == nil {
+			srvClose = strconv.FormatFloat(ms, 'f', 3, 64)
+		}
+	}
+	kv = append(kv, "close_ms", strconv.FormatFloat(closeMs, 'f', 3, 64),
+		"server_close_ms", srvClose)
+	if exited {
+		kv = append(kv, "teardown_secs", f6(tearSecs))
 	} else {
-		kv = append(kv, "teardown_secs", "KILLED>"+opt.exitwait.String())
+		kv = append(kv, "teardown_secs",
+			"KILLED>"+strconv.FormatFloat(opt.exitwait.Seconds(), 'f', -1, 64))
 	}
 	printResult(kv...)
 }
