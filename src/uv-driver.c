@@ -17,6 +17,7 @@
  *    closed; the last close callback calls yamux_session_transport_closed().
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -63,6 +64,7 @@ typedef struct driver_s {
   unsigned int closing : 1;     /* the close hook ran */
   unsigned int closing_all : 1; /* handles are being closed */
   unsigned int shutting : 1;    /* a uv_shutdown() is in flight */
+  unsigned int tx_is_stdout : 1; /* tx is this process's fd 1 */
   size_t inflight;              /* bytes of the uv_write() in flight */
   uint64_t armed;               /* expiry the timer is armed for */
   unsigned int pending;         /* close callbacks and fs requests to wait */
@@ -423,6 +425,23 @@ static void close_handle(driver_t* d, uv_handle_t* handle, uv_close_cb cb) {
   uv_close(handle, cb);
 }
 
+/* libuv never closes descriptors 0-2, so closing the handle over our stdout
+ * would leave the pipe open and the peer would never read EOF. Put
+ * /dev/null in its place: that closes the pipe and leaves fd 1 valid for
+ * whatever the program writes later. */
+static void release_stdout(driver_t* d) {
+  int fd;
+
+  if (!d->tx_is_stdout) return;
+  d->tx_is_stdout = 0;
+  fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  if (fd != 1) {
+    dup2(fd, 1);
+    close(fd);
+  }
+}
+
 static void close_io(driver_t* d, uv_stream_t* stream) {
   yamux_session_t* s;
 
@@ -431,6 +450,8 @@ static void close_io(driver_t* d, uv_stream_t* stream) {
     close_handle(d, &s->io[0].handle, on_io0_closed);
   else
     close_handle(d, &s->io[1].handle, on_io1_closed);
+  /* uv_close() took the descriptor out of the poller already. */
+  if (stream == d->tx && d->tx != d->rx) release_stdout(d);
 }
 
 /* Closes everything still open; finish() runs when the last close callback
@@ -679,6 +700,7 @@ int yamux_session_start_stdio(uv_loop_t* loop, yamux_session_t* session,
     r = open_stdio(loop, &session->io[1], 1, t1, 0);
     if (r < 0) goto fail_rx;
     d->tx = &session->io[1].stream;
+    d->tx_is_stdout = t1 == UV_NAMED_PIPE;
   }
 
   r = start(loop, session, d, end_cb);
