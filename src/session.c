@@ -130,7 +130,10 @@ static void settle(yamux__session_t* s) {
       progress = 1;
     }
     if (announce(s)) progress = 1;
-    while (!yamux__queue_empty(&s->closing_handles)) {
+    /* Requests that callbacks above cancelled complete first: a close
+     * callback may reuse the handle's memory. */
+    while (!yamux__queue_empty(&s->closing_handles) &&
+           yamux__queue_empty(&s->done_reqs)) {
       yamux__queue_t* q = yamux__queue_head(&s->closing_handles);
       yamux_stream_t* h = yamux__queue_data(q, yamux_stream_t, pending_);
       yamux_close_cb cb = h->close_cb_;
