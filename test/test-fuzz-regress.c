@@ -230,3 +230,74 @@ TEST(fuzz_regress_body_for_stream_released_mid_frame) {
   tpeer_close(&p);
   tpeer_free(&p);
 }
+
+/* fuzz-session: a stream closed from its read_cb while a shutdown (or
+ * write) was pending got its close callback before the cancelled request's
+ * callback, within the same run: the request then completed on a handle
+ * whose memory the close callback may already have reused. Requests must
+ * complete before their handle's close callback (as in libuv). */
+static int order_seq;
+static int order_shutdown_at;
+static int order_write_at;
+static int order_close_at;
+static int order_shutdown_status;
+
+static void order_shutdown_cb(yamux_shutdown_t* req, int status) {
+  (void)req;
+  order_shutdown_at = ++order_seq;
+  order_shutdown_status = status;
+}
+
+static void order_write_cb(yamux_write_t* req, int status) {
+  (void)req;
+  ASSERT_EQ(status, UV_ECANCELED);
+  order_write_at = ++order_seq;
+}
+
+static void order_close_cb(yamux_stream_t* h) {
+  (void)h;
+  order_close_at = ++order_seq;
+}
+
+static void order_alloc(yamux_stream_t* h, size_t n, uv_buf_t* buf) {
+  static char mem[64];
+  (void)h;
+  (void)n;
+  *buf = uv_buf_init(mem, sizeof(mem));
+}
+
+static void order_read_close(yamux_stream_t* h, ssize_t n,
+                             const uv_buf_t* buf) {
+  (void)buf;
+  if (n > 0) yamux_close(h, order_close_cb);
+}
+
+TEST(fuzz_regress_requests_complete_before_close_cb) {
+  tpeer_t p;
+  yamux_stream_t h;
+  yamux_shutdown_t sreq;
+  yamux_write_t wreq;
+  uv_buf_t b = uv_buf_init((char*)"data", 4);
+
+  order_seq = order_shutdown_at = order_write_at = order_close_at = 0;
+  tpeer_init(&p, YAMUX_SERVER, NULL);
+  ASSERT_OK(tpeer_send_frame(&p, T_DATA, F_SYN, 1, 5, "hello", 5));
+  tpeer_pump(&p);
+  ASSERT_OK(yamux_stream_init(&p.side.session, &h));
+  ASSERT_OK(yamux_accept(&p.side.session, &h));
+  tpeer_pump(&p); /* the ACK; "hello" waits buffered */
+  /* In one turn: a write and a shutdown are queued, reading starts, and
+   * the read callback closes the stream. */
+  ASSERT_OK(yamux_write(&wreq, &h, &b, 1, order_write_cb));
+  ASSERT_OK(yamux_shutdown(&sreq, &h, order_shutdown_cb));
+  ASSERT_OK(yamux_read_start(&h, order_alloc, order_read_close));
+  tpeer_pump(&p);
+  ASSERT_NE(order_close_at, 0);
+  ASSERT_NE(order_write_at, 0);
+  ASSERT_NE(order_shutdown_at, 0);
+  ASSERT_EQ(order_shutdown_status, UV_ECANCELED);
+  ASSERT_LT(order_write_at, order_close_at);
+  ASSERT_LT(order_shutdown_at, order_close_at);
+  tpeer_close(&p);
+  tpeer_free(&p);
+}
