@@ -1095,7 +1095,7 @@ static uv_timer_t settle_timer;
 static uint64_t rss0, rss1, heap0, heap1;
 static uint64_t srv_rss0, srv_rss1, srv_heap0, srv_heap1;
 static uint64_t t_open0, t_open1, t_accepted;
-static uint64_t t_close0, t_closed, t_exit;
+static uint64_t t_close0, t_close1, t_closed, t_exit;
 static double srv_close_ms = -1;
 static uv_timer_t exit_timer;
 static int child_killed;
@@ -1116,7 +1116,7 @@ static void y6_print(void) {
          " mode=%s client_rss_per_stream=%.1f server_rss_per_stream=%.1f"
          " client_heap_per_stream=%.1f server_heap_per_stream=%.1f"
          " open_secs=%.6f accepted_secs=%.6f close_ms=%.3f"
-         " server_close_ms=%.3f",
+         " close_call_ms=%.3f server_close_ms=%.3f",
          impl_name, wname, transport_names[transport], opt_streams,
          opt_read_mode ? "read" : "hold",
          ((double)rss1 - (double)rss0) / (double)opt_streams,
@@ -1125,7 +1125,8 @@ static void y6_print(void) {
          ((double)srv_heap1 - (double)srv_heap0) / (double)opt_streams,
          (double)(t_open1 - t_open0) / 1e9,
          (double)(t_accepted - t_open0) / 1e9,
-         (double)(t_closed - t_close0) / 1e6, srv_close_ms);
+         (double)(t_closed - t_close0) / 1e6,
+         (double)(t_close1 - t_close0) / 1e6, srv_close_ms);
   if (child_killed)
     printf(" teardown_secs=KILLED>%" PRIu64, opt_exitwait);
   else
@@ -1166,6 +1167,7 @@ static void y6_client_measured(uv_timer_t* t) {
   child.exit_cb = y6_child_exit;
   t_close0 = uv_hrtime();
   yamux_session_close(&sess, y6_closed);
+  t_close1 = uv_hrtime();
 }
 
 static void y6_open_all(uv_timer_t* t) {
