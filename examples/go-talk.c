@@ -15,10 +15,12 @@
  *
  * One hashicorp/yamux behaviour shapes the code: hashicorp only ACKs a
  * stream if its application accepts it before the FIN arrives, so a request
- * sent as open + write + shutdown in one turn is served but never ACKed.
- * We write the request with the open (it rides on the SYN) and shut down
- * from the connect callback, after the ACK. (libyamux also never puts FIN
- * on a Data frame with a body, which hashicorp could lose.)
+ * sent as open + write + shutdown in one turn is served but never ACKed
+ * (libyamux takes the answer as the ACK, but until then the open counts
+ * against max_unacked_opens). So we write the request with the open (it
+ * rides on the SYN) and shut down from the connect callback, after the ACK.
+ * libyamux never puts FIN on a Data frame with a body, which hashicorp could
+ * lose (doc/protocol.md).
  *
  * Run: (cd interop/go-talk && go build -o ../bin/go-talk .)
  *      build/examples/go-talk [path/to/go-talk]   (default interop/bin/go-talk)

@@ -15,6 +15,15 @@ for f in include/yamux.h lib/libyamux.a lib/libyamux.so \
   [ -e "$tmp/$f" ] || { echo "not installed: $f" >&2; exit 1; }
 done
 
+# The yamux command and its man page, when this tree has them (tools/).
+if [ -f tools/yamux.c ]; then
+  for f in bin/yamux share/man/man1/yamux.1; do
+    [ -e "$tmp/$f" ] || { echo "not installed: $f" >&2; exit 1; }
+  done
+  LD_LIBRARY_PATH="$tmp/lib" "$tmp/bin/yamux" --version >/dev/null ||
+    { echo "installed yamux --version failed" >&2; exit 1; }
+fi
+
 export PKG_CONFIG_PATH="$tmp/lib/pkgconfig"
 [ "$(pkg-config --modversion libyamux)" = \
   "$(sed -n 's/^#define YAMUX_VERSION_STRING "\(.*\)"/\1/p' include/yamux.h)" ] ||
