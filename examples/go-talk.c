@@ -122,8 +122,7 @@ static void on_message(talk_t* t) {
       fail("hash: go and c disagree", UV_EPROTO);
   } else {
     printf("go-talk: callback -> %.*s", n, t->in);
-    snprintf(expect, sizeof(expect), "callbacks ok %d: pong 0",
-             N_CALLBACKS);
+    snprintf(expect, sizeof(expect), "callbacks ok %d: pong 0", N_CALLBACKS);
     if (t->in_len < strlen(expect) || memcmp(t->in, expect, strlen(expect)))
       fail("callback: wrong answer", UV_EPROTO);
   }
@@ -290,8 +289,8 @@ int main(int argc, char** argv) {
     uv_run(loop, UV_RUN_DEFAULT);
     return 1;
   }
-  printf("go-talk: spawned %s (pid %d); yamux over its stdin/stdout\n",
-         args[0], child.pid);
+  printf("go-talk: spawned %s (pid %d); yamux over its stdin/stdout\n", args[0],
+         child.pid);
   yamux_session_listen(&session, on_stream);
 
   if ((hash_data = malloc(HASH_LEN)) == NULL) return 1;

@@ -87,8 +87,12 @@ static void call_unref(rpc_call_t* c) {
   }
 }
 
-static void call_stream_closed(yamux_stream_t* s) { call_unref(s->data); }
-static void call_timer_closed(uv_handle_t* h) { call_unref(h->data); }
+static void call_stream_closed(yamux_stream_t* s) {
+  call_unref(s->data);
+}
+static void call_timer_closed(uv_handle_t* h) {
+  call_unref(h->data);
+}
 
 /* Completes the call once; `reset` aborts the stream (with `code`). */
 static void call_finish(rpc_call_t* c, int status, int reset, uint32_t code) {
@@ -227,8 +231,12 @@ static void srv_unref(srv_call_t* sc) {
   }
 }
 
-static void srv_closed(yamux_stream_t* s) { srv_unref(s->data); }
-static void srv_work_closed(uv_handle_t* h) { srv_unref(h->data); }
+static void srv_closed(yamux_stream_t* s) {
+  srv_unref(s->data);
+}
+static void srv_work_closed(uv_handle_t* h) {
+  srv_unref(h->data);
+}
 
 static void srv_close(srv_call_t* sc, int reset) {
   if (sc->closing) return;
@@ -470,8 +478,7 @@ static void start_call(void) {
   }
 }
 
-static void slow_done(void* data, int status, const char* result,
-                      size_t len) {
+static void slow_done(void* data, int status, const char* result, size_t len) {
   (void)data, (void)result, (void)len;
   if (status == UV_ETIMEDOUT)
     slow_timed_out++;
@@ -483,8 +490,9 @@ static void slow_done(void* data, int status, const char* result,
 
 static void on_watchdog(uv_timer_t* t) {
   (void)t;
-  fprintf(stderr, "rpc: gave up waiting (%" PRIu64 " of %" PRIu64
-                  " calls finished, server saw %" PRIu64 " resets)\n",
+  fprintf(stderr,
+          "rpc: gave up waiting (%" PRIu64 " of %" PRIu64
+          " calls finished, server saw %" PRIu64 " resets)\n",
           finished, n_calls + n_slow, srv_resets);
   failed++;
   close_all();
@@ -519,8 +527,7 @@ int main(int argc, char** argv) {
     else if (strcmp(argv[a], "--slow") == 0 && a + 1 < argc)
       n_slow = strtoull(argv[++a], NULL, 10);
     else {
-      fprintf(stderr,
-              "usage: rpc [--calls N] [--concurrency C] [--slow K]\n");
+      fprintf(stderr, "usage: rpc [--calls N] [--concurrency C] [--slow K]\n");
       return 2;
     }
   }
@@ -563,8 +570,8 @@ int main(int argc, char** argv) {
   if (rc != 0) fprintf(stderr, "rpc: loop not clean: %s\n", uv_strerror(rc));
   return ok == n_calls && failed == 0 && slow_timed_out == n_slow &&
                  slow_other == 0 && srv_resets == n_slow &&
-                 srv_cancelled == n_slow && (n_slow == 0 ||
-                 srv_last_code == RPC_CODE_DEADLINE) && rc == 0
+                 srv_cancelled == n_slow &&
+                 (n_slow == 0 || srv_last_code == RPC_CODE_DEADLINE) && rc == 0
              ? 0
              : 1;
 }

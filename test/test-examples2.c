@@ -217,8 +217,8 @@ static void http_checks(int port) {
 }
 
 static void run_http_stdio(const char* mode) {
-  char* argv[5] = {"build/examples/http-stdio", "--listen", "127.0.0.1:0",
-                   NULL, NULL};
+  char* argv[5] = {"build/examples/http-stdio", "--listen", "127.0.0.1:0", NULL,
+                   NULL};
   char line[256];
   char* p;
   int out, port;
@@ -237,9 +237,13 @@ static void run_http_stdio(const char* mode) {
   close(out);
 }
 
-TEST(examples_http_stdio_serves_through_the_child) { run_http_stdio(NULL); }
+TEST(examples_http_stdio_serves_through_the_child) {
+  run_http_stdio(NULL);
+}
 
-TEST(examples_http_stdio_direct) { run_http_stdio("--direct"); }
+TEST(examples_http_stdio_direct) {
+  run_http_stdio("--direct");
+}
 
 /* ---- rpc ----------------------------------------------------------------- */
 
@@ -268,9 +272,9 @@ TEST_TIMEOUT(examples_rpc_calls_and_timeouts, 120) {
             0);
   ASSERT_NOT_NULL(strstr(out, "rpc: 3000 calls ok, 0 failed"));
   ASSERT_NOT_NULL(strstr(out, "4 of 4 slow calls timed out"));
-  ASSERT_NOT_NULL(
-      strstr(out, "server saw 4 resets (last code 0x44), cancelled 4 "
-                  "sleeping calls, answered 3000"));
+  ASSERT_NOT_NULL(strstr(out,
+                         "server saw 4 resets (last code 0x44), cancelled 4 "
+                         "sleeping calls, answered 3000"));
 }
 
 /* ---- go-talk ------------------------------------------------------------- */
@@ -278,8 +282,7 @@ TEST_TIMEOUT(examples_rpc_calls_and_timeouts, 120) {
 TEST_TIMEOUT(examples_go_talk_with_hashicorp_yamux, 180) {
   char out[4096];
   char* p;
-  if (system("command -v go >/dev/null 2>&1") != 0)
-    SKIP("go is not installed");
+  if (system("command -v go >/dev/null 2>&1") != 0) SKIP("go is not installed");
   /* Built with the module cache or the proxy; no Go module, no test. */
   if (system("cd interop/go-talk && GOTOOLCHAIN=local GOFLAGS=-buildvcs=false"
              " go build -o ../bin/go-talk . >/dev/null 2>&1") != 0)
@@ -289,10 +292,12 @@ TEST_TIMEOUT(examples_go_talk_with_hashicorp_yamux, 180) {
             0);
   ASSERT_NOT_NULL(strstr(out, ": hello from go (hashicorp/yamux), pid "));
   ASSERT_NOT_NULL(strstr(out, "go-talk: upper -> HELLO FROM C\n"));
-  ASSERT_NOT_NULL(strstr(out, "go-talk: hash of 1048576 bytes: go says "
-                              "1048576 "));
-  ASSERT_NOT_NULL(strstr(out, "go-talk: callback -> callbacks ok 3: pong 0, "
-                              "pong 1, pong 2\n"));
+  ASSERT_NOT_NULL(strstr(out,
+                         "go-talk: hash of 1048576 bytes: go says "
+                         "1048576 "));
+  ASSERT_NOT_NULL(strstr(out,
+                         "go-talk: callback -> callbacks ok 3: pong 0, "
+                         "pong 1, pong 2\n"));
   /* The Go side opened 4 streams: even ids. */
   for (p = out; (p = strstr(p, "go opened stream ")) != NULL; p++)
     ASSERT_EQ(atoi(p + 17) % 2, 0);
