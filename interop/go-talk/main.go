@@ -7,11 +7,10 @@
 //   - opens a stream to the C side at once and says hello on it;
 //   - serves every stream the C side opens: the request is everything up to
 //     the C side's FIN, its first line names the command:
-//     upper\n<text>     -> the text in upper case
-//     hash\n<bytes>     -> "<length> <FNV-1a 64 of the bytes, hex>\n"
-//     callback N\n      -> opens N streams to the C side, sends "ping I\n"
-//     on each, half-closes, reads the answer to EOF;
-//     then replies "callbacks ok N: <answers>\n"
+//     "upper\n<text>" gets the text in upper case; "hash\n<bytes>" gets
+//     "<length> <FNV-1a 64 of the bytes, hex>\n"; "callback N\n" makes us
+//     open N streams to the C side, send "ping I\n" on each, half-close,
+//     read the answer, then reply "callbacks ok N: <answers>\n";
 //   - exits 0 when the C side closes the session (EOF on stdin).
 //
 // Build: cd interop/go-talk && go build -o ../bin/go-talk .
