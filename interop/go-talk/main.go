@@ -1,7 +1,7 @@
 // go-talk: the Go side of examples/go-talk.c, a program built on
 // hashicorp/yamux that a C program runs as its child and talks to over the
-// child's stdin/stdout (the go-plugin arrangement, with the roles the other
-// way round: here the C program is the host).
+// child's stdin/stdout (the go-plugin arrangement: the C program is the
+// host, the Go program the plugin).
 //
 // It runs a yamux server session on its stdin/stdout and:
 //   - opens a stream to the C side at once and says hello on it;
