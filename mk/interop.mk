@@ -48,7 +48,7 @@ interop-go-peer interop-hashicorp-peer: $(INTEROP_GO)
 # go build fetches the modules through GOPROXY on a fresh machine.
 $(INTEROP_GO): $(INTEROP_GO_SRCS)
 	@mkdir -p $(@D)
-	cd interop/hashicorp && GOTOOLCHAIN=local $(GO) build -o ../bin/go-peer .
+	cd interop/hashicorp && GOTOOLCHAIN=local $(GO) build -buildvcs=false -o ../bin/go-peer .
 
 $(O)/interop/yxdrive.o: interop/c/yxdrive.c include/yamux.h | $(LIBUV_OK)
 	@mkdir -p $(@D)

@@ -15,7 +15,6 @@ import (
 	"strings"
 	"syscall"
 	"time"
-
 )
 
 type stdio struct{}

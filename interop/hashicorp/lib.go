@@ -51,8 +51,8 @@ type Lib interface {
 	Client(c io.ReadWriteCloser, cfg *MuxConfig) (Session, error)
 	Server(c io.ReadWriteCloser, cfg *MuxConfig) (Session, error)
 	HasReset() bool
-	IsReset(err error) bool         // the stream was reset by the peer
-	IsTimeout(err error) bool       // a deadline passed
+	IsReset(err error) bool             // the stream was reset by the peer
+	IsTimeout(err error) bool           // a deadline passed
 	ResetCode(err error) (uint32, bool) // the peer's RST code, if carried
 }
 

@@ -28,7 +28,6 @@ import (
 	"os"
 	"strings"
 	"time"
-
 )
 
 type Peer struct {
