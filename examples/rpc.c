@@ -32,7 +32,8 @@
  * Run: build/examples/rpc [--calls N] [--concurrency C] [--slow K]
  *      Makes N echo/sum calls of random sizes (0 .. 64 KiB), C in flight,
  *      each verified, with a 10 s timeout; and K "sleep 5000" calls with a
- *      100 ms timeout, which must time out and be seen reset by the server.
+ *      200 ms timeout, which must time out; the server must see the reset
+ *      of each one it received.
  *      Defaults: 10000, 256, 3. Exit status 0 when everything went so.
  */
 #include <inttypes.h>
@@ -45,6 +46,7 @@
 
 #define RPC_CODE_DEADLINE 0x44 /* RST code: the caller's deadline passed */
 #define RPC_MAX_MESSAGE (16u << 20)
+#define SLOW_TIMEOUT_MS 200 /* the slow calls' deadline */
 
 /* ======================================================================== */
 /* Client                                                                    */
@@ -191,7 +193,9 @@ static int rpc_call(yamux_session_t* session, const char* method,
   if ((rc = yamux_write(&c->write_req, &c->stream, bufs, args_len ? 2 : 1,
                         NULL)) != 0 ||
       (rc = yamux_read_start(&c->stream, NULL, call_read)) != 0 ||
-      (rc = uv_timer_start(&c->timer, call_timeout, timeout_ms, 0)) != 0) {
+      /* The deadline counts from now: the loop's cached time may be old. */
+      (uv_update_time(session->loop),
+       (rc = uv_timer_start(&c->timer, call_timeout, timeout_ms, 0))) != 0) {
     c->done = 1;
     uv_close((uv_handle_t*)&c->timer, call_timer_closed);
     yamux_close_reset(&c->stream, 0, call_stream_closed);
@@ -219,7 +223,7 @@ typedef struct srv_call_s {
 } srv_call_t;
 
 static srv_call_t srv_calls; /* list head: live server calls */
-static uint64_t srv_resets, srv_cancelled, srv_served;
+static uint64_t srv_resets, srv_cancelled, srv_served, srv_sleeps;
 static uint32_t srv_last_code;
 
 static void maybe_done(void);
@@ -321,6 +325,7 @@ static void srv_dispatch(srv_call_t* sc) {
     }
     sc->refs++;
     sc->working = 1;
+    srv_sleeps++;
     uv_timer_start(&sc->work, srv_work_done, strtoull(ms, NULL, 10), 0);
   } else {
     srv_respond(sc, 1, "no such method", 14);
@@ -397,10 +402,15 @@ static uint64_t rng = 0x2545F4914F6CDD1Dull;
 static int closed;
 
 typedef struct {
-  char* args;
+  const char* args; /* a slice of the pool: no copy, valid for ever */
   size_t len;
   int is_sum;
 } job_t;
+
+/* Call arguments are slices of one random pool (rpc_call never copies
+ * them; they only have to outlive the call). */
+#define POOL_SIZE (128 * 1024)
+static char pool[POOL_SIZE];
 
 static uint64_t next_rand(void) {
   rng ^= rng << 13;
@@ -419,8 +429,28 @@ static void close_all(void) {
 }
 
 static void maybe_done(void) {
-  /* Done when every call completed and the server saw every reset. */
-  if (finished == n_calls + n_slow && srv_resets >= n_slow) close_all();
+  /* Done when every call completed and the server saw the reset of every
+   * slow call it started working on. (A call whose deadline passes before
+   * its request left never reaches the server: its RST is dropped there as
+   * one for an unknown stream.) */
+  if (finished == n_calls + n_slow && srv_cancelled == srv_sleeps) close_all();
+}
+
+static void slow_done(void* data, int status, const char* result, size_t len);
+
+/* The slow calls are opened first: their requests ride on the first SYNs,
+ * which leave ahead of the other calls' data (SYNs go in open order). */
+static void start_slow_calls(void) {
+  uint64_t i;
+  int rc;
+  for (i = 0; i < n_slow; i++) {
+    rc =
+        rpc_call(&client, "sleep", "5000", 4, SLOW_TIMEOUT_MS, slow_done, NULL);
+    if (rc != 0) {
+      fprintf(stderr, "rpc: rpc_call: %s\n", yamux_strerror(rc));
+      exit(1);
+    }
+  }
 }
 
 static void start_call(void);
@@ -445,7 +475,6 @@ static void job_done(void* data, int status, const char* result, size_t len) {
     fprintf(stderr, "rpc: call failed: %s\n",
             status ? yamux_strerror(status) : "wrong result");
   }
-  free(j->args);
   free(j);
   finished++;
   if (started < n_calls) start_call();
@@ -455,7 +484,6 @@ static void job_done(void* data, int status, const char* result, size_t len) {
 static void start_call(void) {
   job_t* j = calloc(1, sizeof(*j));
   uint64_t r = next_rand();
-  size_t i;
   int rc;
   if (j == NULL) {
     fprintf(stderr, "rpc: out of memory\n");
@@ -464,12 +492,7 @@ static void start_call(void) {
   started++;
   j->len = (size_t)(r % 65537);
   j->is_sum = (r >> 20) & 1;
-  j->args = malloc(j->len ? j->len : 1);
-  if (j->args == NULL) exit(1);
-  for (i = 0; i < j->len; i += 8) {
-    uint64_t x = next_rand();
-    memcpy(j->args + i, &x, j->len - i < 8 ? j->len - i : 8);
-  }
+  j->args = pool + (r >> 32) % (POOL_SIZE - 65536);
   rc = rpc_call(&client, j->is_sum ? "sum" : "echo", j->args, j->len, 10000,
                 job_done, j);
   if (rc != 0) {
@@ -545,14 +568,11 @@ int main(int argc, char** argv) {
   uv_timer_init(loop, &watchdog);
   uv_timer_start(&watchdog, on_watchdog, 60000, 0);
 
-  /* The slow calls first, so that they are in flight with the others. */
-  for (i = 0; i < n_slow; i++) {
-    rc = rpc_call(&client, "sleep", "5000", 4, 100, slow_done, NULL);
-    if (rc != 0) {
-      fprintf(stderr, "rpc: rpc_call: %s\n", yamux_strerror(rc));
-      return 1;
-    }
+  for (i = 0; i < POOL_SIZE; i += 8) {
+    uint64_t x = next_rand();
+    memcpy(pool + i, &x, 8);
   }
+  start_slow_calls();
   for (i = 0; i < concurrency && started < n_calls; i++) start_call();
   maybe_done();
   uv_run(loop, UV_RUN_DEFAULT);
@@ -561,16 +581,23 @@ int main(int argc, char** argv) {
          " in flight at most, one stream each)\n",
          ok, failed, concurrency);
   printf("rpc: %" PRIu64 " of %" PRIu64
-         " slow calls timed out after 100 ms and were reset\n",
-         slow_timed_out, n_slow);
+         " slow calls timed out after %d ms "
+         "and were reset\n",
+         slow_timed_out, n_slow, SLOW_TIMEOUT_MS);
   printf("rpc: server saw %" PRIu64 " resets (last code 0x%" PRIx32
-         "), cancelled %" PRIu64 " sleeping calls, answered %" PRIu64 "\n",
-         srv_resets, srv_last_code, srv_cancelled, srv_served);
+         "), cancelled %" PRIu64 " of %" PRIu64
+         " sleeping calls, answered %" PRIu64 "\n",
+         srv_resets, srv_last_code, srv_cancelled, srv_sleeps, srv_served);
+  if (srv_sleeps < n_slow)
+    printf("rpc: %" PRIu64
+           " slow calls timed out before their request "
+           "left\n",
+           n_slow - srv_sleeps);
   rc = uv_loop_close(loop);
   if (rc != 0) fprintf(stderr, "rpc: loop not clean: %s\n", uv_strerror(rc));
   return ok == n_calls && failed == 0 && slow_timed_out == n_slow &&
-                 slow_other == 0 && srv_resets == n_slow &&
-                 srv_cancelled == n_slow &&
+                 slow_other == 0 && srv_resets == srv_sleeps &&
+                 srv_cancelled == srv_sleeps &&
                  (n_slow == 0 || srv_last_code == RPC_CODE_DEADLINE) && rc == 0
              ? 0
              : 1;

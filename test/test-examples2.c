@@ -263,20 +263,32 @@ static int run_capture(const char* cmd, char* out, size_t cap) {
 
 TEST_TIMEOUT(examples_rpc_calls_and_timeouts, 120) {
   char out[4096];
+  const char* p;
+  int resets, cancelled, sleeping;
   /* Calls succeed and are verified; each slow call times out on the client,
    * which resets its stream with the deadline code; the server sees the
-   * reset (ECONNRESET + code 0x44) and cancels the work. */
+   * reset (ECONNRESET + code 0x44) of every slow call it received and
+   * cancels its work. */
   ASSERT_EQ(run_capture("build/examples/rpc --calls 3000 --concurrency 200 "
                         "--slow 4",
                         out, sizeof(out)),
             0);
   ASSERT_NOT_NULL(strstr(out, "rpc: 3000 calls ok, 0 failed"));
   ASSERT_NOT_NULL(strstr(out, "4 of 4 slow calls timed out"));
-  ASSERT_NOT_NULL(strstr(out,
-                         "server saw 4 resets (last code 0x44), cancelled 4 "
-                         "sleeping calls, answered 3000"));
+  p = strstr(out, "server saw ");
+  ASSERT_NOT_NULL(p);
+  ASSERT_EQ(sscanf(p,
+                   "server saw %d resets (last code 0x44), cancelled %d of "
+                   "%d sleeping calls, answered 3000",
+                   &resets, &cancelled, &sleeping),
+            3);
+  /* Started from the first completion with a 200 ms deadline, the slow
+   * requests reach the server in practice (the program tolerates a request
+   * that never left: a loaded sanitizer run). */
+  ASSERT_GE(sleeping, 1);
+  ASSERT_EQ(resets, sleeping);
+  ASSERT_EQ(cancelled, sleeping);
 }
-
 /* ---- go-talk ------------------------------------------------------------- */
 
 TEST_TIMEOUT(examples_go_talk_with_hashicorp_yamux, 180) {
