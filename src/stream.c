@@ -239,8 +239,7 @@ void yamux__stream_fail(yamux__stream_t* st, int status, int send_rst) {
   if (send_rst && !s->ended && !s->closing &&
       !(st->state &
         (YAMUX__S_RST_SENT | YAMUX__S_RST_RCVD | YAMUX__S_SYN_WAIT)) &&
-      ((st->state & (YAMUX__S_SYN_SENT | YAMUX__S_SYN_PENDING)) ||
-       !(st->state & YAMUX__S_LOCAL))) {
+      ((st->state & YAMUX__S_SYN_SENT) || !(st->state & YAMUX__S_LOCAL))) {
     st->state |= YAMUX__S_RST_PENDING;
     yamux__stream_queue_ctrl(st);
   } else if (!(st->state & YAMUX__S_RST_PENDING)) {

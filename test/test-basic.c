@@ -256,3 +256,21 @@ TEST(basic_syn_burst_beyond_backlog_accepted) {
   tpeer_free(&p);
   tbuf_free(&b);
 }
+
+/* A stream reset before its SYN left puts nothing on the wire: the peer
+ * never heard of it (no stray RST for an unknown id). */
+TEST(basic_reset_before_syn_sends_nothing) {
+  tpeer_t p;
+  tstream_t a;
+  tpeer_init(&p, YAMUX_CLIENT, NULL);
+  tstream_init(&a, &p.side.session);
+  ASSERT_EQ(tstream_open(&a), 0);
+  ASSERT_EQ(tstream_write(&a, "x", 1), 0);
+  tstream_close_reset(&a, 7);
+  tpeer_expect_none(&p);
+  ASSERT_EQ(a.close_count, 1);
+  ASSERT_EQ(a.writes_done, 1);
+  ASSERT_EQ(a.last_write_status, UV_ECANCELED);
+  tpeer_close(&p);
+  tpeer_free(&p);
+}
