@@ -25,6 +25,9 @@
  * sending 1-byte frames cannot make per-frame allocations. */
 #define YAMUX__RX_CHUNK_MIN 4096u
 
+/* A deadline that starts at the next drive (see drive_begin). */
+#define YAMUX__UNARMED (UINT64_MAX - 1)
+
 /* Request types (yamux_*_t.type_). */
 enum {
   YAMUX__REQ_WRITE = 1,

@@ -165,6 +165,26 @@ void yamux__enter(yamux__session_t* s) {
   s->depth++;
 }
 
+/* Deadlines set by API calls start at the next drive: between drives the
+ * session's idea of the time is stale (it never reads a clock), and a
+ * deadline counted from it could expire at once. Unarmed timers sit at the
+ * tail of their (otherwise time-ordered) lists. */
+static void arm_list(yamux__queue_t* list, uint64_t deadline) {
+  yamux__queue_t* q;
+  for (q = list->prev; q != list; q = q->prev) {
+    yamux__stream_t* st = yamux__queue_data(q, yamux__stream_t, timer_link);
+    if (st->deadline != YAMUX__UNARMED) break;
+    st->deadline = deadline;
+  }
+}
+
+static void drive_begin(yamux__session_t* s, uint64_t now) {
+  s->depth++;
+  s->now = now;
+  arm_list(&s->open_timers, now + MS(s->cfg.open_timeout_ms));
+  arm_list(&s->linger_timers, now + MS(s->cfg.linger_timeout_ms));
+}
+
 void yamux__leave(yamux__session_t* s) {
   if (--s->depth == 0) settle(s);
 }
@@ -812,8 +832,7 @@ int yamux_session_feed(yamux_session_t* handle, const void* data, size_t len,
                        uint64_t now) {
   yamux__session_t* s = sess_of(handle);
   if (s == NULL || !s->started || (data == NULL && len > 0)) return UV_EINVAL;
-  yamux__enter(s);
-  s->now = now;
+  drive_begin(s, now);
   s->stats.bytes_received += len;
   /* Any byte proves the peer alive, not only a whole header: a peer
    * dribbling a large frame has its pong queued behind it. */
@@ -830,8 +849,7 @@ void yamux_session_feed_error(yamux_session_t* handle, int status,
                               uint64_t now) {
   yamux__session_t* s = sess_of(handle);
   if (s == NULL || !s->started) return;
-  yamux__enter(s);
-  s->now = now;
+  drive_begin(s, now);
   if (status != UV_EOF) s->transport_dead = 1;
   if (status == UV_EOF && (s->hdr_len != 0 || s->body_left != 0)) {
     /* A frame cut short by EOF: the peer died mid-write. */
@@ -847,8 +865,7 @@ unsigned int yamux_session_send_buffers(yamux_session_t* handle,
   yamux__session_t* s = sess_of(handle);
   unsigned int n;
   if (s == NULL || bufs == NULL || !s->started) return 0;
-  yamux__enter(s);
-  s->now = now;
+  drive_begin(s, now);
   n = s->transport_dead ? 0 : yamux__gather(s, max_bufs);
   *bufs = &s->iov[s->head];
   yamux__leave(s);
@@ -859,8 +876,7 @@ void yamux_session_send_done(yamux_session_t* handle, size_t nbytes, int status,
                              uint64_t now) {
   yamux__session_t* s = sess_of(handle);
   if (s == NULL || !s->started) return;
-  yamux__enter(s);
-  s->now = now;
+  drive_begin(s, now);
   if (status < 0) {
     s->transport_dead = 1;
     yamux__fail_batch(s, status);
@@ -896,8 +912,7 @@ uint64_t yamux_session_expiry(const yamux_session_t* handle) {
 void yamux_session_handle_expiry(yamux_session_t* handle, uint64_t now) {
   yamux__session_t* s = sess_of(handle);
   if (s == NULL || !s->started) return;
-  yamux__enter(s);
-  s->now = now;
+  drive_begin(s, now);
   if (s->closing) {
     if (now >= s->close_deadline) {
       /* The peer is not reading: give up flushing. */
@@ -947,8 +962,7 @@ int yamux_session_run(yamux_session_t* handle, uint64_t now) {
   if (s == NULL) return 0;
   s->woken = 0;
   if (!s->started) return 0;
-  yamux__enter(s);
-  s->now = now;
+  drive_begin(s, now);
   yamux__leave(s);
   s = sess_of(handle);
   if (s == NULL) return 0;

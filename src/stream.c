@@ -2,7 +2,6 @@
  * buffering and delivery, and receive-window credit. */
 #include "internal.h"
 
-#define MS(x) ((uint64_t)(x)*1000000u)
 
 static yamux__session_t* sess_of_stream(const yamux_stream_t* h) {
   if (h == NULL || h->session == NULL) return NULL;
@@ -533,7 +532,7 @@ int yamux_stream_open(yamux_connect_t* req, yamux_stream_t* h,
     yamux__queue_insert_tail(&s->syn_waitq, &st->wait_link);
   }
   if (s->cfg.open_timeout_ms) {
-    st->deadline = s->now + MS(s->cfg.open_timeout_ms);
+    st->deadline = YAMUX__UNARMED; /* armed by the next drive */
     yamux__queue_insert_tail(&s->open_timers, &st->timer_link);
   }
   s->stats.streams_opened++;
@@ -719,7 +718,7 @@ static void close_common(yamux_stream_t* h, int reset, uint32_t code,
       }
       if (!(st->state & YAMUX__S_FIN_RCVD) && s->cfg.linger_timeout_ms) {
         yamux__stream_timer_remove(st);
-        st->deadline = s->now + MS(s->cfg.linger_timeout_ms);
+        st->deadline = YAMUX__UNARMED; /* armed by the next drive */
         yamux__queue_insert_tail(&s->linger_timers, &st->timer_link);
       }
     }

@@ -274,3 +274,28 @@ TEST(basic_reset_before_syn_sends_nothing) {
   tpeer_close(&p);
   tpeer_free(&p);
 }
+
+/* Deadlines set by an API call count from the next drive, not from the
+ * last time the session heard the clock (it may have idled for long). */
+TEST(basic_open_timeout_counts_from_next_drive) {
+  tpeer_t p;
+  tstream_t a;
+  yamux_config_t cfg;
+  yamux_config_init(&cfg);
+  cfg.keepalive_interval_ms = 0;
+  cfg.open_timeout_ms = 100;
+  tpeer_init(&p, YAMUX_CLIENT, &cfg);
+  p.now_ns += 300 * T_MS; /* idle: nothing drove the session */
+  tstream_init(&a, &p.side.session);
+  ASSERT_EQ(tstream_open(&a), 0);
+  tpeer_expect(&p, T_WU, F_SYN, 1, 0);
+  tpeer_advance(&p, 50);
+  ASSERT_EQ(a.connect_count, 0);
+  ASSERT_EQ(tpeer_send_frame(&p, T_WU, F_ACK, 1, 0, NULL, 0), 0);
+  tpeer_pump(&p);
+  ASSERT_EQ(a.connect_count, 1);
+  ASSERT_EQ(a.connect_status, 0);
+  tstream_close_reset(&a, 0);
+  tpeer_close(&p);
+  tpeer_free(&p);
+}
