@@ -90,8 +90,8 @@ static uint64_t opt_count;
 static uint64_t opt_msg;
 static uint64_t opt_resp = 1024;
 static unsigned int opt_timeout = 600;
-static uint64_t opt_frame; /* libyamux max_frame_size; 0: the default */
-static uint64_t opt_window; /* libyamux initial_window; 0: the default */
+static uint64_t opt_frame;      /* libyamux max_frame_size; 0: the default */
+static uint64_t opt_window;     /* libyamux initial_window; 0: the default */
 static uint64_t opt_maxinbound; /* libyamux max_inbound_streams; 0: default */
 static uint64_t opt_maxwindow;  /* libyamux max_window; 0: the default */
 static int opt_read_mode;       /* W6 -mode=read */
@@ -128,7 +128,9 @@ static void check_yx(int rc, const char* what) {
   if (rc < 0) die("%s: %s", what, yamux_strerror(rc));
 }
 
-static double elapsed_secs(void) { return (double)(t_end - t_start) / 1e9; }
+static double elapsed_secs(void) {
+  return (double)(t_end - t_start) / 1e9;
+}
 
 /* ---- generic helpers --------------------------------------------------- */
 
@@ -138,7 +140,9 @@ static void set_nodelay_fd(int fd) {
     die("TCP_NODELAY: %s", strerror(errno));
 }
 
-static void on_handle_closed(uv_handle_t* h) { (void)h; }
+static void on_handle_closed(uv_handle_t* h) {
+  (void)h;
+}
 
 static void on_child_exit(uv_process_t* p, int64_t status, int sig) {
   child_exited = 1;
@@ -215,8 +219,7 @@ static int spawn_tcp_child(int argc, char** argv) {
  * ends, so that the child does not hold them). */
 static int extra_tx = -1, extra_rx = -1; /* W7p raw: fds 3 and 4 */
 
-static void spawn_pipe_child(int argc, char** argv, int* our_tx,
-                             int* our_rx) {
+static void spawn_pipe_child(int argc, char** argv, int* our_tx, int* our_rx) {
   uv_stdio_container_t stdio[5];
   uv_file in[2], out[2], in2[2], out2[2];
 
@@ -512,7 +515,9 @@ static void req_pool_free(void) {
   }
 }
 
-static void y5_closed(yamux_stream_t* st) { req_put(st->data); }
+static void y5_closed(yamux_stream_t* st) {
+  req_put(st->data);
+}
 
 static void y5_start(void);
 
@@ -802,7 +807,8 @@ static void print_rpc_result(void) {
   uint64_t n = nlat;
   double p50 = pct_us(lat, n, 50), p99 = pct_us(lat, n, 99);
   printf("RESULT impl=%s w=%s transport=%s streams=%" PRIu64 " count=%" PRIu64
-         " msg=%" PRIu64 " secs=%.6f rtt_per_s=%.0f p50_us=%.1f p99_us=%.1f"
+         " msg=%" PRIu64
+         " secs=%.6f rtt_per_s=%.0f p50_us=%.1f p99_us=%.1f"
          " max_us=%.1f",
          impl_name, wname, transport_names[transport], pp_nstreams, n, opt_msg,
          secs, (double)n / secs, p50, p99, (double)lat[n - 1] / 1e3);
@@ -816,11 +822,12 @@ static void print_hol_result(void) {
   double p50 = pct_us(lat, nlat, 50), p99 = pct_us(lat, nlat, 99);
   double ip50 = pct_us(idle_lat, nidle, 50), ip99 = pct_us(idle_lat, nidle, 99);
   printf("RESULT impl=%s w=%s transport=%s count=%" PRIu64 " msg=%" PRIu64
-         " chunk=%" PRIu64 " secs=%.6f p50_us=%.1f p99_us=%.1f max_us=%.1f"
+         " chunk=%" PRIu64
+         " secs=%.6f p50_us=%.1f p99_us=%.1f max_us=%.1f"
          " bulk_mibps=%.1f idle_p50_us=%.1f idle_p99_us=%.1f"
          " idle_max_us=%.1f p99_ratio=%.2f",
-         impl_name, wname, transport_names[transport], nlat, opt_msg,
-         opt_chunk, secs, p50, p99, (double)lat[nlat - 1] / 1e3,
+         impl_name, wname, transport_names[transport], nlat, opt_msg, opt_chunk,
+         secs, p50, p99, (double)lat[nlat - 1] / 1e3,
          (double)(bdone1 - bdone0) / secs / 1048576.0, ip50, ip99,
          (double)idle_lat[nidle - 1] / 1e3, ip99 > 0 ? p99 / ip99 : 0);
   print_config();
@@ -866,9 +873,9 @@ static void watch_child_out(void (*cb)(const char* line)) {
   check_uv(uv_pipe_init(loop, &child_out, 0), "pipe_init");
   check_uv(uv_pipe_open(&child_out, port_fd), "pipe_open");
   port_fd = -1;
-  check_uv(uv_read_start((uv_stream_t*)&child_out, child_out_alloc,
-                         child_out_read),
-           "read_start");
+  check_uv(
+      uv_read_start((uv_stream_t*)&child_out, child_out_alloc, child_out_read),
+      "read_start");
 }
 
 /* ---- echo server (W3, W4, W7) ------------------------------------------ */
@@ -880,7 +887,9 @@ static void ye_written(yamux_write_t* req, int status) {
   ebuf_put(req->data);
 }
 
-static void ye_closed(yamux_stream_t* st) { req_put(st->data); }
+static void ye_closed(yamux_stream_t* st) {
+  req_put(st->data);
+}
 
 static void ye_shut(yamux_shutdown_t* req, int status) {
   req_t* r = req->data;
@@ -1084,8 +1093,7 @@ static void y7_client_start(void) {
   for (i = 0; i < opt_depth; i++) bfree[bnfree++] = (int)i;
   y7_pump();
   check_uv(uv_timer_init(loop, &hol_timer), "timer_init");
-  check_uv(uv_timer_start(&hol_timer, y7_open_b, opt_warmup, 0),
-           "timer_start");
+  check_uv(uv_timer_start(&hol_timer, y7_open_b, opt_warmup, 0), "timer_start");
 }
 
 /* ---- W6 idle streams --------------------------------------------------- */
@@ -1161,8 +1169,7 @@ static void y6_client_measured(uv_timer_t* t) {
   done = 1;
   /* Teardown: close the session with every stream open. */
   check_uv(uv_timer_init(loop, &exit_timer), "timer_init");
-  check_uv(uv_timer_start(&exit_timer, y6_exit_timeout, opt_exitwait * 1000,
-                          0),
+  check_uv(uv_timer_start(&exit_timer, y6_exit_timeout, opt_exitwait * 1000, 0),
            "timer_start");
   child.exit_cb = y6_child_exit;
   t_close0 = uv_hrtime();
@@ -1219,8 +1226,7 @@ static uint64_t t_srv_end;
 
 static void y6_srv_held(uv_timer_t* t) {
   (void)t;
-  printf("HELD rss=%" PRIu64 " heap=%" PRIu64 "\n", rss_bytes(),
-         heap_bytes());
+  printf("HELD rss=%" PRIu64 " heap=%" PRIu64 "\n", rss_bytes(), heap_bytes());
   fflush(stdout);
   uv_close((uv_handle_t*)&settle_timer, NULL);
 }
@@ -1243,8 +1249,7 @@ static void y6_srv_conn(yamux_session_t* s, int status) {
 
 static void y6_srv_ready(uv_timer_t* t) {
   (void)t;
-  printf("READY rss=%" PRIu64 " heap=%" PRIu64 "\n", rss_bytes(),
-         heap_bytes());
+  printf("READY rss=%" PRIu64 " heap=%" PRIu64 "\n", rss_bytes(), heap_bytes());
   fflush(stdout);
   check_yx(yamux_session_listen(&sess, y6_srv_conn), "listen");
 }
@@ -1276,47 +1281,47 @@ static uv_connect_t tcp_connect_req;
 
 static void y_client_ready(void) {
   switch (wkind) {
-  case WL_BULK:
-    yb_client_start();
-    break;
-  case WL_SPR:
-    y5_client_start();
-    break;
-  case WL_ECHO:
-    y3_client_start();
-    break;
-  case WL_RPC:
-    y4_client_start();
-    break;
-  case WL_IDLE:
-    y6_client_start();
-    break;
-  case WL_HOL:
-    y7_client_start();
-    break;
+    case WL_BULK:
+      yb_client_start();
+      break;
+    case WL_SPR:
+      y5_client_start();
+      break;
+    case WL_ECHO:
+      y3_client_start();
+      break;
+    case WL_RPC:
+      y4_client_start();
+      break;
+    case WL_IDLE:
+      y6_client_start();
+      break;
+    case WL_HOL:
+      y7_client_start();
+      break;
   }
 }
 
 static void print_result(void) {
   switch (wkind) {
-  case WL_BULK:
-    print_bulk_result();
-    break;
-  case WL_SPR:
-    print_spr_result();
-    break;
-  case WL_ECHO:
-    print_echo_result();
-    break;
-  case WL_RPC:
-    print_rpc_result();
-    break;
-  case WL_IDLE:
-    y6_print();
-    break;
-  case WL_HOL:
-    print_hol_result();
-    break;
+    case WL_BULK:
+      print_bulk_result();
+      break;
+    case WL_SPR:
+      print_spr_result();
+      break;
+    case WL_ECHO:
+      print_echo_result();
+      break;
+    case WL_RPC:
+      print_rpc_result();
+      break;
+    case WL_IDLE:
+      y6_print();
+      break;
+    case WL_HOL:
+      print_hol_result();
+      break;
   }
 }
 
@@ -1329,8 +1334,7 @@ static void y_tcp_connected(uv_connect_t* req, int status) {
 }
 
 static int run_yamux_client(int argc, char** argv) {
-  check_yx(yamux_session_init(&sess, YAMUX_CLIENT, y_config()),
-           "session_init");
+  check_yx(yamux_session_init(&sess, YAMUX_CLIENT, y_config()), "session_init");
   if (transport == TR_TCP) {
     struct sockaddr_in addr;
     sockaddr_loopback(&addr, spawn_tcp_child(argc, argv));
@@ -1345,8 +1349,7 @@ static int run_yamux_client(int argc, char** argv) {
     check_uv(uv_pipe_open(&sess.io[0].pipe, rx), "pipe_open");
     check_uv(uv_pipe_init(loop, &sess.io[1].pipe, 0), "pipe_init");
     check_uv(uv_pipe_open(&sess.io[1].pipe, tx), "pipe_open");
-    check_yx(yamux_session_start_uv(loop, &sess, 0, y_client_end),
-             "start_uv");
+    check_yx(yamux_session_start_uv(loop, &sess, 0, y_client_end), "start_uv");
     y_client_ready();
   } else {
     /* What a user of yamux_session_spawn() gets: socketpairs. */
@@ -1395,16 +1398,14 @@ static void y_srv_tcp_conn(uv_stream_t* server, int status) {
   check_uv(uv_accept(server, &sess.io[0].stream), "accept");
   check_uv(uv_tcp_nodelay(&sess.io[0].tcp, 1), "nodelay");
   uv_close((uv_handle_t*)&listener, on_handle_closed);
-  check_yx(yamux_session_start_uv(loop, &sess, 1,
-                                  wkind == WL_IDLE ? y6_server_end
-                                                   : y_server_end),
+  check_yx(yamux_session_start_uv(
+               loop, &sess, 1, wkind == WL_IDLE ? y6_server_end : y_server_end),
            "start_uv");
   y_srv_start();
 }
 
 static int run_yamux_server(void) {
-  check_yx(yamux_session_init(&sess, YAMUX_SERVER, y_config()),
-           "session_init");
+  check_yx(yamux_session_init(&sess, YAMUX_SERVER, y_config()), "session_init");
   if (transport == TR_TCP) {
     uv_listen_tcp(y_srv_tcp_conn);
   } else {
@@ -1513,7 +1514,9 @@ static void rb_srv_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
 
 static struct sockaddr_in peer_addr;
 
-static void r5_closed(uv_handle_t* h) { req_put(h->data); }
+static void r5_closed(uv_handle_t* h) {
+  req_put(h->data);
+}
 
 static void r5_written(uv_write_t* req, int status) {
   (void)req;
@@ -1559,8 +1562,8 @@ static void r5_start(void) {
   check_uv(uv_tcp_init(loop, &r->tcp), "tcp_init");
   r->tcp.data = r;
   r->creq.data = r;
-  check_uv(uv_tcp_connect(&r->creq, &r->tcp,
-                          (const struct sockaddr*)&peer_addr, r5_connected),
+  check_uv(uv_tcp_connect(&r->creq, &r->tcp, (const struct sockaddr*)&peer_addr,
+                          r5_connected),
            "connect");
 }
 
@@ -1607,7 +1610,9 @@ static void rs5_conn(uv_stream_t* server, int status) {
 
 static uv_pipe_t pp_pipe_rx, pp_pipe_tx; /* W7p: the ping-pong pipe pair */
 
-static void r_closed(uv_handle_t* h) { req_put(h->data); }
+static void r_closed(uv_handle_t* h) {
+  req_put(h->data);
+}
 
 /* Closes a raw connection (one TCP handle or a pipe pair) and frees r. */
 static void r_close(req_t* r) {
@@ -1786,8 +1791,8 @@ static req_t* rpp_connect(void) {
   req_t* r = req_get();
   check_uv(uv_tcp_init(loop, &r->tcp), "tcp_init");
   r->creq.data = r;
-  check_uv(uv_tcp_connect(&r->creq, &r->tcp,
-                          (const struct sockaddr*)&peer_addr, rpp_connected),
+  check_uv(uv_tcp_connect(&r->creq, &r->tcp, (const struct sockaddr*)&peer_addr,
+                          rpp_connected),
            "connect");
   return r;
 }
@@ -2038,8 +2043,7 @@ static int run_raw_block_client(int argc, char** argv) {
     write_all(tx, pattern, (size_t)k);
     bsent += k;
   }
-  do
-    n = read(rx, &ack, 1);
+  do n = read(rx, &ack, 1);
   while (n < 0 && errno == EINTR);
   if (n != 1) die("ack read: %s", n == 0 ? "EOF" : strerror(errno));
   t_end = uv_hrtime();
@@ -2190,9 +2194,9 @@ int main(int argc, char** argv) {
     static const struct {
       wl_kind_t k;
       uint64_t streams, count, msg;
-    } defs[] = {{WL_BULK, 1, 1, 1},         {WL_SPR, 32, 100000, 100},
-                {WL_ECHO, 8192, 1, 1024},   {WL_RPC, 64, 200000, 64},
-                {WL_IDLE, 100000, 1, 1},    {WL_HOL, 1, 20000, 64}};
+    } defs[] = {{WL_BULK, 1, 1, 1},       {WL_SPR, 32, 100000, 100},
+                {WL_ECHO, 8192, 1, 1024}, {WL_RPC, 64, 200000, 64},
+                {WL_IDLE, 100000, 1, 1},  {WL_HOL, 1, 20000, 64}};
     size_t k;
     for (k = 0; k < sizeof(defs) / sizeof(defs[0]); k++) {
       if (defs[k].k != wkind) continue;
@@ -2203,8 +2207,8 @@ int main(int argc, char** argv) {
   }
   if (wkind == WL_HOL) opt_size = UINT64_MAX; /* A writes until told */
   if (opt_depth < 1 || opt_depth > MAX_DEPTH || opt_chunk < 1 ||
-      opt_chunk > (1u << 30) || opt_size < 1 || opt_msg < 1 ||
-      opt_resp < 1 || opt_count < 1 || opt_streams < 1)
+      opt_chunk > (1u << 30) || opt_size < 1 || opt_msg < 1 || opt_resp < 1 ||
+      opt_count < 1 || opt_streams < 1)
     usage();
   if (wkind != WL_BULK && impl == IMPL_RAW_BLOCK) {
     fprintf(stderr, "yxbench: %s has no raw_block variant\n", wname);
@@ -2228,20 +2232,20 @@ int main(int argc, char** argv) {
 
   if (is_server) {
     switch (impl) {
-    case IMPL_YAMUX:
-      return run_yamux_server();
-    case IMPL_RAW_UV:
-      return run_raw_uv_server();
-    default:
-      return run_raw_block_server();
+      case IMPL_YAMUX:
+        return run_yamux_server();
+      case IMPL_RAW_UV:
+        return run_raw_uv_server();
+      default:
+        return run_raw_block_server();
     }
   }
   switch (impl) {
-  case IMPL_YAMUX:
-    return run_yamux_client(argc, argv);
-  case IMPL_RAW_UV:
-    return run_raw_uv_client(argc, argv);
-  default:
-    return run_raw_block_client(argc, argv);
+    case IMPL_YAMUX:
+      return run_yamux_client(argc, argv);
+    case IMPL_RAW_UV:
+      return run_raw_uv_client(argc, argv);
+    default:
+      return run_raw_block_client(argc, argv);
   }
 }
