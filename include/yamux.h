@@ -186,10 +186,15 @@ typedef struct yamux_config_s {
    * costs memory per stream while the reader is slow). Minimum 262144. */
   uint32_t initial_window;
   /* Largest receive window a stream may grow to when the reader keeps up
-   * and the measured round-trip time says a larger window would help (window
-   * auto-tuning, as go-yamux and rust-yamux do). Default 16 MiB (go-yamux's
-   * and the JavaScript yamux's maximum). Set equal to initial_window to turn
-   * growth off. */
+   * and the measured round-trip time says a larger window would help
+   * (window auto-tuning, as go-yamux and rust-yamux do). Default 512 KiB,
+   * chosen by measurement (bench/RESULTS.md, workloads W1 and W7): on
+   * loopback and pipes, twice the protocol's window doubles bulk throughput,
+   * while anything larger only queues data in the kernel, so that a small
+   * stream's round trip behind a bulk stream went from ~0.13 ms (512 KiB) to
+   * ~0.3 ms (1 MiB) and 2-3 ms (16 MiB) with no throughput gain. Raise it
+   * for long fat links (window >= bandwidth x RTT). A value at or below
+   * initial_window turns growth off. */
   uint32_t max_window;
   /* Budget for the growth above initial_window, summed over all streams of
    * the session, in bytes. Bounds the memory a session can be made to hold

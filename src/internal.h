@@ -190,6 +190,7 @@ typedef struct yamux__session {
   uint64_t keepalive_sent_at;
   int keepalive_inflight;
   uint64_t rtt_ns;
+  uint64_t rtt_min_ns;
   int rtt_probe_sent; /* one ping to measure RTT for window tuning */
   uint64_t close_deadline;
 

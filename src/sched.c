@@ -36,8 +36,9 @@ static void sent_fin(yamux__stream_t* st) {
 }
 
 /* Credit to return now, growing the window when the reader keeps up: if the
- * last credit went out less than four round trips ago, the window, not the
- * reader, is what limits the sender (go-yamux's rule). */
+ * last credit went out less than two round trips ago, the window, not the
+ * reader, is what limits the sender (rust-yamux's rule, with the minimum
+ * RTT). */
 static uint32_t take_credit(yamux__stream_t* st) {
   yamux__session_t* s = st->sess;
   uint32_t delta = st->credit_pending;
@@ -46,8 +47,8 @@ static uint32_t take_credit(yamux__stream_t* st) {
     if (s->rtt_ns == 0 && !s->rtt_probe_sent && !s->keepalive_inflight) {
       s->rtt_probe_sent = 1;
       s->keepalive_todo = 1; /* one ping to learn the RTT */
-    } else if (s->rtt_ns != 0 && st->credit_at != 0 &&
-               s->now - st->credit_at < 4 * s->rtt_ns) {
+    } else if (s->rtt_min_ns != 0 && st->credit_at != 0 &&
+               s->now - st->credit_at < 2 * s->rtt_min_ns) {
       uint64_t grow =
           YAMUX__MIN((uint64_t)st->recv_window_max,
                      (uint64_t)(s->cfg.max_window - st->recv_window_max));

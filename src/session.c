@@ -295,7 +295,7 @@ void yamux_config_init(yamux_config_t* cfg) {
   if (cfg == NULL) return;
   memset(cfg, 0, sizeof(*cfg));
   cfg->initial_window = YAMUX__DEFAULT_WINDOW;
-  cfg->max_window = 16u * 1024 * 1024;
+  cfg->max_window = 512u * 1024;
   cfg->window_budget = 256ull * 1024 * 1024;
   cfg->max_frame_size = 65536;
   cfg->accept_backlog = 256;
@@ -312,7 +312,6 @@ void yamux_config_init(yamux_config_t* cfg) {
 
 static int check_config(const yamux_config_t* c) {
   if (c->initial_window < YAMUX__DEFAULT_WINDOW) return UV_EINVAL;
-  if (c->max_window < c->initial_window) return UV_EINVAL;
   if (c->max_window > 0x7fffffffu) return UV_EINVAL;
   if (c->max_frame_size == 0 || c->max_frame_size > YAMUX__MAX_FRAME_BODY)
     return UV_EINVAL;
@@ -360,6 +359,9 @@ int yamux_session_init(yamux_session_t* handle, yamux_role_t role,
   s->cfg = *cfg;
   s->mem = *mem;
   s->cfg.allocator = NULL; /* the copy in s->mem is the one used */
+  /* A window raised above the growth limit simply does not grow. */
+  if (s->cfg.max_window < s->cfg.initial_window)
+    s->cfg.max_window = s->cfg.initial_window;
   handle->role = role;
   handle->internal_ = s;
   s->next_id = role == YAMUX_CLIENT ? 1 : 2;
@@ -538,13 +540,23 @@ static void queue_pong(yamux__session_t* s, uint32_t opaque) {
   s->pong_count++;
 }
 
+/* The smoothed RTT is what stats report; window tuning uses the minimum,
+ * which queueing behind bulk data cannot inflate (a pong measured behind
+ * megabytes in the kernel would otherwise grow windows, which queue more,
+ * which inflates the next sample). */
+static void rtt_sample(yamux__session_t* s, uint64_t rtt) {
+  if (rtt == 0) rtt = 1;
+  s->rtt_ns = s->rtt_ns ? (s->rtt_ns + rtt) / 2 : rtt;
+  if (s->rtt_min_ns == 0 || rtt < s->rtt_min_ns) s->rtt_min_ns = rtt;
+}
+
 static void on_pong(yamux__session_t* s, uint32_t opaque) {
   yamux__queue_t* q;
   uint64_t rtt;
   if (s->keepalive_inflight && opaque == s->keepalive_opaque) {
     s->keepalive_inflight = 0;
     rtt = s->now - s->keepalive_sent_at;
-    s->rtt_ns = s->rtt_ns ? (s->rtt_ns + rtt) / 2 : (rtt ? rtt : 1);
+    rtt_sample(s, rtt);
     return;
   }
   for (q = s->pings_sent.next; q != &s->pings_sent; q = q->next) {
@@ -552,7 +564,7 @@ static void on_pong(yamux__session_t* s, uint32_t opaque) {
     if (p->opaque_ != opaque) continue;
     rtt = s->now - p->sent_at_;
     p->sent_at_ = rtt; /* run_req reports it */
-    s->rtt_ns = s->rtt_ns ? (s->rtt_ns + rtt) / 2 : (rtt ? rtt : 1);
+    rtt_sample(s, rtt);
     yamux__queue_remove(q);
     yamux__complete_req(s, p, 0);
     return;
