@@ -49,6 +49,7 @@ peer_built() {
     cdrive-*) [ -x interop/bin/go-peer ] && [ -x "$DRIVE" ] ;;
     rust) [ -x interop/bin/rust-yamux-peer ] ;;
     js) [ -x interop/bin/js-yamux-peer ] || [ -d interop/js/node_modules ] ;;
+    *) return 1 ;;
   esac
 }
 

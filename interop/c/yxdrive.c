@@ -21,6 +21,10 @@
  *   reset_code    yamux_close_reset() with code 7 on an echoing stream;
  *                 with --peer-reset C also expect an inbound stream the Go
  *                 side resets with code C
+ *   big_window    our initial_window is 16 MiB (a delta on the SYN): 4 MiB
+ *                 written and not read for 500 ms; more than 256 KiB of
+ *                 echo must be buffered by then (the peer used the window)
+ *   ping          20 yamux_ping() round trips
  *
  * Exit 0 when our checks pass, else 1; one line on stderr either way.
  */
@@ -287,6 +291,65 @@ static int is_done_outbound(dstream_t* d) {
 
 static int phase;
 
+static void step_big_window(void) {
+  dstream_t* d = &streams[0];
+  if (d->read_status == 0)
+    return;
+  if (d->read_status != UV_EOF)
+    fail("read ended with %s", yamux_err_name(d->read_status));
+  else
+    check_echo(d);
+  close_stream(d);
+  if (!failed)
+    note("4 MiB echoed byte for byte");
+  close_session();
+}
+
+static void on_big_window_timer(uv_timer_t* t) {
+  yamux_stream_stats_t st;
+  dstream_t* d = &streams[0];
+  (void) t;
+  if (yamux_stream_get_stats(&d->s, &st) != 0) {
+    fail("yamux_stream_get_stats failed");
+    close_session();
+    return;
+  }
+  note("16 MiB window announced on SYN; after 500 ms unread: %llu KiB "
+       "buffered (window %u KiB); ", (unsigned long long) st.buffered_bytes >> 10,
+       (unsigned) (st.recv_window_max >> 10));
+  if (st.buffered_bytes <= 262144)
+    fail("only %llu bytes buffered with a 16 MiB window: the peer kept to "
+         "256 KiB", (unsigned long long) st.buffered_bytes);
+  yamux_read_start(&d->s, NULL, on_read);
+}
+
+static yamux_ping_t ping_req;
+static int pings;
+static uint64_t rtt_max;
+
+static void on_ping(yamux_ping_t* req, int status, uint64_t rtt_ns) {
+  int r;
+  if (status != 0) {
+    fail("ping %d: %s", pings, yamux_err_name(status));
+    close_session();
+    return;
+  }
+  if (rtt_ns == 0)
+    fail("ping %d: rtt 0", pings);
+  if (rtt_ns > rtt_max)
+    rtt_max = rtt_ns;
+  if (++pings == 20) {
+    note("20 pings answered, max rtt %llu us",
+         (unsigned long long) rtt_max / 1000);
+    close_session();
+    return;
+  }
+  if ((r = yamux_ping(req, &session, on_ping)) != 0) {
+    fail("yamux_ping: %s", yamux_err_name(r));
+    close_session();
+  }
+}
+
 static void step_open_many(void) {
   int i;
   if (count(is_done_outbound) < nopen)
@@ -462,6 +525,8 @@ static void scenario_step(void) {
     step_close_open();
   else if (strcmp(scenario, "reset_code") == 0)
     step_reset_code();
+  else if (strcmp(scenario, "big_window") == 0)
+    step_big_window();
   if (failed)
     close_session();
 }
@@ -540,6 +605,14 @@ static void start_scenario(void) {
   } else if (strcmp(scenario, "reset_code") == 0) {
     yamux_session_listen(&session, on_inbound);
     open_stream(sizeof(msg), 0);
+  } else if (strcmp(scenario, "big_window") == 0) {
+    dstream_t* d = open_stream(4 << 20, 1);
+    yamux_read_stop(&d->s);
+    uv_timer_start(&timer, on_big_window_timer, 500, 0);
+  } else if (strcmp(scenario, "ping") == 0) {
+    int r = yamux_ping(&ping_req, &session, on_ping);
+    if (r != 0)
+      fail("yamux_ping: %s", yamux_err_name(r));
   } else {
     fail("unknown scenario %s", scenario);
   }
@@ -622,6 +695,10 @@ int main(int argc, char** argv) {
   uv_timer_init(loop, &timer);
   yamux_config_init(&cfg);
   cfg.keepalive_interval_ms = 0;
+  if (strcmp(scenario, "big_window") == 0) {
+    cfg.initial_window = 16 << 20;
+    cfg.max_window = 16 << 20;
+  }
   if ((r = yamux_session_init(&session, role, &cfg)) != 0) {
     fprintf(stderr, "yxdrive: yamux_session_init: %s\n", yamux_err_name(r));
     return 1;

@@ -28,6 +28,8 @@ func cdriveScenarios() []Scenario {
 		{name: "c_backlog", cdrive: true, extra: arg("backlog"), run: cBacklog},
 		{name: "c_goaway", cdrive: true, extra: arg("goaway"), run: cGoaway},
 		{name: "c_close_open", cdrive: true, extra: arg("close_open"), run: cCloseOpen},
+		{name: "c_big_window", cdrive: true, extra: arg("big_window"), run: cBigWindow},
+		{name: "c_ping", cdrive: true, extra: arg("ping"), run: cPing},
 		{name: "c_reset_code", cdrive: true, run: cResetCode,
 			extra: func(p *Peer) string {
 				if p.lib.HasReset() {
@@ -282,4 +284,37 @@ func cResetCode(e *Env) (string, error) {
 		d += " (hashicorp carries no code)"
 	}
 	return d, nil
+}
+
+// cBigWindow: libyamux announces a 16 MiB window on its SYN and leaves 4 MiB
+// of echo unread for 500 ms; it checks that more than 256 KiB arrived.
+func cBigWindow(e *Env) (string, error) {
+	s, err := e.session(e.config())
+	if err != nil {
+		return "", err
+	}
+	defer s.Close()
+	ea := startEchoAll(s, 0)
+	if err := ea.wait(e); err != nil {
+		return "", err
+	}
+	if ea.accepted.Load() != 1 || ea.clean.Load() != 1 {
+		return "", fmt.Errorf("accepted %d, echoed %d; want 1", ea.accepted.Load(),
+			ea.clean.Load())
+	}
+	return "echoed 4 MiB into libyamux's 16 MiB window (announced on its SYN)", nil
+}
+
+// cPing: libyamux pings 20 times; the library answers.
+func cPing(e *Env) (string, error) {
+	s, err := e.session(e.config())
+	if err != nil {
+		return "", err
+	}
+	defer s.Close()
+	ea := startEchoAll(s, 0)
+	if err := ea.wait(e); err != nil {
+		return "", err
+	}
+	return "answered libyamux's pings", nil
 }
