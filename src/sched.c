@@ -127,14 +127,13 @@ static int emit_ctrl(yamux__session_t* s, yamux__stream_t* st, uint32_t limit,
 static int emit_data(yamux__session_t* s, yamux__stream_t* st, uint32_t limit,
                      uint32_t* budget) {
   uint64_t want = YAMUX__MIN(st->write_queued, (uint64_t)st->send_window);
-  uint32_t len = 0, hi;
+  uint32_t len = 0;
   uint16_t flags = 0;
   uint8_t* hdr;
 
   want = YAMUX__MIN(want, (uint64_t)s->cfg.max_frame_size);
   want = YAMUX__MIN(want, (uint64_t)*budget);
   if (want == 0 || s->tail + 2 > limit) return 0;
-  hi = s->tail;
   hdr = add_hdr(s, YAMUX__TYPE_DATA, 0, st->id, 0);
   while (len < want && s->tail < limit) {
     yamux_write_t* r = yamux__queue_data(yamux__queue_head(&st->writes),
@@ -168,7 +167,6 @@ static int emit_data(yamux__session_t* s, yamux__stream_t* st, uint32_t limit,
     flags |=
         (st->state & YAMUX__S_SYN_PENDING) ? YAMUX__FLAG_SYN : YAMUX__FLAG_ACK;
   yamux__frame_encode(hdr, YAMUX__TYPE_DATA, flags, st->id, len);
-  (void)hi;
   sent_syn_or_ack(st, flags);
   /* FIN goes on an empty Window Update right behind the last Data frame,
    * never on a frame with a body: hashicorp/yamux applies such a FIN before
