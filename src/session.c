@@ -414,12 +414,10 @@ int yamux_ping(yamux_ping_t* req, yamux_session_t* handle, yamux_ping_cb cb) {
   yamux__session_t* s = sess_of(handle);
   if (req == NULL || s == NULL || s->closing) return UV_EINVAL;
   if (s->ended || !s->started) return YAMUX_ECLOSED;
-  req->status_ = 0;
+  YAMUX__REQ_INIT(req, YAMUX__REQ_PING, cb);
   req->opaque_ = 0;
   req->sent_at_ = 0;
-  req->type_ = YAMUX__REQ_PING;
   req->session = handle;
-  req->cb_ = cb;
   yamux__queue_insert_tail(&s->pings_todo, &req->queue_);
   yamux__api_leave(s);
   return 0;

@@ -516,11 +516,8 @@ int yamux_stream_open(yamux_connect_t* req, yamux_stream_t* h,
   s->next_id = id > UINT32_MAX - 2 ? 0 : id + 2;
   bind_handle(st, h);
   if (req != NULL) {
-    req->status_ = 0;
-    req->type_ = YAMUX__REQ_CONNECT;
+    YAMUX__REQ_INIT(req, YAMUX__REQ_CONNECT, cb);
     req->stream = h;
-    req->cb_ = cb;
-    yamux__queue_init(&req->queue_);
     st->connect_req = req;
   }
   if (s->unacked < s->cfg.max_unacked_opens) {
@@ -621,15 +618,11 @@ int yamux_write(yamux_write_t* req, yamux_stream_t* h, const uv_buf_t bufs[],
     if (bufs[i].base == NULL && bufs[i].len > 0) return UV_EINVAL;
     total += bufs[i].len;
   }
-  /* The request's data field is the caller's: leave it alone. */
-  req->status_ = 0;
+  YAMUX__REQ_INIT(req, YAMUX__REQ_WRITE, cb);
   req->refs_ = 0;
   req->buf_index_ = 0;
   req->buf_offset_ = 0;
-  req->type_ = YAMUX__REQ_WRITE;
   req->stream = h;
-  req->cb_ = cb;
-  yamux__queue_init(&req->queue_);
   if (nbufs <= YAMUX__ARRAY_SIZE(req->bufsml_)) {
     req->bufs_ = req->bufsml_;
   } else {
@@ -666,11 +659,8 @@ int yamux_shutdown(yamux_shutdown_t* req, yamux_stream_t* h,
   if (rc != 0) return rc;
   h->flags_ |= YAMUX__H_SHUT;
   if (req != NULL) {
-    req->status_ = 0;
-    req->type_ = YAMUX__REQ_SHUTDOWN;
+    YAMUX__REQ_INIT(req, YAMUX__REQ_SHUTDOWN, cb);
     req->stream = h;
-    req->cb_ = cb;
-    yamux__queue_init(&req->queue_);
     st->shutdown_req = req;
   }
   st->state |= YAMUX__S_FIN_PENDING;
