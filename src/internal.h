@@ -30,12 +30,12 @@
 
 /* Prepares a request's private fields; its data field is the caller's and
  * is left alone, as libuv does. */
-#define YAMUX__REQ_INIT(req, type, cb)                                        \
-  do {                                                                         \
-    (req)->status_ = 0;                                                        \
-    (req)->type_ = (type);                                                     \
-    (req)->cb_ = (cb);                                                         \
-    yamux__queue_init(&(req)->queue_);                                         \
+#define YAMUX__REQ_INIT(req, type, cb) \
+  do {                                 \
+    (req)->status_ = 0;                \
+    (req)->type_ = (type);             \
+    (req)->cb_ = (cb);                 \
+    yamux__queue_init(&(req)->queue_); \
   } while (0)
 
 /* Request types (yamux_*_t.type_). */

@@ -2,7 +2,6 @@
  * buffering and delivery, and receive-window credit. */
 #include "internal.h"
 
-
 static yamux__session_t* sess_of_stream(const yamux_stream_t* h) {
   if (h == NULL || h->session == NULL) return NULL;
   return h->session->internal_;

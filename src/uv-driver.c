@@ -54,20 +54,20 @@ typedef struct driver_s {
   int rx_tty; /* io[0] is a TTY in raw mode: restore it on close */
   int duplex;
   /* State bits. */
-  unsigned int ready : 1;       /* timer, prepare and idle are initialized */
-  unsigned int wake : 1;        /* the engine asked for yamux_session_run() */
-  unsigned int in_dispatch : 1; /* inside one of our libuv callbacks */
-  unsigned int writing : 1;     /* a transport write is in flight */
-  unsigned int reading_fs : 1;  /* a uv_fs_read() is in flight */
-  unsigned int rx_done : 1;     /* EOF or error seen on the read side */
-  unsigned int tx_dead : 1;     /* a write failed: write no more */
-  unsigned int closing : 1;     /* the close hook ran */
-  unsigned int closing_all : 1; /* handles are being closed */
-  unsigned int shutting : 1;    /* a uv_shutdown() is in flight */
+  unsigned int ready : 1;        /* timer, prepare and idle are initialized */
+  unsigned int wake : 1;         /* the engine asked for yamux_session_run() */
+  unsigned int in_dispatch : 1;  /* inside one of our libuv callbacks */
+  unsigned int writing : 1;      /* a transport write is in flight */
+  unsigned int reading_fs : 1;   /* a uv_fs_read() is in flight */
+  unsigned int rx_done : 1;      /* EOF or error seen on the read side */
+  unsigned int tx_dead : 1;      /* a write failed: write no more */
+  unsigned int closing : 1;      /* the close hook ran */
+  unsigned int closing_all : 1;  /* handles are being closed */
+  unsigned int shutting : 1;     /* a uv_shutdown() is in flight */
   unsigned int tx_is_stdout : 1; /* tx is this process's fd 1 */
-  size_t inflight;              /* bytes of the uv_write() in flight */
-  uint64_t armed;               /* expiry the timer is armed for */
-  unsigned int pending;         /* close callbacks and fs requests to wait */
+  size_t inflight;               /* bytes of the uv_write() in flight */
+  uint64_t armed;                /* expiry the timer is armed for */
+  unsigned int pending;          /* close callbacks and fs requests to wait */
   /* Makes the next poll non-blocking while the prepare handle has work:
    * a prepare handle started from another handle's prepare callback would
    * otherwise only run after the loop blocked for I/O. */
