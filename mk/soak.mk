@@ -1,0 +1,31 @@
+# Soak (interop/soak/): a long randomized workload against build/examples/echo
+# driven by the real hashicorp/yamux v0.1.2, over stdio and TCP at once, every
+# byte verified, the echo's RSS sampled. Not in CI. Included by the Makefile.
+#
+#   make soak                     10 minutes (SOAK_MINUTES=10)
+#   make soak SOAK_MINUTES=1      a short one
+#   make soak SOAK_SEED=N         replay a seed (printed on the first line)
+#   make soak-build               just build interop/bin/soak
+#
+# SOAK_SAMPLE=10 (seconds between RSS samples), SOAK_TRANSPORTS=stdio,tcp,
+# SOAK_MAX_LIVE=300 (live streams per session), SOAK_KEEPALIVE_MS=250 (the
+# echo's keepalive). Exit status non-zero on a byte mismatch, a stream or
+# session error, a crashed echo, or RSS growth (end > start*1.1 + 2 MiB).
+
+GO ?= go
+SOAK_MINUTES ?= 10
+SOAK_BIN := interop/bin/soak
+SOAK_SRCS := $(wildcard interop/soak/*.go) interop/soak/go.mod \
+             interop/soak/go.sum
+
+.PHONY: soak soak-build
+
+soak-build: $(SOAK_BIN)
+
+$(SOAK_BIN): $(SOAK_SRCS)
+	@mkdir -p $(@D)
+	cd interop/soak && GOTOOLCHAIN=local $(GO) build -buildvcs=false \
+	  -o ../bin/soak .
+
+soak: $(SOAK_BIN) $(O)/examples/echo
+	SOAK_MINUTES=$(SOAK_MINUTES) SOAK_ECHO=$(O)/examples/echo $(SOAK_BIN)
