@@ -18,7 +18,11 @@
 # driver (stdio-spawn) and over TCP, plus c_open_many and c_close_open with
 # the C driver spawning the Go echo (transport "stdio-spawned").
 # INTEROP_SCENARIOS (default all) narrows the list; INTEROP_TIMEOUT (default
-# 120s) is the per-scenario timeout. Each peer's own output goes to stderr as
+# 120s) is the per-scenario timeout. INTEROP_ECHO (default
+# build/examples/echo) is the echo program the echo peers talk to, e.g.
+# INTEROP_ECHO="interop/bin/go-peer --serve-echo" to check the checker
+# against hashicorp's own echo; NODE (default node) runs the JS peer.
+# Every make interop-* target runs this script with one or more PEERs. Each peer's own output goes to stderr as
 # it runs; the table goes to stdout at the end. Exits 1 if any cell failed
 # (or a peer program died without reporting), 0 otherwise.
 set -u
@@ -38,7 +42,7 @@ peer_cmd() { # name -> the peer program's command line prefix
     rust) echo "interop/bin/rust-yamux-peer" ;;
     js)
       if [ -x interop/bin/js-yamux-peer ]; then echo interop/bin/js-yamux-peer
-      else echo "node interop/js/peer.mjs"; fi ;;
+      else echo "${NODE:-node} interop/js/peer.mjs"; fi ;;
     *) return 1 ;;
   esac
 }

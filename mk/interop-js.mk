@@ -23,5 +23,6 @@ $(INTEROP_JS_STAMP): interop/js/package.json interop/js/package-lock.json
 	@touch $@
 
 interop-js: $(INTEROP_JS_STAMP) build/examples/echo
-	NODE=$(NODE) INTEROP_TIMEOUT=$(INTEROP_JS_TIMEOUT) interop/js/run.sh \
-	  build/examples/echo $(INTEROP_JS_SCENARIOS)
+	NODE=$(NODE) INTEROP_TIMEOUT=$(INTEROP_JS_TIMEOUT) \
+	  INTEROP_SCENARIOS=$(INTEROP_JS_SCENARIOS) \
+	  INTEROP_ECHO=build/examples/echo interop/run-all.sh js

@@ -29,5 +29,6 @@ $(INTEROP_RUST): $(INTEROP_RUST_SRCS)
 	cp interop/rust/target/release/rust-yamux-peer $@
 
 interop-rust: $(INTEROP_RUST) build/examples/echo
-	INTEROP_TIMEOUT=$(INTEROP_TIMEOUT) interop/run-rust.sh \
-	  build/examples/echo $(INTEROP_RUST_SCENARIOS)
+	INTEROP_TIMEOUT=$(INTEROP_TIMEOUT) \
+	  INTEROP_SCENARIOS=$(INTEROP_RUST_SCENARIOS) \
+	  INTEROP_ECHO=build/examples/echo interop/run-all.sh rust

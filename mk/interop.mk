@@ -75,5 +75,6 @@ interop-cdrive: $(INTEROP_GO) $(INTEROP_DRIVE)
 	  interop/run-all.sh cdrive-hashicorp cdrive-goyamux
 
 interop-selftest: $(INTEROP_GO)
-	INTEROP_TIMEOUT=$(INTEROP_TIMEOUT) interop/run-hashicorp.sh \
-	  "$(INTEROP_GO) --serve-echo" $(INTEROP_SELFTEST_SCENARIOS)
+	INTEROP_TIMEOUT=$(INTEROP_TIMEOUT) \
+	  INTEROP_SCENARIOS=$(INTEROP_SELFTEST_SCENARIOS) \
+	  INTEROP_ECHO="$(INTEROP_GO) --serve-echo" interop/run-all.sh hashicorp
