@@ -165,20 +165,27 @@ static int raw_hol_pipes(void) {
   return wkind == WL_HOL && impl == IMPL_RAW_UV && transport == TR_PIPE;
 }
 
+/* Fills opts to run this program (its path goes in self, size bytes) as
+ * the server child. Returns the argv to free once spawned. */
+static char** child_options(int argc, char** argv, char* self, size_t size,
+                            uv_process_options_t* opts) {
+  char** args;
+  check_uv(uv_exepath(self, &size), "exepath");
+  args = child_argv(argc, argv, self);
+  memset(opts, 0, sizeof(*opts));
+  opts->file = self;
+  opts->args = args;
+  opts->exit_cb = on_child_exit;
+  return args;
+}
+
 /* Spawns the server child with the given stdio (count 3, or 5 for W7p's
  * raw second pipe pair). */
 static void spawn_child(int argc, char** argv, uv_stdio_container_t* stdio) {
   char self[4096];
-  size_t len = sizeof(self);
   uv_process_options_t opts;
-  char** args;
+  char** args = child_options(argc, argv, self, sizeof(self), &opts);
 
-  check_uv(uv_exepath(self, &len), "exepath");
-  args = child_argv(argc, argv, self);
-  memset(&opts, 0, sizeof(opts));
-  opts.file = self;
-  opts.args = args;
-  opts.exit_cb = on_child_exit;
   opts.stdio = stdio;
   opts.stdio_count = raw_hol_pipes() ? 5 : 3;
   check_uv(uv_spawn(loop, &child, &opts), "spawn");
@@ -313,6 +320,19 @@ static void uv_listen_tcp(uv_connection_cb cb) {
   print_port(ntohs(((struct sockaddr_in*)&name)->sin_port));
 }
 
+static void pipe_open_fd(uv_pipe_t* p, int fd) {
+  check_uv(uv_pipe_init(loop, p, 0), "pipe_init");
+  check_uv(uv_pipe_open(p, fd), "pipe_open");
+}
+
+/* Accepts a TCP connection on t (not yet initialised), TCP_NODELAY on. */
+static void tcp_accept(uv_stream_t* server, int status, uv_tcp_t* t) {
+  check_uv(status, "connection");
+  check_uv(uv_tcp_init(loop, t), "tcp_init");
+  check_uv(uv_accept(server, (uv_stream_t*)t), "accept");
+  check_uv(uv_tcp_nodelay(t, 1), "nodelay");
+}
+
 /* ======================================================================== */
 /* libyamux                                                                 */
 
@@ -333,6 +353,14 @@ static void y_dump_stats(void) {
           st.bytes_sent, st.bytes_received, st.frames_sent, st.frames_received,
           st.data_bytes_sent, st.data_bytes_received, st.streams_opened,
           st.resets_sent, st.resets_received);
+}
+
+/* The measured part is over: stop the clock and end the session. */
+static void y_client_done(void) {
+  t_end = uv_hrtime();
+  done = 1;
+  y_dump_stats();
+  yamux_session_close(&sess, NULL);
 }
 
 /* Library defaults unless -frame / -window say otherwise (then printed in
@@ -417,10 +445,7 @@ static void yb_read_ack(yamux_stream_t* st, ssize_t n, const uv_buf_t* buf) {
     die("ack read: %s", yamux_strerror((int)n));
   }
   if (n != 1 || bsent != opt_size) die("unexpected ack (%zd bytes)", n);
-  t_end = uv_hrtime();
-  done = 1;
-  y_dump_stats();
-  yamux_session_close(&sess, NULL);
+  y_client_done();
 }
 
 static void yb_opened(yamux_connect_t* req, int status) {
@@ -515,7 +540,7 @@ static void req_pool_free(void) {
   }
 }
 
-static void y5_closed(yamux_stream_t* st) {
+static void y_closed(yamux_stream_t* st) {
   req_put(st->data);
 }
 
@@ -532,14 +557,11 @@ static void y5_read(yamux_stream_t* st, ssize_t n, const uv_buf_t* buf) {
   if (n != UV_EOF) die("request read: %s", yamux_strerror((int)n));
   if (r->got != opt_resp) die("response of %" PRIu64 " bytes", r->got);
   completed++;
-  yamux_close(st, y5_closed);
+  yamux_close(st, y_closed);
   if (started < opt_count) {
     y5_start();
   } else if (completed == opt_count) {
-    t_end = uv_hrtime();
-    done = 1;
-    y_dump_stats();
-    yamux_session_close(&sess, NULL);
+    y_client_done();
   }
 }
 
@@ -591,15 +613,22 @@ static void ys5_read(yamux_stream_t* st, ssize_t n, const uv_buf_t* buf) {
   if (!yamux_is_closing(st)) yamux_close(st, ys5_closed);
 }
 
-static void ys5_conn(yamux_session_t* s, int status) {
+/* Accepts an inbound stream into a pooled req; NULL if it went away. */
+static req_t* y_accept_req(yamux_session_t* s) {
   req_t* r = req_get();
-  (void)status;
   r->stream.data = r;
   check_yx(yamux_stream_init(s, &r->stream), "stream_init");
   if (yamux_accept(s, &r->stream) != 0) {
     req_put(r);
-    return;
+    return NULL;
   }
+  return r;
+}
+
+static void ys5_conn(yamux_session_t* s, int status) {
+  req_t* r = y_accept_req(s);
+  (void)status;
+  if (r == NULL) return;
   check_yx(yamux_read_start(&r->stream, NULL, ys5_read), "read_start");
 }
 
@@ -870,8 +899,7 @@ static void child_out_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
 /* Reads the child's stdout (after its PORT line) with the loop. */
 static void watch_child_out(void (*cb)(const char* line)) {
   child_line_cb = cb;
-  check_uv(uv_pipe_init(loop, &child_out, 0), "pipe_init");
-  check_uv(uv_pipe_open(&child_out, port_fd), "pipe_open");
+  pipe_open_fd(&child_out, port_fd);
   port_fd = -1;
   check_uv(
       uv_read_start((uv_stream_t*)&child_out, child_out_alloc, child_out_read),
@@ -887,14 +915,10 @@ static void ye_written(yamux_write_t* req, int status) {
   ebuf_put(req->data);
 }
 
-static void ye_closed(yamux_stream_t* st) {
-  req_put(st->data);
-}
-
 static void ye_shut(yamux_shutdown_t* req, int status) {
   req_t* r = req->data;
   (void)status;
-  if (!yamux_is_closing(&r->stream)) yamux_close(&r->stream, ye_closed);
+  if (!yamux_is_closing(&r->stream)) yamux_close(&r->stream, y_closed);
 }
 
 static void ye_read(yamux_stream_t* st, ssize_t n, const uv_buf_t* buf) {
@@ -919,21 +943,16 @@ static void ye_read(yamux_stream_t* st, ssize_t n, const uv_buf_t* buf) {
       check_yx(yamux_write(&r->wreq, st, &b, 1, NULL), "ack write");
     }
     r->sreq.data = r;
-    if (yamux_shutdown(&r->sreq, st, ye_shut) != 0) yamux_close(st, ye_closed);
+    if (yamux_shutdown(&r->sreq, st, ye_shut) != 0) yamux_close(st, y_closed);
     return;
   }
-  if (!yamux_is_closing(st)) yamux_close(st, ye_closed);
+  if (!yamux_is_closing(st)) yamux_close(st, y_closed);
 }
 
 static void ye_conn(yamux_session_t* s, int status) {
-  req_t* r = req_get();
+  req_t* r = y_accept_req(s);
   (void)status;
-  r->stream.data = r;
-  check_yx(yamux_stream_init(s, &r->stream), "stream_init");
-  if (yamux_accept(s, &r->stream) != 0) {
-    req_put(r);
-    return;
-  }
+  if (r == NULL) return;
   r->bulk = wkind == WL_HOL && nconns == 0; /* W7: A comes first */
   nconns++;
   check_yx(yamux_read_start(&r->stream, NULL, ye_read), "read_start");
@@ -952,12 +971,9 @@ static void y3_read(yamux_stream_t* st, ssize_t n, const uv_buf_t* buf) {
   r->got += (uint64_t)n;
   if (r->got > opt_msg) die("echo too long");
   if (r->got < opt_msg) return;
-  yamux_close(st, y5_closed);
+  yamux_close(st, y_closed);
   if (++completed == opt_streams) {
-    t_end = uv_hrtime();
-    done = 1;
-    y_dump_stats();
-    yamux_session_close(&sess, NULL);
+    y_client_done();
   }
 }
 
@@ -1345,24 +1361,15 @@ static int run_yamux_client(int argc, char** argv) {
   } else if (transport == TR_PIPE) {
     int tx, rx;
     spawn_pipe_child(argc, argv, &tx, &rx);
-    check_uv(uv_pipe_init(loop, &sess.io[0].pipe, 0), "pipe_init");
-    check_uv(uv_pipe_open(&sess.io[0].pipe, rx), "pipe_open");
-    check_uv(uv_pipe_init(loop, &sess.io[1].pipe, 0), "pipe_init");
-    check_uv(uv_pipe_open(&sess.io[1].pipe, tx), "pipe_open");
+    pipe_open_fd(&sess.io[0].pipe, rx);
+    pipe_open_fd(&sess.io[1].pipe, tx);
     check_yx(yamux_session_start_uv(loop, &sess, 0, y_client_end), "start_uv");
     y_client_ready();
   } else {
     /* What a user of yamux_session_spawn() gets: socketpairs. */
     char self[4096];
-    size_t len = sizeof(self);
     uv_process_options_t opts;
-    char** args;
-    check_uv(uv_exepath(self, &len), "exepath");
-    args = child_argv(argc, argv, self);
-    memset(&opts, 0, sizeof(opts));
-    opts.file = self;
-    opts.args = args;
-    opts.exit_cb = on_child_exit;
+    char** args = child_options(argc, argv, self, sizeof(self), &opts);
     check_yx(yamux_session_spawn(loop, &sess, &child, &opts, y_client_end),
              "spawn");
     free(args);
@@ -1393,15 +1400,24 @@ static void y_srv_start(void) {
 }
 
 static void y_srv_tcp_conn(uv_stream_t* server, int status) {
-  check_uv(status, "connection");
-  check_uv(uv_tcp_init(loop, &sess.io[0].tcp), "tcp_init");
-  check_uv(uv_accept(server, &sess.io[0].stream), "accept");
-  check_uv(uv_tcp_nodelay(&sess.io[0].tcp, 1), "nodelay");
+  tcp_accept(server, status, &sess.io[0].tcp);
   uv_close((uv_handle_t*)&listener, on_handle_closed);
   check_yx(yamux_session_start_uv(
                loop, &sess, 1, wkind == WL_IDLE ? y6_server_end : y_server_end),
            "start_uv");
   y_srv_start();
+}
+
+/* The end of both servers: run, free, check what the workload received. */
+static int server_run(void) {
+  uv_run(loop, UV_RUN_DEFAULT);
+  req_pool_free();
+  ebuf_pool_free();
+  if (wkind == WL_BULK && brecv != opt_size)
+    die("received %" PRIu64 " of %" PRIu64 " bytes", brecv, opt_size);
+  if (wkind == WL_SPR && served != opt_count)
+    die("served %" PRIu64 " of %" PRIu64, served, opt_count);
+  return uv_loop_close(loop) == 0 ? 0 : 1;
 }
 
 static int run_yamux_server(void) {
@@ -1413,14 +1429,7 @@ static int run_yamux_server(void) {
              "start_stdio");
     y_srv_start();
   }
-  uv_run(loop, UV_RUN_DEFAULT);
-  req_pool_free();
-  ebuf_pool_free();
-  if (wkind == WL_BULK && brecv != opt_size)
-    die("received %" PRIu64 " of %" PRIu64 " bytes", brecv, opt_size);
-  if (wkind == WL_SPR && served != opt_count)
-    die("served %" PRIu64 " of %" PRIu64, served, opt_count);
-  return uv_loop_close(loop) == 0 ? 0 : 1;
+  return server_run();
 }
 
 /* ======================================================================== */
@@ -1514,7 +1523,7 @@ static void rb_srv_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
 
 static struct sockaddr_in peer_addr;
 
-static void r5_closed(uv_handle_t* h) {
+static void r_closed(uv_handle_t* h) {
   req_put(h->data);
 }
 
@@ -1536,7 +1545,7 @@ static void r5_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
   if (n != UV_EOF) die("request read: %s", uv_strerror((int)n));
   if (r->got != opt_resp) die("response of %" PRIu64 " bytes", r->got);
   completed++;
-  uv_close((uv_handle_t*)s, r5_closed);
+  uv_close((uv_handle_t*)s, r_closed);
   if (started < opt_count) {
     r5_start();
   } else if (completed == opt_count) {
@@ -1545,31 +1554,39 @@ static void r5_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
   }
 }
 
-static void r5_connected(uv_connect_t* creq, int status) {
+/* Connects r->tcp to peer_addr. */
+static void r_connect(req_t* r, uv_connect_cb cb) {
+  check_uv(uv_tcp_init(loop, &r->tcp), "tcp_init");
+  r->tcp.data = r;
+  r->creq.data = r;
+  check_uv(
+      uv_tcp_connect(&r->creq, &r->tcp, (const struct sockaddr*)&peer_addr, cb),
+      "connect");
+}
+
+/* W3/W5 connected: write the -msg request and read the answer with cb. */
+static void r_send_request(uv_connect_t* creq, int status, uv_read_cb cb) {
   req_t* r = creq->data;
   uv_buf_t b = uv_buf_init(reqbuf, (unsigned int)opt_msg);
   check_uv(status, "connect");
   check_uv(uv_tcp_nodelay(&r->tcp, 1), "nodelay");
   check_uv(uv_write(&r->uwreq, (uv_stream_t*)&r->tcp, &b, 1, r5_written),
            "write");
-  check_uv(uv_read_start((uv_stream_t*)&r->tcp, raw_alloc, r5_read),
-           "read_start");
+  check_uv(uv_read_start((uv_stream_t*)&r->tcp, raw_alloc, cb), "read_start");
+}
+
+static void r5_connected(uv_connect_t* creq, int status) {
+  r_send_request(creq, status, r5_read);
 }
 
 static void r5_start(void) {
-  req_t* r = req_get();
   started++;
-  check_uv(uv_tcp_init(loop, &r->tcp), "tcp_init");
-  r->tcp.data = r;
-  r->creq.data = r;
-  check_uv(uv_tcp_connect(&r->creq, &r->tcp, (const struct sockaddr*)&peer_addr,
-                          r5_connected),
-           "connect");
+  r_connect(req_get(), r5_connected);
 }
 
 static void rs5_written(uv_write_t* req, int status) {
   (void)status;
-  uv_close((uv_handle_t*)req->handle, r5_closed);
+  uv_close((uv_handle_t*)req->handle, r_closed);
 }
 
 static void rs5_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
@@ -1577,7 +1594,7 @@ static void rs5_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
   (void)buf;
   if (n == 0) return;
   if (n < 0) {
-    uv_close((uv_handle_t*)s, r5_closed);
+    uv_close((uv_handle_t*)s, r_closed);
     return;
   }
   r->got += (uint64_t)n;
@@ -1593,13 +1610,9 @@ static void rs5_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
 static uint64_t accepted;
 
 static void rs5_conn(uv_stream_t* server, int status) {
-  req_t* r;
-  check_uv(status, "connection");
-  r = req_get();
-  check_uv(uv_tcp_init(loop, &r->tcp), "tcp_init");
+  req_t* r = req_get();
+  tcp_accept(server, status, &r->tcp);
   r->tcp.data = r;
-  check_uv(uv_accept(server, (uv_stream_t*)&r->tcp), "accept");
-  check_uv(uv_tcp_nodelay(&r->tcp, 1), "nodelay");
   check_uv(uv_read_start((uv_stream_t*)&r->tcp, raw_alloc, rs5_read),
            "read_start");
   if (++accepted == opt_count)
@@ -1609,10 +1622,6 @@ static void rs5_conn(uv_stream_t* server, int status) {
 /* ---- echo server (W3, W4, W7) ------------------------------------------ */
 
 static uv_pipe_t pp_pipe_rx, pp_pipe_tx; /* W7p: the ping-pong pipe pair */
-
-static void r_closed(uv_handle_t* h) {
-  req_put(h->data);
-}
 
 /* Closes a raw connection (one TCP handle or a pipe pair) and frees r. */
 static void r_close(req_t* r) {
@@ -1676,25 +1685,18 @@ static void re_start(req_t* r, uv_stream_t* rx, uv_stream_t* tx) {
 static void re_conn(uv_stream_t* server, int status) {
   req_t* r;
   uint64_t expect = wkind == WL_HOL ? 2 : opt_streams;
-  check_uv(status, "connection");
   r = req_get();
-  check_uv(uv_tcp_init(loop, &r->tcp), "tcp_init");
-  check_uv(uv_accept(server, (uv_stream_t*)&r->tcp), "accept");
-  check_uv(uv_tcp_nodelay(&r->tcp, 1), "nodelay");
+  tcp_accept(server, status, &r->tcp);
   re_start(r, (uv_stream_t*)&r->tcp, (uv_stream_t*)&r->tcp);
   if (nconns == expect) uv_close((uv_handle_t*)&listener, on_handle_closed);
 }
 
 /* W7p: A on fds 0/1, B on fds 3/4. */
 static void re_pipes_start(void) {
-  check_uv(uv_pipe_init(loop, &raw_pipe_rx, 0), "pipe_init");
-  check_uv(uv_pipe_open(&raw_pipe_rx, 0), "pipe_open");
-  check_uv(uv_pipe_init(loop, &raw_pipe_tx, 0), "pipe_init");
-  check_uv(uv_pipe_open(&raw_pipe_tx, 1), "pipe_open");
-  check_uv(uv_pipe_init(loop, &pp_pipe_rx, 0), "pipe_init");
-  check_uv(uv_pipe_open(&pp_pipe_rx, 3), "pipe_open");
-  check_uv(uv_pipe_init(loop, &pp_pipe_tx, 0), "pipe_init");
-  check_uv(uv_pipe_open(&pp_pipe_tx, 4), "pipe_open");
+  pipe_open_fd(&raw_pipe_rx, 0);
+  pipe_open_fd(&raw_pipe_tx, 1);
+  pipe_open_fd(&pp_pipe_rx, 3);
+  pipe_open_fd(&pp_pipe_tx, 4);
   re_start(req_get(), (uv_stream_t*)&raw_pipe_rx, (uv_stream_t*)&raw_pipe_tx);
   re_start(req_get(), (uv_stream_t*)&pp_pipe_rx, (uv_stream_t*)&pp_pipe_tx);
 }
@@ -1717,28 +1719,13 @@ static void r3_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
 }
 
 static void r3_connected(uv_connect_t* creq, int status) {
-  req_t* r = creq->data;
-  uv_buf_t b = uv_buf_init(reqbuf, (unsigned int)opt_msg);
-  check_uv(status, "connect");
-  check_uv(uv_tcp_nodelay(&r->tcp, 1), "nodelay");
-  check_uv(uv_write(&r->uwreq, (uv_stream_t*)&r->tcp, &b, 1, r5_written),
-           "write");
-  check_uv(uv_read_start((uv_stream_t*)&r->tcp, raw_alloc, r3_read),
-           "read_start");
+  r_send_request(creq, status, r3_read);
 }
 
 static void r3_client_start(void) {
   uint64_t i;
   t_start = uv_hrtime();
-  for (i = 0; i < opt_streams; i++) {
-    req_t* r = req_get();
-    check_uv(uv_tcp_init(loop, &r->tcp), "tcp_init");
-    r->tcp.data = r;
-    r->creq.data = r;
-    check_uv(uv_tcp_connect(&r->creq, &r->tcp,
-                            (const struct sockaddr*)&peer_addr, r3_connected),
-             "connect");
-  }
+  for (i = 0; i < opt_streams; i++) r_connect(req_get(), r3_connected);
 }
 
 /* ---- ping-pong (W4; W7's connection B) --------------------------------- */
@@ -1789,11 +1776,7 @@ static void rpp_connected(uv_connect_t* creq, int status) {
 
 static req_t* rpp_connect(void) {
   req_t* r = req_get();
-  check_uv(uv_tcp_init(loop, &r->tcp), "tcp_init");
-  r->creq.data = r;
-  check_uv(uv_tcp_connect(&r->creq, &r->tcp, (const struct sockaddr*)&peer_addr,
-                          rpp_connected),
-           "connect");
+  r_connect(r, rpp_connected);
   return r;
 }
 
@@ -1872,10 +1855,8 @@ static void r7_open_b(uv_timer_t* t) {
     pp_streams[0] = rpp_connect();
     return;
   }
-  check_uv(uv_pipe_init(loop, &pp_pipe_rx, 0), "pipe_init");
-  check_uv(uv_pipe_open(&pp_pipe_rx, extra_rx), "pipe_open");
-  check_uv(uv_pipe_init(loop, &pp_pipe_tx, 0), "pipe_init");
-  check_uv(uv_pipe_open(&pp_pipe_tx, extra_tx), "pipe_open");
+  pipe_open_fd(&pp_pipe_rx, extra_rx);
+  pipe_open_fd(&pp_pipe_tx, extra_tx);
   pp_streams[0] = req_get();
   rpp_start(pp_streams[0], (uv_stream_t*)&pp_pipe_rx,
             (uv_stream_t*)&pp_pipe_tx);
@@ -1933,10 +1914,8 @@ static int run_raw_uv_client(int argc, char** argv) {
   } else if (transport == TR_PIPE) {
     int tx, rx;
     spawn_pipe_child(argc, argv, &tx, &rx);
-    check_uv(uv_pipe_init(loop, &raw_pipe_rx, 0), "pipe_init");
-    check_uv(uv_pipe_open(&raw_pipe_rx, rx), "pipe_open");
-    check_uv(uv_pipe_init(loop, &raw_pipe_tx, 0), "pipe_init");
-    check_uv(uv_pipe_open(&raw_pipe_tx, tx), "pipe_open");
+    pipe_open_fd(&raw_pipe_rx, rx);
+    pipe_open_fd(&raw_pipe_tx, tx);
     raw_rx = (uv_stream_t*)&raw_pipe_rx;
     raw_tx = (uv_stream_t*)&raw_pipe_tx;
     if (wkind == WL_HOL)
@@ -1967,10 +1946,7 @@ static int run_raw_uv_client(int argc, char** argv) {
 }
 
 static void rb_srv_tcp_conn(uv_stream_t* server, int status) {
-  check_uv(status, "connection");
-  check_uv(uv_tcp_init(loop, &raw_tcp), "tcp_init");
-  check_uv(uv_accept(server, (uv_stream_t*)&raw_tcp), "accept");
-  check_uv(uv_tcp_nodelay(&raw_tcp, 1), "nodelay");
+  tcp_accept(server, status, &raw_tcp);
   uv_close((uv_handle_t*)&listener, on_handle_closed);
   raw_rx = raw_tx = (uv_stream_t*)&raw_tcp;
   check_uv(uv_read_start(raw_rx, raw_alloc, rb_srv_read), "read_start");
@@ -1987,22 +1963,13 @@ static int run_raw_uv_server(void) {
   } else if (transport == TR_TCP) {
     uv_listen_tcp(rb_srv_tcp_conn);
   } else {
-    check_uv(uv_pipe_init(loop, &raw_pipe_rx, 0), "pipe_init");
-    check_uv(uv_pipe_open(&raw_pipe_rx, 0), "pipe_open");
-    check_uv(uv_pipe_init(loop, &raw_pipe_tx, 0), "pipe_init");
-    check_uv(uv_pipe_open(&raw_pipe_tx, 1), "pipe_open");
+    pipe_open_fd(&raw_pipe_rx, 0);
+    pipe_open_fd(&raw_pipe_tx, 1);
     raw_rx = (uv_stream_t*)&raw_pipe_rx;
     raw_tx = (uv_stream_t*)&raw_pipe_tx;
     check_uv(uv_read_start(raw_rx, raw_alloc, rb_srv_read), "read_start");
   }
-  uv_run(loop, UV_RUN_DEFAULT);
-  req_pool_free();
-  ebuf_pool_free();
-  if (wkind == WL_BULK && brecv != opt_size)
-    die("received %" PRIu64 " of %" PRIu64 " bytes", brecv, opt_size);
-  if (wkind == WL_SPR && served != opt_count)
-    die("served %" PRIu64 " of %" PRIu64, served, opt_count);
-  return uv_loop_close(loop) == 0 ? 0 : 1;
+  return server_run();
 }
 
 /* ======================================================================== */
