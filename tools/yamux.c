@@ -492,6 +492,24 @@ static void flow_drain(flow_t* f) {
     sock_shutdown(f);
 }
 
+/* A write to the stream failed: if the session is ending, let the socket
+ * drain; otherwise the stream is broken and the socket is reset. */
+static void flow_stream_failed(flow_t* f) {
+  if (session_state != S_RUNNING)
+    flow_drain(f);
+  else
+    flow_close(f, CLOSE_RESET_SOCK);
+}
+
+/* Keeps the nread bytes just read into b as one write to forward. */
+static block_t* block_take(flow_t* f, block_t* b, ssize_t nread,
+                           uv_buf_t* out) {
+  b = block_shrink(b, (size_t)nread);
+  b->flow = f;
+  *out = uv_buf_init(BLOCK_DATA(b), (unsigned int)nread);
+  return b;
+}
+
 static void on_sock_write(uv_write_t* req, int status) {
   block_t* b = (block_t*)req;
   flow_t* f = b->flow;
@@ -540,9 +558,7 @@ static void on_stream_read(yamux_stream_t* stream, ssize_t nread,
     free(b);
     return;
   }
-  b = block_shrink(b, (size_t)nread);
-  b->flow = f;
-  out = uv_buf_init(BLOCK_DATA(b), (unsigned int)nread);
+  b = block_take(f, b, nread, &out);
   r = uv_write(&b->req.u, &f->sock.stream, &out, 1, on_sock_write);
   if (r < 0) {
     free(b);
@@ -578,12 +594,7 @@ static void on_stream_write(yamux_write_t* req, int status) {
   free(b);
   f->pending--;
   if (status < 0) {
-    if (status != UV_ECANCELED && !f->closing) {
-      if (session_state != S_RUNNING)
-        flow_drain(f);
-      else
-        flow_close(f, CLOSE_RESET_SOCK);
-    }
+    if (status != UV_ECANCELED && !f->closing) flow_stream_failed(f);
   } else if (!f->closing && !f->sock_reading) {
     start_copy(f);
   }
@@ -637,16 +648,11 @@ static void on_sock_read(uv_stream_t* handle, ssize_t nread,
     free(b);
     return;
   }
-  b = block_shrink(b, (size_t)nread);
-  b->flow = f;
-  out = uv_buf_init(BLOCK_DATA(b), (unsigned int)nread);
+  b = block_take(f, b, nread, &out);
   r = yamux_write(&b->req.y, &f->stream, &out, 1, on_stream_write);
   if (r < 0) {
     free(b);
-    if (session_state != S_RUNNING)
-      flow_drain(f);
-    else
-      flow_close(f, CLOSE_RESET_SOCK);
+    flow_stream_failed(f);
     return;
   }
   f->pending++;
