@@ -210,6 +210,28 @@ def go_impls(c_binary):
     return impls
 
 
+# ---- rust-yamux (bench/rust/, built as build/bench/rustbench) -------------
+# Same flags as gobench (GO_FLAGS); see bench/rust/README.md.
+
+RUST_WORKLOADS = {"W1", "W1pin", "W2", "W2pin", "W3", "W4", "W5",
+                  "W6hold", "W6read", "W7", "W7p"}
+
+
+def rust_impls(c_binary):
+    rbin = os.path.join(os.path.dirname(c_binary) or ".", "rustbench")
+    if not os.path.exists(rbin):
+        print("run.py: %s not found, rust-yamux skipped "
+              "(make bench-rust-build)" % rbin, file=sys.stderr)
+        return []
+    base = yxbench_impl(rbin, "rustyamux", set())
+
+    def argv(w, p):
+        a = base.argv(w, p)
+        return a[:1] + [x for x in a[1:]
+                        if x.startswith(("-impl=", "-w=") + GO_FLAGS)]
+    return [Impl("rustyamux", RUST_WORKLOADS, argv)]
+
+
 # ---- deterministic counters (make bench-instr) ----------------------------
 
 def callgrind_counts(argv, outdir):
@@ -409,7 +431,8 @@ def main():
     workloads = [w for w in WORKLOADS
                  if not only or w.name in only or
                  (w.name.startswith("W6") and "W6" in only)]
-    impls = build_impls(args.bin) + go_impls(args.bin)
+    impls = (build_impls(args.bin) + go_impls(args.bin) +
+             rust_impls(args.bin))
     want = [x.strip() for x in args.impls.split(",") if x.strip()]
     if want:
         impls = [i for i in impls if i.label in want]
