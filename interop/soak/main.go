@@ -68,6 +68,7 @@ var (
 	transports   = flag.String("transports", envStr("SOAK_TRANSPORTS", "stdio,tcp"), "stdio,tcp")
 	streamLimit  = flag.Duration("stream-timeout", 120*time.Second, "a stream taking longer is an error")
 	closeTimeout = flag.Duration("close-timeout", 10*time.Second, "hashicorp StreamCloseTimeout (RST for abandoned streams)")
+	endsFlag     = flag.String("ends", envStr("SOAK_ENDS", ""), "session ends allowed: graceful,goaway-live,abrupt,abrupt-rst (default all)")
 	verbose      = flag.Bool("v", false, "hashicorp's log and per-session lines")
 )
 
@@ -476,6 +477,8 @@ type transport struct {
 }
 
 var allTransports []*transport
+
+var endKinds = map[string]bool{}
 
 func newTransport(name string, idx uint64) *transport {
 	t := &transport{name: name, idx: idx}
@@ -899,6 +902,15 @@ func (ss *session) run(r *rand.Rand, life time.Duration, final bool) {
 				how = "abrupt-rst"
 			}
 		}
+		if len(endKinds) > 0 && !endKinds[how] {
+			// Restricted by --ends: take an allowed kind in a fixed order.
+			for _, k := range []string{"abrupt-rst", "abrupt", "goaway-live", "graceful"} {
+				if endKinds[k] && (k != "abrupt-rst" || t.name == "tcp") {
+					how = k
+					break
+				}
+			}
+		}
 	}
 	switch how {
 	case "graceful":
@@ -1047,6 +1059,11 @@ type sample struct {
 func main() {
 	flag.Parse()
 	seed = *seedFlag
+	for _, k := range strings.Split(*endsFlag, ",") {
+		if k = strings.TrimSpace(k); k != "" {
+			endKinds[k] = true
+		}
+	}
 	if seed == 0 {
 		seed = uint64(time.Now().UnixNano())
 	}
@@ -1095,7 +1112,6 @@ func main() {
 	loopsDone := make(chan struct{})
 	go func() { wg.Wait(); close(loopsDone) }()
 	var samples []sample
-	var warmIdx = -1
 	tick := time.NewTicker(time.Duration(*sampleSec * float64(time.Second)))
 	takeSample := func() {
 		s := sample{t: elapsed(), rss: map[string]int64{}}
@@ -1119,13 +1135,6 @@ func main() {
 			done, verified, errs, live, ms.HeapInuse>>10, runtime.NumGoroutine())
 		fmt.Println(line)
 		samples = append(samples, s)
-		ok := true
-		for _, v := range s.rss {
-			ok = ok && v > 0
-		}
-		if warmIdx < 0 && time.Since(start) >= warm && ok {
-			warmIdx = len(samples) - 1
-		}
 	}
 loop:
 	for {
