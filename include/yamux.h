@@ -227,9 +227,11 @@ typedef struct yamux_config_s {
    * the peer within this time after a keepalive ping. Any inbound frame
    * counts. Default 10000 (hashicorp's ConnectionWriteTimeout). */
   uint64_t keepalive_timeout_ms;
-  /* A stream we opened that is not ACKed (nor refused) in this time is
-   * reset and its open fails with UV_ETIMEDOUT; the session goes on.
-   * Default 75000 (hashicorp's StreamOpenTimeout). */
+  /* A stream we opened that is not ACKed (nor refused) in this time after
+   * its SYN is sent is reset and its open fails with UV_ETIMEDOUT; the
+   * session goes on. A SYN waiting for room (max_unacked_opens) is not yet
+   * timed, as in hashicorp/yamux. Default 75000 (hashicorp's
+   * StreamOpenTimeout). */
   uint64_t open_timeout_ms;
   /* After yamux_close() of a stream the peer has not half-closed, wait this
    * long for its FIN, then reset. Default 300000 (hashicorp's
@@ -499,12 +501,16 @@ struct yamux_stream_s {
   yamux_session_t* session;
   uint32_t id; /* 0 until opened or accepted */
   /* private */
-  yamux_alloc_cb alloc_cb_;
-  yamux_read_cb read_cb_;
+  unsigned int flags_;
+  union {
+    struct { /* while reading */
+      yamux_alloc_cb alloc_cb_;
+      yamux_read_cb read_cb_;
+    } r_;
+    struct yamux__queue pending_; /* once closed: the deferred-close list */
+  } u_;
   yamux_close_cb close_cb_;
   struct yamux__stream* internal_;
-  struct yamux__queue pending_; /* in the session's deferred-close list */
-  unsigned int flags_;
 };
 
 /* Initializes a stream handle for `session`. Allocates nothing. The handle

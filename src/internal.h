@@ -65,7 +65,9 @@ enum {
   YAMUX__S_DETACHED = 1u << 14,       /* no user handle any more */
   YAMUX__S_RELEASED = 1u << 15,       /* queued for freeing */
   YAMUX__S_ACCEPTED = 1u << 16,       /* an inbound stream the app accepted */
-  YAMUX__S_FAILED = 1u << 17          /* ended by a timeout or session end */
+  YAMUX__S_FAILED = 1u << 17,         /* ended by a timeout or session end */
+  YAMUX__S_ON_TIMER = 1u << 18,       /* link is in open/linger_timers */
+  YAMUX__S_ON_DELIVERQ = 1u << 19     /* link is in deliverq */
 };
 
 #define YAMUX__S_RESET \
@@ -88,9 +90,16 @@ typedef struct yamux__rxchunk {
   char data[];
 } yamux__rxchunk_t;
 
+/* Kept small: a session may hold 100,000 idle streams, and each costs this
+ * record, one map slot and the caller's handle. Fields that are never live
+ * at the same time share storage; see the size check below. */
 typedef struct yamux__stream {
   struct yamux__session* sess;
   yamux_stream_t* handle; /* NULL before accept and after close */
+  /* Received bytes waiting for the reader: a circular list held by its last
+   * chunk (whose next is the first), NULL when empty. */
+  yamux__rxchunk_t* rx_tail;
+  yamux_connect_t* connect_req;
   uint32_t id;
   uint32_t state;
   uint32_t send_window;     /* credit the peer gave us */
@@ -98,25 +107,35 @@ typedef struct yamux__stream {
   uint32_t recv_window_max; /* current window size (auto-tuned) */
   uint32_t credit_pending;  /* read by the app, not yet returned */
   uint32_t buffered;        /* received, waiting for the app */
-  uint32_t rst_code_rx;
-  uint32_t rst_code_tx;
-  int fail_status;        /* read_cb status to deliver when FAILED */
-  uint32_t inflight_reqs; /* write requests with bytes in the gather list */
+  /* The code of the peer's RST (RST_RCVD) or of ours (RST_PENDING/SENT):
+   * a stream never has both. */
+  uint32_t rst_code;
+  int16_t fail_status;    /* read_cb status when FAILED: UV_* or YAMUX_E* */
+  uint16_t inflight_reqs; /* write requests with bytes in the gather list */
+  uint32_t credit_at;     /* when credit last went out (window tuning): now in
+                           * units of 1024 ns, wrapping, with bit 0 set; 0 never */
   uint64_t write_queued;  /* bytes of queued writes not yet gathered */
   uint64_t deadline;      /* open or linger deadline */
-  uint64_t credit_at;     /* when credit last went out (window tuning) */
   uint64_t bytes_sent;
   uint64_t bytes_received;
-  yamux__rxchunk_t* rx_head;
-  yamux__rxchunk_t* rx_tail;
-  yamux_shutdown_t* shutdown_req;
-  yamux_connect_t* connect_req;
-  yamux__queue_t writes;     /* yamux_write_t, not fully gathered */
-  yamux__queue_t ctrl_link;  /* session.ctrlq: control frame to send */
-  yamux__queue_t send_link;  /* session.sendq: data and credit to send */
-  yamux__queue_t wait_link;  /* accept_q, syn_waitq or deliverq */
-  yamux__queue_t timer_link; /* open_timers or linger_timers */
+  /* yamux_write_t not fully gathered, then the yamux_shutdown_t if any. */
+  yamux__queue_t writes;
+  yamux__queue_t ctrl_link; /* session.ctrlq: control frame to send */
+  yamux__queue_t send_link; /* session.sendq: data and credit to send */
+  /* In at most one of: accept_q (inbound, not accepted), syn_waitq (SYN
+   * waiting for room), deliverq (S_ON_DELIVERQ), open_timers or
+   * linger_timers (S_ON_TIMER); once released, next links free_list. */
+  yamux__queue_t link;
 } yamux__stream_t;
+
+/* glibc hands out 176-byte chunks for 161..168 bytes: a record of at most
+ * 168 bytes, a 56-byte handle and a map slot stay under 256 bytes per idle
+ * stream (bench W6). */
+#if UINTPTR_MAX == 0xffffffffffffffffu
+_Static_assert(sizeof(yamux__stream_t) <= 168, "stream record grew");
+_Static_assert(sizeof(yamux_stream_t) <= 56, "stream handle grew");
+#endif
+_Static_assert(YAMUX__BATCH_IOV <= UINT16_MAX, "inflight_reqs is 16 bits");
 
 typedef struct yamux__session {
   yamux_session_t* handle;
@@ -247,6 +266,8 @@ void yamux__stream_queue_send(yamux__stream_t* st);
 void yamux__stream_release_syn_waiters(yamux__session_t* s);
 void yamux__stream_handle_closed(yamux__stream_t* st);
 void yamux__stream_timer_remove(yamux__stream_t* st);
+void yamux__stream_timer_insert(yamux__stream_t* st, yamux__queue_t* list,
+                                uint64_t timeout_ms);
 
 /* sched.c */
 unsigned int yamux__gather(yamux__session_t* s, unsigned int max_bufs);

@@ -27,10 +27,12 @@ static void sent_fin(yamux__stream_t* st) {
   yamux__session_t* s = st->sess;
   st->state &= ~YAMUX__S_FIN_PENDING;
   st->state |= YAMUX__S_FIN_SENT;
-  /* The FIN is in the transport's hands from here. */
-  if (st->shutdown_req != NULL) {
-    yamux__complete_req(s, st->shutdown_req, 0);
-    st->shutdown_req = NULL;
+  /* The FIN is in the transport's hands from here. The shutdown request,
+   * if any, is all that is left in writes. */
+  if (!yamux__queue_empty(&st->writes)) {
+    yamux__queue_t* q = yamux__queue_head(&st->writes);
+    yamux__queue_remove(q);
+    yamux__complete_req(s, yamux__queue_data(q, yamux_shutdown_t, queue_), 0);
   }
   yamux__stream_maybe_release(st);
 }
@@ -42,13 +44,15 @@ static void sent_fin(yamux__stream_t* st) {
 static uint32_t take_credit(yamux__stream_t* st) {
   yamux__session_t* s = st->sess;
   uint32_t delta = st->credit_pending;
+  uint32_t now_units = (uint32_t)(s->now >> 10) | 1u;
   if (delta == 0 || delta < st->recv_window_max / 2) return 0;
   if (s->cfg.max_window > st->recv_window_max) {
     if (s->rtt_ns == 0 && !s->rtt_probe_sent && !s->keepalive_inflight) {
       s->rtt_probe_sent = 1;
       s->keepalive_todo = 1; /* one ping to learn the RTT */
     } else if (s->rtt_min_ns != 0 && st->credit_at != 0 &&
-               s->now - st->credit_at < 2 * s->rtt_min_ns) {
+               (uint32_t)(now_units - st->credit_at) < (2 * s->rtt_min_ns) >>
+                   10) {
       uint64_t grow =
           YAMUX__MIN((uint64_t)st->recv_window_max,
                      (uint64_t)(s->cfg.max_window - st->recv_window_max));
@@ -61,7 +65,7 @@ static uint32_t take_credit(yamux__stream_t* st) {
       delta += (uint32_t)grow;
     }
   }
-  st->credit_at = s->now;
+  st->credit_at = now_units;
   st->credit_pending = 0;
   st->recv_window += delta;
   return delta;
@@ -85,7 +89,7 @@ static int emit_ctrl(yamux__session_t* s, yamux__stream_t* st, uint32_t limit,
   yamux__queue_remove(&st->ctrl_link);
   if (st->state & YAMUX__S_RST_PENDING) {
     add_hdr(s, YAMUX__TYPE_WINDOW_UPDATE, YAMUX__FLAG_RST, st->id,
-            st->rst_code_tx);
+            st->rst_code);
     st->state &= ~YAMUX__S_RST_PENDING;
     st->state |= YAMUX__S_RST_SENT;
     s->stats.resets_sent++;
@@ -144,7 +148,7 @@ static int emit_data(yamux__session_t* s, yamux__stream_t* st, uint32_t limit,
     if (take > 0) {
       s->iov[s->tail] = uv_buf_init(b->base + r->buf_offset_, (unsigned)take);
       s->owner[s->tail] = r;
-      if (r->refs_++ == 0) st->inflight_reqs++;
+      if (r->refs_++ == 0) st->inflight_reqs++; /* <= YAMUX__BATCH_IOV */
       s->tail++;
       len += (uint32_t)take;
       r->buf_offset_ += take;

@@ -77,7 +77,7 @@ static void run_req(yamux_write_t* any) {
 static void free_records(yamux__session_t* s) {
   yamux__stream_t* st;
   while ((st = s->free_list) != NULL) {
-    s->free_list = (yamux__stream_t*)st->wait_link.next;
+    s->free_list = (yamux__stream_t*)st->link.next;
     yamux__map_remove(&s->map, st->id, st); /* may be gone already */
     /* A body split across feeds may still be arriving for it: the rest is
      * discarded, never written into freed (or recycled) memory. */
@@ -124,8 +124,9 @@ static void settle(yamux__session_t* s) {
     }
     while (!yamux__queue_empty(&s->deliverq)) {
       yamux__queue_t* q = yamux__queue_head(&s->deliverq);
-      yamux__stream_t* st = yamux__queue_data(q, yamux__stream_t, wait_link);
+      yamux__stream_t* st = yamux__queue_data(q, yamux__stream_t, link);
       yamux__queue_remove(q);
+      st->state &= ~YAMUX__S_ON_DELIVERQ;
       yamux__stream_deliver(st);
       progress = 1;
     }
@@ -135,7 +136,7 @@ static void settle(yamux__session_t* s) {
     while (!yamux__queue_empty(&s->closing_handles) &&
            yamux__queue_empty(&s->done_reqs)) {
       yamux__queue_t* q = yamux__queue_head(&s->closing_handles);
-      yamux_stream_t* h = yamux__queue_data(q, yamux_stream_t, pending_);
+      yamux_stream_t* h = yamux__queue_data(q, yamux_stream_t, u_.pending_);
       yamux_close_cb cb = h->close_cb_;
       yamux__queue_remove(q);
       h->flags_ |= YAMUX__H_CLOSED;
@@ -172,7 +173,7 @@ void yamux__enter(yamux__session_t* s) {
 static void arm_list(yamux__queue_t* list, uint64_t deadline) {
   yamux__queue_t* q;
   for (q = list->prev; q != list; q = q->prev) {
-    yamux__stream_t* st = yamux__queue_data(q, yamux__stream_t, timer_link);
+    yamux__stream_t* st = yamux__queue_data(q, yamux__stream_t, link);
     if (st->deadline != YAMUX__UNARMED) break;
     st->deadline = deadline;
   }
@@ -687,7 +688,7 @@ static yamux__stream_t* on_syn(yamux__session_t* s, const yamux__frame_hdr_t* h,
   }
   s->n_inbound++;
   s->stats.streams_accepted++;
-  yamux__queue_insert_tail(&s->accept_q, &st->wait_link);
+  yamux__queue_insert_tail(&s->accept_q, &st->link);
   s->accept_count++;
   s->announce_count++;
   return st;
@@ -908,12 +909,12 @@ uint64_t yamux_session_expiry(const yamux_session_t* handle) {
   }
   if (!yamux__queue_empty(&s->open_timers)) {
     const yamux__stream_t* st = yamux__queue_data(
-        yamux__queue_head(&s->open_timers), yamux__stream_t, timer_link);
+        yamux__queue_head(&s->open_timers), yamux__stream_t, link);
     t = YAMUX__MIN(t, st->deadline);
   }
   if (!yamux__queue_empty(&s->linger_timers)) {
     const yamux__stream_t* st = yamux__queue_data(
-        yamux__queue_head(&s->linger_timers), yamux__stream_t, timer_link);
+        yamux__queue_head(&s->linger_timers), yamux__stream_t, link);
     t = YAMUX__MIN(t, st->deadline);
   }
   return t;
@@ -949,7 +950,7 @@ void yamux_session_handle_expiry(yamux_session_t* handle, uint64_t now) {
   }
   while (!yamux__queue_empty(&s->open_timers)) {
     yamux__stream_t* st = yamux__queue_data(yamux__queue_head(&s->open_timers),
-                                            yamux__stream_t, timer_link);
+                                            yamux__stream_t, link);
     if (st->deadline > now) break;
     yamux__stream_timer_remove(st);
     yamux__log(s, YAMUX_LOG_WARN, "stream %u: open timed out", st->id);
@@ -957,7 +958,7 @@ void yamux_session_handle_expiry(yamux_session_t* handle, uint64_t now) {
   }
   while (!yamux__queue_empty(&s->linger_timers)) {
     yamux__stream_t* st = yamux__queue_data(
-        yamux__queue_head(&s->linger_timers), yamux__stream_t, timer_link);
+        yamux__queue_head(&s->linger_timers), yamux__stream_t, link);
     if (st->deadline > now) break;
     yamux__stream_timer_remove(st);
     yamux__log(s, YAMUX_LOG_DEBUG, "stream %u: linger timeout", st->id);

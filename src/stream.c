@@ -29,8 +29,7 @@ yamux__stream_t* yamux__stream_new(yamux__session_t* s, uint32_t id,
   yamux__queue_init(&st->writes);
   yamux__queue_init(&st->ctrl_link);
   yamux__queue_init(&st->send_link);
-  yamux__queue_init(&st->wait_link);
-  yamux__queue_init(&st->timer_link);
+  yamux__queue_init(&st->link);
   if (yamux__map_insert(&s->map, &s->mem, id, st) != 0) {
     yamux__stream_free(s, st);
     return NULL;
@@ -39,13 +38,37 @@ yamux__stream_t* yamux__stream_new(yamux__session_t* s, uint32_t id,
   return st;
 }
 
+/* ---- the receive buffer: a circular list held by its last chunk -------- */
+
+static yamux__rxchunk_t* rx_first(const yamux__stream_t* st) {
+  return st->rx_tail == NULL ? NULL : st->rx_tail->next;
+}
+
+static void rx_append(yamux__stream_t* st, yamux__rxchunk_t* c) {
+  if (st->rx_tail == NULL) {
+    c->next = c;
+  } else {
+    c->next = st->rx_tail->next;
+    st->rx_tail->next = c;
+  }
+  st->rx_tail = c;
+}
+
+/* Unlinks the first chunk (there must be one). */
+static void rx_drop_first(yamux__stream_t* st) {
+  yamux__rxchunk_t* c = st->rx_tail->next;
+  if (c == st->rx_tail)
+    st->rx_tail = NULL;
+  else
+    st->rx_tail->next = c->next;
+}
+
 static void free_rx(yamux__session_t* s, yamux__stream_t* st) {
   yamux__rxchunk_t* c;
-  while ((c = st->rx_head) != NULL) {
-    st->rx_head = c->next;
+  while ((c = rx_first(st)) != NULL) {
+    rx_drop_first(st);
     yamux__free(&s->mem, c);
   }
-  st->rx_tail = NULL;
   st->buffered = 0;
 }
 
@@ -78,7 +101,26 @@ void yamux__stream_pool_free(yamux__session_t* s) {
 }
 
 void yamux__stream_timer_remove(yamux__stream_t* st) {
-  yamux__queue_remove(&st->timer_link);
+  if (!(st->state & YAMUX__S_ON_TIMER)) return;
+  st->state &= ~YAMUX__S_ON_TIMER;
+  yamux__queue_remove(&st->link);
+}
+
+/* Starts the open or linger timer. Inside a drive the session's time is
+ * current; an API call between drives leaves the deadline to the next
+ * drive, which knows the time. */
+void yamux__stream_timer_insert(yamux__stream_t* st, yamux__queue_t* list,
+                                uint64_t timeout_ms) {
+  yamux__session_t* s = st->sess;
+  st->state |= YAMUX__S_ON_TIMER;
+  st->deadline = s->depth > 0 ? s->now + timeout_ms * 1000000u : YAMUX__UNARMED;
+  yamux__queue_insert_tail(list, &st->link);
+}
+
+static void deliverq_remove(yamux__stream_t* st) {
+  if (!(st->state & YAMUX__S_ON_DELIVERQ)) return;
+  st->state &= ~YAMUX__S_ON_DELIVERQ;
+  yamux__queue_remove(&st->link);
 }
 
 static int is_terminal(const yamux__stream_t* st) {
@@ -93,7 +135,7 @@ static void unacked_done(yamux__stream_t* st) {
   yamux__session_t* s = st->sess;
   if ((st->state & YAMUX__S_SYN_WAIT)) {
     st->state &= ~YAMUX__S_SYN_WAIT;
-    yamux__queue_remove(&st->wait_link);
+    yamux__queue_remove(&st->link);
     return;
   }
   if ((st->state & YAMUX__S_LOCAL) &&
@@ -113,22 +155,21 @@ void yamux__stream_maybe_release(yamux__stream_t* st) {
   unacked_done(st);
   if (!(st->state & YAMUX__S_LOCAL)) {
     s->n_inbound--;
-    if (!(st->state & YAMUX__S_ACCEPTED) &&
-        !yamux__queue_empty(&st->wait_link)) {
-      s->accept_count--;
+    if (!(st->state & YAMUX__S_ACCEPTED) && !yamux__queue_empty(&st->link)) {
+      s->accept_count--; /* still in accept_q */
       if (s->announce_count > s->accept_count)
         s->announce_count = s->accept_count;
     }
   }
   yamux__queue_remove(&st->send_link);
-  yamux__queue_remove(&st->wait_link);
-  yamux__queue_remove(&st->timer_link);
+  yamux__queue_remove(&st->link);
+  st->state &= ~(YAMUX__S_ON_TIMER | YAMUX__S_ON_DELIVERQ);
   if (st->recv_window_max > s->cfg.initial_window)
     s->grown_bytes -= st->recv_window_max - s->cfg.initial_window;
   free_rx(s, st);
   s->n_streams--;
   st->state |= YAMUX__S_RELEASED;
-  st->wait_link.next = (yamux__queue_t*)s->free_list;
+  st->link.next = (yamux__queue_t*)s->free_list;
   s->free_list = st;
 }
 
@@ -152,7 +193,7 @@ void yamux__stream_queue_send(yamux__stream_t* st) {
 void yamux__stream_release_syn_waiters(yamux__session_t* s) {
   while (!yamux__queue_empty(&s->syn_waitq)) {
     yamux__queue_t* q = yamux__queue_head(&s->syn_waitq);
-    yamux__stream_t* st = yamux__queue_data(q, yamux__stream_t, wait_link);
+    yamux__stream_t* st = yamux__queue_data(q, yamux__stream_t, link);
     if (s->goaway_received || s->goaway_pending || s->goaway_sent) {
       /* The peer will not take new streams now. */
       yamux__stream_fail(st, YAMUX_EGOAWAY, 0);
@@ -163,6 +204,10 @@ void yamux__stream_release_syn_waiters(yamux__session_t* s) {
     st->state &= ~YAMUX__S_SYN_WAIT;
     st->state |= YAMUX__S_SYN_PENDING;
     s->unacked++;
+    /* The open timer runs from the SYN on, as hashicorp/yamux's does: a
+     * SYN waiting here is not late, the opens ahead of it are. */
+    if (s->cfg.open_timeout_ms)
+      yamux__stream_timer_insert(st, &s->open_timers, s->cfg.open_timeout_ms);
     yamux__stream_queue_ctrl(st);
     yamux__stream_queue_send(st);
   }
@@ -182,8 +227,12 @@ void yamux__stream_cancel_writes(yamux__stream_t* st, int status) {
   while (!yamux__queue_empty(&st->writes)) {
     yamux__queue_t* q = yamux__queue_head(&st->writes);
     yamux_write_t* r = yamux__queue_data(q, yamux_write_t, queue_);
-    st->write_queued -= req_remaining(r);
     yamux__queue_remove(q);
+    if (r->type_ == YAMUX__REQ_SHUTDOWN) {
+      yamux__complete_req(s, r, status);
+      continue;
+    }
+    st->write_queued -= req_remaining(r);
     if (r->refs_ == 0)
       yamux__complete_req(s, r, status);
     else if (r->status_ == 0)
@@ -191,10 +240,6 @@ void yamux__stream_cancel_writes(yamux__stream_t* st, int status) {
   }
   st->write_queued = 0;
   yamux__queue_remove(&st->send_link);
-  if (st->shutdown_req != NULL) {
-    yamux__complete_req(s, st->shutdown_req, status);
-    st->shutdown_req = NULL;
-  }
 }
 
 static void fail_connect(yamux__stream_t* st, int status) {
@@ -206,8 +251,11 @@ static void fail_connect(yamux__stream_t* st, int status) {
 static void want_delivery(yamux__stream_t* st) {
   yamux_stream_t* h = st->handle;
   if (h == NULL || !(h->flags_ & YAMUX__H_READING)) return;
-  if (yamux__queue_empty(&st->wait_link)) {
-    yamux__queue_insert_tail(&st->sess->deliverq, &st->wait_link);
+  /* A reading handle's stream is in no other list: not in accept_q or
+   * syn_waitq, ACKed or failed (no open timer), not closed (no linger). */
+  if (!(st->state & YAMUX__S_ON_DELIVERQ) && yamux__queue_empty(&st->link)) {
+    st->state |= YAMUX__S_ON_DELIVERQ;
+    yamux__queue_insert_tail(&st->sess->deliverq, &st->link);
     yamux__wake(st->sess);
   }
 }
@@ -231,7 +279,7 @@ void yamux__stream_fail(yamux__stream_t* st, int status, int send_rst) {
   else if (st->state & YAMUX__S_FIN_RCVD)
     read_status = UV_EOF;
   st->state |= YAMUX__S_FAILED;
-  st->fail_status = read_status;
+  st->fail_status = (int16_t)read_status;
   yamux__stream_cancel_writes(st, status);
   fail_connect(st, status);
   if (send_rst && !s->ended && !s->closing &&
@@ -246,9 +294,9 @@ void yamux__stream_fail(yamux__stream_t* st, int status, int send_rst) {
   unacked_done(st);
   yamux__stream_timer_remove(st);
   if (!(st->state & YAMUX__S_LOCAL) && !(st->state & YAMUX__S_ACCEPTED) &&
-      !yamux__queue_empty(&st->wait_link)) {
+      !yamux__queue_empty(&st->link)) {
     /* Still in the accept backlog: nobody will hear of it. */
-    yamux__queue_remove(&st->wait_link);
+    yamux__queue_remove(&st->link);
     s->accept_count--;
     if (s->announce_count > s->accept_count)
       s->announce_count = s->accept_count;
@@ -277,15 +325,10 @@ static int buffer_data(yamux__stream_t* st, const char* data, size_t len) {
       uint32_t cap = (uint32_t)YAMUX__MAX(len, (size_t)YAMUX__RX_CHUNK_MIN);
       c = yamux__malloc(&s->mem, sizeof(*c) + cap);
       if (c == NULL) return UV_ENOMEM;
-      c->next = NULL;
       c->off = 0;
       c->len = 0;
       c->cap = cap;
-      if (st->rx_tail != NULL)
-        st->rx_tail->next = c;
-      else
-        st->rx_head = c;
-      st->rx_tail = c;
+      rx_append(st, c);
     }
     n = YAMUX__MIN(len, (size_t)(c->cap - c->len));
     memcpy(c->data + c->len, data, n);
@@ -304,15 +347,16 @@ static int buffer_data(yamux__stream_t* st, const char* data, size_t len) {
 static ssize_t reader_buf(yamux__stream_t* st, yamux_stream_t* h,
                           const char* src, size_t len, uv_buf_t* buf) {
   size_t n;
-  if (h->alloc_cb_ == NULL) {
+  if (h->u_.r_.alloc_cb_ == NULL) {
     *buf = uv_buf_init((char*)src, (unsigned int)len);
     return (ssize_t)len;
   }
   *buf = uv_buf_init(NULL, 0);
-  h->alloc_cb_(h, len, buf);
-  if (h->internal_ != st) return -1;
+  h->u_.r_.alloc_cb_(h, len, buf);
+  /* Closed from alloc_cb: read_cb is gone with the handle. */
+  if (h->internal_ != st || (h->flags_ & YAMUX__H_CLOSING)) return -1;
   if (buf->base == NULL || buf->len == 0) {
-    if (h->flags_ & YAMUX__H_READING) h->read_cb_(h, UV_ENOBUFS, buf);
+    if (h->flags_ & YAMUX__H_READING) h->u_.r_.read_cb_(h, UV_ENOBUFS, buf);
     return 0;
   }
   n = YAMUX__MIN(buf->len, len);
@@ -338,7 +382,7 @@ static size_t deliver_direct(yamux__stream_t* st, const char* data,
     if (n <= 0) break;
     done += (size_t)n;
     yamux__stream_credit(st, (uint32_t)n);
-    h->read_cb_(h, n, &buf);
+    h->u_.r_.read_cb_(h, n, &buf);
   }
   return done;
 }
@@ -352,7 +396,7 @@ void yamux__stream_on_data(yamux__stream_t* st, const char* data, size_t len) {
     yamux__stream_credit(st, (uint32_t)len);
     return;
   }
-  n = st->rx_head == NULL ? deliver_direct(st, data, len) : 0;
+  n = st->rx_tail == NULL ? deliver_direct(st, data, len) : 0;
   if (n == len ||
       (st->state & (YAMUX__S_RELEASED | YAMUX__S_FAILED | YAMUX__S_RESET)))
     return;
@@ -382,7 +426,7 @@ void yamux__stream_on_rst(yamux__stream_t* st, uint32_t code) {
     return;
   st->state |= YAMUX__S_RST_RCVD;
   st->state &= ~YAMUX__S_RST_PENDING;
-  st->rst_code_rx = code;
+  st->rst_code = code;
   s->stats.resets_received++;
   free_rx(s, st);
   connect_status = (st->state & YAMUX__S_LOCAL) && !(st->state & YAMUX__S_ACKED)
@@ -421,7 +465,7 @@ void yamux__stream_deliver(yamux__stream_t* st) {
     if (h == NULL || !(h->flags_ & YAMUX__H_READING) ||
         (st->state & YAMUX__S_RELEASED))
       return;
-    c = st->rx_head;
+    c = rx_first(st);
     if (c == NULL) break;
     n = reader_buf(st, h, c->data + c->off, c->len - c->off, &buf);
     if (n <= 0) return;
@@ -431,22 +475,21 @@ void yamux__stream_deliver(yamux__stream_t* st) {
     if (drained) {
       /* Unlinked now, freed after read_cb: a lent buffer points into it,
        * and a close from read_cb frees only what is still linked. */
-      st->rx_head = c->next;
-      if (st->rx_tail == c) st->rx_tail = NULL;
+      rx_drop_first(st);
     }
     yamux__stream_credit(st, (uint32_t)n);
-    h->read_cb_(h, n, &buf);
+    h->u_.r_.read_cb_(h, n, &buf);
     if (drained) yamux__free(&st->sess->mem, c);
   }
   if (st->state & YAMUX__S_EOF_DELIVERED) return;
   if (st->state & YAMUX__S_FAILED) {
     st->state |= YAMUX__S_EOF_DELIVERED;
     buf = uv_buf_init(NULL, 0);
-    h->read_cb_(h, st->fail_status, &buf);
+    h->u_.r_.read_cb_(h, (ssize_t)st->fail_status, &buf);
   } else if (st->state & YAMUX__S_FIN_RCVD) {
     st->state |= YAMUX__S_EOF_DELIVERED;
     buf = uv_buf_init(NULL, 0);
-    h->read_cb_(h, UV_EOF, &buf);
+    h->u_.r_.read_cb_(h, UV_EOF, &buf);
   }
 }
 
@@ -467,8 +510,8 @@ void yamux__stream_handle_closed(yamux__stream_t* st) {
   if (st->inflight_reqs != 0) return; /* after their completions */
   st->handle = NULL;
   st->state |= YAMUX__S_DETACHED;
-  yamux__queue_remove(&st->wait_link);
-  yamux__queue_insert_tail(&s->closing_handles, &h->pending_);
+  deliverq_remove(st);
+  yamux__queue_insert_tail(&s->closing_handles, &h->u_.pending_);
   yamux__wake(s);
   yamux__stream_maybe_release(st);
 }
@@ -484,7 +527,6 @@ int yamux_stream_init(yamux_session_t* session, yamux_stream_t* h) {
     h->data = data;
   }
   h->session = session;
-  yamux__queue_init(&h->pending_);
   return 0;
 }
 
@@ -522,14 +564,12 @@ int yamux_stream_open(yamux_connect_t* req, yamux_stream_t* h,
   if (s->unacked < s->cfg.max_unacked_opens) {
     st->state |= YAMUX__S_SYN_PENDING;
     s->unacked++;
+    if (s->cfg.open_timeout_ms)
+      yamux__stream_timer_insert(st, &s->open_timers, s->cfg.open_timeout_ms);
     yamux__stream_queue_ctrl(st);
   } else {
-    st->state |= YAMUX__S_SYN_WAIT;
-    yamux__queue_insert_tail(&s->syn_waitq, &st->wait_link);
-  }
-  if (s->cfg.open_timeout_ms) {
-    st->deadline = YAMUX__UNARMED; /* armed by the next drive */
-    yamux__queue_insert_tail(&s->open_timers, &st->timer_link);
+    st->state |= YAMUX__S_SYN_WAIT; /* timed once its SYN is released */
+    yamux__queue_insert_tail(&s->syn_waitq, &st->link);
   }
   s->stats.streams_opened++;
   yamux__api_leave(s);
@@ -545,7 +585,7 @@ int yamux_accept(yamux_session_t* session, yamux_stream_t* h) {
     return UV_EINVAL;
   if (yamux__queue_empty(&s->accept_q)) return UV_EAGAIN;
   q = yamux__queue_head(&s->accept_q);
-  st = yamux__queue_data(q, yamux__stream_t, wait_link);
+  st = yamux__queue_data(q, yamux__stream_t, link);
   yamux__queue_remove(q);
   s->accept_count--;
   if (s->announce_count > s->accept_count) s->announce_count = s->accept_count;
@@ -571,10 +611,10 @@ int yamux_read_start(yamux_stream_t* h, yamux_alloc_cb alloc_cb,
   yamux__stream_t* st = live(h);
   if (st == NULL || read_cb == NULL) return UV_EINVAL;
   if (h->flags_ & YAMUX__H_READING) return UV_EALREADY;
-  h->alloc_cb_ = alloc_cb;
-  h->read_cb_ = read_cb;
+  h->u_.r_.alloc_cb_ = alloc_cb;
+  h->u_.r_.read_cb_ = read_cb;
   h->flags_ |= YAMUX__H_READING;
-  if (st->rx_head != NULL ||
+  if (st->rx_tail != NULL ||
       (st->state & (YAMUX__S_FIN_RCVD | YAMUX__S_FAILED)))
     want_delivery(st);
   yamux__api_leave(st->sess);
@@ -593,7 +633,7 @@ static int send_error(const yamux__stream_t* st) {
   if (st->state &
       (YAMUX__S_RST_RCVD | YAMUX__S_RST_SENT | YAMUX__S_RST_PENDING))
     return UV_ECONNRESET;
-  if (st->state & YAMUX__S_FAILED) return st->fail_status;
+  if (st->state & YAMUX__S_FAILED) return (int)st->fail_status;
   return 0;
 }
 
@@ -660,7 +700,8 @@ int yamux_shutdown(yamux_shutdown_t* req, yamux_stream_t* h,
   if (req != NULL) {
     YAMUX__REQ_INIT(req, YAMUX__REQ_SHUTDOWN, cb);
     req->stream = h;
-    st->shutdown_req = req;
+    /* Behind the queued writes: completed when the FIN leaves. */
+    yamux__queue_insert_tail(&st->writes, &req->queue_);
   }
   st->state |= YAMUX__S_FIN_PENDING;
   if (st->write_queued == 0) yamux__stream_queue_ctrl(st);
@@ -681,7 +722,7 @@ static void close_common(yamux_stream_t* h, int reset, uint32_t code,
   st = h->internal_;
   if (st == NULL) {
     /* Never opened nor accepted: only the callback is owed. */
-    yamux__queue_insert_tail(&s->closing_handles, &h->pending_);
+    yamux__queue_insert_tail(&s->closing_handles, &h->u_.pending_);
     yamux__api_leave(s);
     return;
   }
@@ -698,7 +739,7 @@ static void close_common(yamux_stream_t* h, int reset, uint32_t code,
     yamux__stream_fail(st, UV_ECANCELED, 0);
   } else if (!is_terminal(st) && !(st->state & YAMUX__S_RESET)) {
     if (reset) {
-      st->rst_code_tx = code;
+      st->rst_code = code;
       yamux__stream_fail(st, UV_ECANCELED, 1);
     } else {
       if (!(st->state & (YAMUX__S_FIN_SENT | YAMUX__S_FIN_PENDING))) {
@@ -707,8 +748,9 @@ static void close_common(yamux_stream_t* h, int reset, uint32_t code,
       }
       if (!(st->state & YAMUX__S_FIN_RCVD) && s->cfg.linger_timeout_ms) {
         yamux__stream_timer_remove(st);
-        st->deadline = YAMUX__UNARMED; /* armed by the next drive */
-        yamux__queue_insert_tail(&s->linger_timers, &st->timer_link);
+        deliverq_remove(st); /* no reader any more */
+        yamux__stream_timer_insert(st, &s->linger_timers,
+                                   s->cfg.linger_timeout_ms);
       }
     }
   }
@@ -731,7 +773,7 @@ int yamux_is_closing(const yamux_stream_t* h) {
 uint32_t yamux_stream_reset_code(const yamux_stream_t* h) {
   const yamux__stream_t* st =
       h == NULL || (h->flags_ & YAMUX__H_CLOSED) ? NULL : h->internal_;
-  return st == NULL ? 0 : st->rst_code_rx;
+  return st == NULL || !(st->state & YAMUX__S_RST_RCVD) ? 0 : st->rst_code;
 }
 
 int yamux_stream_get_stats(const yamux_stream_t* h, yamux_stream_stats_t* out) {

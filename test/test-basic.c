@@ -147,8 +147,8 @@ TEST(basic_zero_copy_read) {
   tpeer_pump(&p);
   ASSERT_EQ(zc_rx.len, 30000);
   /* Straight from the transport's bytes. */
-  ASSERT_EQ(tpeer_send_frame(&p, T_DATA, F_FIN, 1, 40000, expect + 30000,
-                             40000), 0);
+  ASSERT_EQ(
+      tpeer_send_frame(&p, T_DATA, F_FIN, 1, 40000, expect + 30000, 40000), 0);
   tpeer_pump(&p);
   ASSERT_EQ(zc_rx.len, sizeof(expect));
   ASSERT_MEM_EQ(zc_rx.data, expect, sizeof(expect));
@@ -161,10 +161,10 @@ TEST(basic_zero_copy_read) {
   tbuf_free(&zc_rx);
 }
 
-/* A stream at rest (accepted, reading, no data waiting) costs the engine
- * under 512 bytes including the caller's handle: measured, not assumed.
- * The counting allocator sees every byte the session allocates; its
- * per-allocation overhead is not included (glibc adds 8-16 B per block). */
+/* A stream at rest (accepted, reading, no data waiting) costs at most 256
+ * bytes including the caller's handle: measured, not assumed. The counting
+ * allocator sees every byte the session allocates; its per-allocation
+ * overhead is not included (glibc adds 8 B to the record's 168). */
 static void noop_read(yamux_stream_t* h, ssize_t n, const uv_buf_t* b) {
   (void)h, (void)n, (void)b;
 }
@@ -186,9 +186,10 @@ TEST(basic_stream_memory_at_rest) {
   }
   tpeer_pump(&p);
   per = (p.side.mem.live_bytes - before) / N + sizeof(yamux_stream_t);
-  fprintf(stderr, "per-stream memory at rest: %zu bytes (engine %zu + handle %zu)\n",
+  fprintf(stderr,
+          "per-stream memory at rest: %zu bytes (engine %zu + handle %zu)\n",
           per, per - sizeof(yamux_stream_t), sizeof(yamux_stream_t));
-  ASSERT_LT(per, 512);
+  ASSERT_LE(per + 8, 256);
   tpeer_close(&p);
   tpeer_free(&p);
   free(h);

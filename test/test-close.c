@@ -1,6 +1,6 @@
 /* Stream ends: half-close in both orders with data still flowing the other
- * way, FIN right after the last Data frame, shutdown callbacks, release after both
- * FINs, linger after a local close, resets with error codes both ways,
+ * way, FIN right after the last Data frame, shutdown callbacks, release after
+ * both FINs, linger after a local close, resets with error codes both ways,
  * writes after shutdown, and refused opens. */
 #include <stdlib.h>
 #include <string.h>
@@ -81,8 +81,8 @@ TEST(close_we_fin_first_data_flows_back) {
   for (i = 0; i < 10; i++) {
     uint8_t body[1000];
     tpattern_fill(body, sizeof(body), i * sizeof(body));
-    ASSERT_OK(tpeer_send_frame(&p, T_DATA, 0, 1, sizeof(body), body,
-                               sizeof(body)));
+    ASSERT_OK(
+        tpeer_send_frame(&p, T_DATA, 0, 1, sizeof(body), body, sizeof(body)));
   }
   tpeer_pump(&p);
   ASSERT_EQ(t.rx.len, 10000);
@@ -269,6 +269,8 @@ TEST(close_reset_with_code_local) {
   p.next = p.out.n;
   tstream_close_reset(&t, 42);
   ASSERT_EQ(t.close_count, 0);
+  /* The code is the peer's only: we sent this one. */
+  ASSERT_EQ(yamux_stream_reset_code(&t.handle), 0);
   ASSERT_EQ(t.writes_done, 1);
   tpeer_expect(&p, T_WU, F_RST, 1, 42);
   tpeer_expect_none(&p);
@@ -281,6 +283,54 @@ TEST(close_reset_with_code_local) {
   /* Data the peer had in flight is dropped, not an error. */
   ASSERT_OK(tpeer_send_frame(&p, T_DATA, 0, 1, 10, NULL, 10));
   tpeer_expect_none(&p);
+  ASSERT_EQ(p.side.end_count, 0);
+  tpeer_close(&p);
+  tpeer_free(&p);
+}
+
+/* A handle closed from its own alloc_cb: read_cb never runs for it again
+ * (its storage now holds the deferred-close link), the close callback runs
+ * once, and the stream ends normally once the peer's FIN arrives. */
+static int alloc_close_reads;
+static int alloc_close_closes;
+static char alloc_close_buf[64];
+
+static void alloc_close_cb(yamux_stream_t* h) {
+  (void)h;
+  alloc_close_closes++;
+}
+
+static void alloc_then_close(yamux_stream_t* h, size_t n, uv_buf_t* b) {
+  (void)n;
+  *b = uv_buf_init(alloc_close_buf, sizeof(alloc_close_buf));
+  yamux_close(h, alloc_close_cb);
+}
+
+static void alloc_close_read(yamux_stream_t* h, ssize_t n, const uv_buf_t* b) {
+  (void)h, (void)n, (void)b;
+  alloc_close_reads++;
+}
+
+TEST(close_from_alloc_cb) {
+  tpeer_t p;
+  yamux_stream_t h;
+
+  tpeer_init(&p, YAMUX_SERVER, NULL);
+  ASSERT_OK(tpeer_send_frame(&p, T_WU, F_SYN, 1, 0, NULL, 0));
+  ASSERT_OK(yamux_stream_init(&p.side.session, &h));
+  ASSERT_OK(yamux_accept(&p.side.session, &h));
+  ASSERT_OK(yamux_read_start(&h, alloc_then_close, alloc_close_read));
+  ASSERT_OK(tpeer_send_frame(&p, T_DATA, 0, 1, 5, "hello", 5));
+  tpeer_pump(&p);
+  ASSERT_EQ(alloc_close_reads, 0);
+  ASSERT_EQ(alloc_close_closes, 1);
+  ASSERT_NOT_NULL(tpeer_find(&p, T_WU, TANY, 1, TANY));
+  ASSERT_OK(tpeer_send_frame(&p, T_DATA, 0, 1, 5, "again", 5));
+  ASSERT_OK(tpeer_send_frame(&p, T_WU, F_FIN, 1, 0, NULL, 0));
+  tpeer_pump(&p);
+  ASSERT_EQ(alloc_close_reads, 0);
+  ASSERT_EQ(alloc_close_closes, 1);
+  ASSERT_EQ(streams_open(&p), 0);
   ASSERT_EQ(p.side.end_count, 0);
   tpeer_close(&p);
   tpeer_free(&p);

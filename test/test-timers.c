@@ -160,8 +160,8 @@ TEST(timers_keepalive_after_unanswered_rtt_probe) {
   ASSERT_OK(tstream_accept(&t, &p.side.session));
   ASSERT_OK(tstream_read_start(&t));
   tpeer_expect(&p, T_WU, F_ACK, 1, 0);
-  ASSERT_OK(tpeer_send_frame(&p, T_DATA, 0, 1, T_WINDOW / 2, NULL,
-                             T_WINDOW / 2));
+  ASSERT_OK(
+      tpeer_send_frame(&p, T_DATA, 0, 1, T_WINDOW / 2, NULL, T_WINDOW / 2));
   tpeer_expect(&p, T_WU, 0, 1, T_WINDOW / 2);
   tpeer_expect(&p, T_PING, F_SYN, 0, TANY); /* the RTT probe */
   /* Silence from here on. */
@@ -244,6 +244,61 @@ TEST(timers_open_timeout_fails_that_stream_only) {
   tpeer_expect_none(&p);
   ASSERT_EQ(a.connect_count, 1);
   tpeer_advance(&p, 500);
+  tpeer_expect(&p, T_WU, F_RST, 5, 0);
+  ASSERT_EQ(c.connect_status, UV_ETIMEDOUT);
+  ASSERT_EQ(b.read_errors, 0);
+  ASSERT_EQ(p.side.end_count, 0);
+  tstream_close(&a);
+  tstream_close(&b);
+  tstream_close(&c);
+  tpeer_close(&p);
+  ASSERT_EQ(a.close_count + b.close_count + c.close_count, 3);
+  tbuf_free(&b.rx);
+  tpeer_free(&p);
+}
+
+/* A SYN waiting for room in the ACK backlog is not timed: the open timer
+ * starts when the SYN leaves (hashicorp/yamux times it the same way), and
+ * the opens ahead of it time out first and make the room. */
+TEST(timers_open_timeout_starts_when_syn_leaves) {
+  yamux_config_t cfg;
+  tpeer_t p;
+  tstream_t a, b, c;
+
+  yamux_config_init(&cfg);
+  cfg.keepalive_interval_ms = 0;
+  cfg.open_timeout_ms = 1000;
+  cfg.max_unacked_opens = 1;
+  tpeer_init(&p, YAMUX_CLIENT, &cfg);
+  tstream_init(&a, &p.side.session);
+  tstream_init(&b, &p.side.session);
+  tstream_init(&c, &p.side.session);
+  ASSERT_OK(tstream_open(&a));
+  ASSERT_OK(tstream_open(&b));
+  ASSERT_OK(tstream_read_start(&b));
+  ASSERT_OK(tstream_open(&c));
+  tpeer_expect(&p, T_WU, F_SYN, 1, 0);
+  tpeer_expect_none(&p);
+  /* a is never ACKed: it times out, and b's SYN takes its place. */
+  tpeer_advance(&p, 999);
+  tpeer_expect_none(&p);
+  tpeer_advance(&p, 1);
+  tpeer_expect(&p, T_WU, F_RST, 1, 0);
+  tpeer_expect(&p, T_WU, F_SYN, 3, 0);
+  tpeer_expect_none(&p);
+  ASSERT_EQ(a.connect_status, UV_ETIMEDOUT);
+  ASSERT_EQ(b.connect_count, 0);
+  /* b has a full second from its SYN, not from its open. */
+  tpeer_advance(&p, 999);
+  ASSERT_EQ(b.connect_count, 0);
+  ASSERT_OK(tpeer_send_frame(&p, T_WU, F_ACK, 3, 0, NULL, 0));
+  ASSERT_EQ(b.connect_count, 1);
+  ASSERT_EQ(b.connect_status, 0);
+  tpeer_expect(&p, T_WU, F_SYN, 5, 0);
+  /* Its reader is not disturbed by the timer it no longer has. */
+  ASSERT_OK(tpeer_send_frame(&p, T_DATA, 0, 3, 2, "hi", 2));
+  ASSERT_EQ(b.rx.len, 2);
+  tpeer_advance(&p, 1000);
   tpeer_expect(&p, T_WU, F_RST, 5, 0);
   ASSERT_EQ(c.connect_status, UV_ETIMEDOUT);
   ASSERT_EQ(b.read_errors, 0);
