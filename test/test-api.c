@@ -81,13 +81,13 @@ TEST(api_config_validation) {
   ASSERT_EQ(c.log_level, YAMUX_LOG_INFO);
 
   tmem_init(&m);
-#define EXPECT_INIT(field, value, want)                                      \
-  do {                                                                       \
-    yamux_config_init(&c);                                                   \
-    c.allocator = tmem_allocator(&m);                                        \
-    c.field = (value);                                                       \
-    ASSERT_EQ(yamux_session_init(&s, YAMUX_CLIENT, &c), (want));             \
-    if ((want) == 0) yamux_session_close(&s, NULL);                          \
+#define EXPECT_INIT(field, value, want)                          \
+  do {                                                           \
+    yamux_config_init(&c);                                       \
+    c.allocator = tmem_allocator(&m);                            \
+    c.field = (value);                                           \
+    ASSERT_EQ(yamux_session_init(&s, YAMUX_CLIENT, &c), (want)); \
+    if ((want) == 0) yamux_session_close(&s, NULL);              \
   } while (0)
   EXPECT_INIT(initial_window, 262143, UV_EINVAL);
   EXPECT_INIT(initial_window, 0, UV_EINVAL);
@@ -217,7 +217,7 @@ TEST(api_bad_arguments) {
   tpeer_pump(&p);
   ASSERT_EQ(cb_calls, 0);
   yamux_close(&h, NULL);
-  yamux_close(&h, NULL); /* twice: a no-op */
+  yamux_close(&h, NULL);            /* twice: a no-op */
   yamux_close(&fresh, count_close); /* never live: only the callback */
   ASSERT_EQ(cb_calls, 0);
   tpeer_pump(&p);
@@ -359,11 +359,11 @@ TEST(api_no_callback_inside_the_call) {
 TEST(api_error_names) {
   char buf[64];
 
-#define CHECK(name, val, msg)                                                \
-  ASSERT_EQ(YAMUX_##name, val);                                              \
-  ASSERT_STR_EQ(yamux_strerror(YAMUX_##name), msg);                          \
-  snprintf(buf, sizeof(buf), "YAMUX_%s", #name);                             \
-  ASSERT_STR_EQ(yamux_err_name(YAMUX_##name), buf);                          \
+#define CHECK(name, val, msg)                       \
+  ASSERT_EQ(YAMUX_##name, val);                     \
+  ASSERT_STR_EQ(yamux_strerror(YAMUX_##name), msg); \
+  snprintf(buf, sizeof(buf), "YAMUX_%s", #name);    \
+  ASSERT_STR_EQ(yamux_err_name(YAMUX_##name), buf); \
   ASSERT(YAMUX_##name > YAMUX_ERRNO_RESERVED_END);
   YAMUX_ERRNO_MAP(CHECK)
 #undef CHECK
@@ -381,8 +381,8 @@ TEST(api_error_names) {
   ASSERT_PTR_EQ(yamux_strerror(-8999), yamux_strerror(-8998));
   ASSERT_PTR_EQ(yamux_err_name(-8999), yamux_err_name(-8998));
   /* libyamux's codes do not collide with libuv's. */
-#define UVXX(name, _)                                                        \
-  ASSERT((int)UV_##name > (int)YAMUX_ERRNO_RESERVED_END ||                   \
+#define UVXX(name, _)                                      \
+  ASSERT((int)UV_##name > (int)YAMUX_ERRNO_RESERVED_END || \
          (int)UV_##name < (int)YAMUX_EPROTO - 1000);
   UV_ERRNO_MAP(UVXX)
 #undef UVXX

@@ -162,8 +162,7 @@ static size_t scenario(int side, size_t fail_at, int sticky) {
   if (sc->c_open[1]) {
     for (i = 0; i < 6; i++)
       sc->multi_bufs[i] = uv_buf_init((char*)big + i * 100, 100);
-    rc = yamux_write(&sc->multi, &sc->c[1].handle, sc->multi_bufs, 6,
-                     multi_cb);
+    rc = yamux_write(&sc->multi, &sc->c[1].handle, sc->multi_bufs, 6, multi_cb);
     if (rc == 0) {
       sc->multi_started = 1;
       sc->c_sent[1] += 600;
@@ -340,7 +339,15 @@ static void every_i(int side, int sticky) {
   for (i = 1; i <= n + 4; i++) scenario(side, i, sticky);
 }
 
-TEST(failmalloc_client_each) { every_i(0, 0); }
-TEST(failmalloc_server_each) { every_i(1, 0); }
-TEST(failmalloc_client_from_i_on) { every_i(0, 1); }
-TEST(failmalloc_server_from_i_on) { every_i(1, 1); }
+TEST(failmalloc_client_each) {
+  every_i(0, 0);
+}
+TEST(failmalloc_server_each) {
+  every_i(1, 0);
+}
+TEST(failmalloc_client_from_i_on) {
+  every_i(0, 1);
+}
+TEST(failmalloc_server_from_i_on) {
+  every_i(1, 1);
+}

@@ -24,8 +24,7 @@ static void rd_alloc(yamux_stream_t* h, size_t suggested, uv_buf_t* buf) {
   reader_t* r = h->data;
   size_t n = suggested;
 
-  if (r->stop_at != 0 && n > r->stop_at - r->rx.len)
-    n = r->stop_at - r->rx.len;
+  if (r->stop_at != 0 && n > r->stop_at - r->rx.len) n = r->stop_at - r->rx.len;
   ASSERT_GT(n, 0);
   buf->base = malloc(n);
   ASSERT_NOT_NULL(buf->base);
@@ -720,8 +719,8 @@ TEST(flow_control_frames_precede_data_in_batch) {
   ASSERT_OK(yamux_ping(&ping, &p.side.session, on_ping));
   ASSERT_OK(yamux_stream_init(&p.side.session, &d));
   ASSERT_OK(yamux_stream_open(NULL, &d, NULL));
-  ASSERT_OK(tpeer_send_frame(&p, T_DATA, 0, 2, T_WINDOW / 2, NULL,
-                             T_WINDOW / 2));
+  ASSERT_OK(
+      tpeer_send_frame(&p, T_DATA, 0, 2, T_WINDOW / 2, NULL, T_WINDOW / 2));
   ASSERT_OK(tpeer_send_frame(&p, T_WU, F_SYN, 4, 0, NULL, 0)); /* waits */
   ASSERT_OK(tpeer_send_frame(&p, T_WU, F_SYN, 6, 0, NULL, 0)); /* refused */
   take_batch(&p, &fr);

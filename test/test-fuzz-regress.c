@@ -114,7 +114,7 @@ TEST(fuzz_regress_send_buffers_max_bufs) {
   yamux_session_run(&p.side.session, now);
   n = yamux_session_send_buffers(&p.side.session, &bufs, 64, now);
   ASSERT_GE(n, 8); /* four Data frames: header + body each */
-  tbuf_append(&p.raw, bufs[0].base, 1); /* what the peer gets */
+  tbuf_append(&p.raw, bufs[0].base, 1);                /* what the peer gets */
   yamux_session_send_done(&p.side.session, 1, 0, now); /* short write */
   for (i = 0; i <= 3; i++) {
     n = yamux_session_send_buffers(&p.side.session, &bufs, i, now);

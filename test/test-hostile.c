@@ -23,8 +23,7 @@ static void flood(tpeer_t* p, uint32_t n, put_fn put, void* arg) {
   for (i = 0; i < n; i++) {
     put(&b, i, arg);
     if (b.len >= 65536) {
-      ASSERT_OK(yamux_session_feed(&p->side.session, b.data, b.len,
-                                   p->now_ns));
+      ASSERT_OK(yamux_session_feed(&p->side.session, b.data, b.len, p->now_ns));
       b.len = 0;
     }
   }
@@ -124,8 +123,8 @@ TEST(hostile_syn_flood_max_inbound) {
   tpeer_pump(&p);
   ASSERT_EQ(stats(&p).streams_open, 90);
   for (i = 0; i < 20; i++)
-    ASSERT_OK(tpeer_send_frame(&p, T_WU, F_SYN, 1 + 2 * (FLOOD + i), 0, NULL,
-                               0));
+    ASSERT_OK(
+        tpeer_send_frame(&p, T_WU, F_SYN, 1 + 2 * (FLOOD + i), 0, NULL, 0));
   tpeer_pump(&p);
   ASSERT_EQ(naccepted, 110);
   ASSERT_EQ(stats(&p).streams_open, 100);

@@ -12,7 +12,7 @@
 /* ---- a raw peer: reads and discards -------------------------------------- */
 
 typedef struct {
-  uv_stream_t* rx; /* what it reads from */
+  uv_stream_t* rx;    /* what it reads from */
   uv_handle_t* other; /* a second handle closed with it (or NULL) */
   uint64_t bytes;
   uint64_t trigger; /* call on_trigger once this many bytes were read */
@@ -41,15 +41,12 @@ static void raw_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
     }
     return;
   }
-  if (nread == 0)
-    return;
+  if (nread == 0) return;
   /* The session closed its side: close ours. */
   raw.eof = 1;
   uv_read_stop(s);
-  if (!uv_is_closing((uv_handle_t*)s))
-    uv_close((uv_handle_t*)s, NULL);
-  if (raw.other != NULL && !uv_is_closing(raw.other))
-    uv_close(raw.other, NULL);
+  if (!uv_is_closing((uv_handle_t*)s)) uv_close((uv_handle_t*)s, NULL);
+  if (raw.other != NULL && !uv_is_closing(raw.other)) uv_close(raw.other, NULL);
 }
 
 static void raw_start(uv_stream_t* rx, uv_handle_t* other) {
@@ -59,7 +56,8 @@ static void raw_start(uv_stream_t* rx, uv_handle_t* other) {
   ASSERT_OK(uv_read_start(rx, raw_alloc, raw_read));
 }
 
-/* ---- EOF in the middle of a transfer -------------------------------------- */
+/* ---- EOF in the middle of a transfer --------------------------------------
+ */
 
 static uv_pipe_t raw_pipe;
 static uv_shutdown_t raw_shutdown_req;
@@ -70,8 +68,8 @@ static void raw_shutdown_cb(uv_shutdown_t* req, int status) {
 }
 
 static void shutdown_raw(void) {
-  ASSERT_OK(uv_shutdown(&raw_shutdown_req, (uv_stream_t*)&raw_pipe,
-                        raw_shutdown_cb));
+  ASSERT_OK(
+      uv_shutdown(&raw_shutdown_req, (uv_stream_t*)&raw_pipe, raw_shutdown_cb));
 }
 
 /* The peer never ACKs (connects stay pending), reads 200 KiB, then sends
@@ -97,8 +95,7 @@ TEST(uv_eof_mid_transfer) {
   raw.trigger = 200 * 1024;
   raw.on_trigger = shutdown_raw;
 
-  for (i = 0; i < 10; i++)
-    sizes[i] = 1 << 20;
+  for (i = 0; i < 10; i++) sizes[i] = 1 << 20;
   memset(&gen, 0, sizeof(gen));
   gen.expect_errors = 1;
   uvt_gen_start(&gen, &client, 10, sizes, 65536, 8);
@@ -114,7 +111,8 @@ TEST(uv_eof_mid_transfer) {
   uvt_gen_check_done(&gen);
 }
 
-/* ---- reset over TCP ------------------------------------------------------- */
+/* ---- reset over TCP -------------------------------------------------------
+ */
 
 static uv_tcp_t raw_server;
 static uv_tcp_t raw_tcp;
@@ -137,8 +135,7 @@ static void client_on_connect(uv_connect_t* req, int status) {
 
   ASSERT_OK(status);
   session = (yamux_session_t*)req->data;
-  ASSERT_OK(yamux_session_start_uv(req->handle->loop, session, 1,
-                                   uvt_on_end));
+  ASSERT_OK(yamux_session_start_uv(req->handle->loop, session, 1, uvt_on_end));
 }
 
 TEST(uv_tcp_reset_mid_transfer) {
@@ -168,8 +165,7 @@ TEST(uv_tcp_reset_mid_transfer) {
                            (struct sockaddr*)&name, client_on_connect));
 
   /* Queued before the session starts: they go out once it does. */
-  for (i = 0; i < 10; i++)
-    sizes[i] = 1 << 20;
+  for (i = 0; i < 10; i++) sizes[i] = 1 << 20;
   memset(&gen, 0, sizeof(gen));
   gen.expect_errors = 1;
   uvt_gen_start(&gen, &client, 10, sizes, 65536, 8);
@@ -183,7 +179,8 @@ TEST(uv_tcp_reset_mid_transfer) {
   uvt_gen_check_done(&gen);
 }
 
-/* ---- child death ---------------------------------------------------------- */
+/* ---- child death ----------------------------------------------------------
+ */
 
 static uv_process_t kill_proc;
 static int kill_sent;
@@ -227,8 +224,7 @@ TEST(uv_spawn_child_killed) {
   ASSERT_OK(yamux_session_spawn(&loop, &client.session, &kill_proc, &opts,
                                 uvt_on_end));
 
-  for (i = 0; i < 8; i++)
-    sizes[i] = 16 << 20;
+  for (i = 0; i < 8; i++) sizes[i] = 16 << 20;
   memset(&gen, 0, sizeof(gen));
   gen.expect_errors = 1;
   gen.on_progress = kill_on_progress;
@@ -247,7 +243,8 @@ TEST(uv_spawn_child_killed) {
   uvt_gen_check_done(&gen);
 }
 
-/* ---- keepalive ------------------------------------------------------------ */
+/* ---- keepalive ------------------------------------------------------------
+ */
 
 /* The peer's end of the pipes reads and discards, and never writes: the
  * session ends with YAMUX_EKEEPALIVE after interval + timeout. */
@@ -329,10 +326,10 @@ TEST(uv_keepalive_alive_peer) {
   uvt_session_init(&alive_client, YAMUX_CLIENT, &cfg);
   uvt_session_init(&alive_server, YAMUX_SERVER, &cfg);
   uvt_socketpair(&loop, &alive_client, &alive_server);
-  ASSERT_OK(yamux_session_start_uv(&loop, &alive_client.session, 1,
-                                   uvt_on_end));
-  ASSERT_OK(yamux_session_start_uv(&loop, &alive_server.session, 1,
-                                   uvt_on_end));
+  ASSERT_OK(
+      yamux_session_start_uv(&loop, &alive_client.session, 1, uvt_on_end));
+  ASSERT_OK(
+      yamux_session_start_uv(&loop, &alive_server.session, 1, uvt_on_end));
   ASSERT_OK(uv_timer_init(&loop, &alive_timer));
   ASSERT_OK(uv_timer_start(&alive_timer, alive_check, 300, 0));
   uvt_loop_finish(&loop);
@@ -341,7 +338,8 @@ TEST(uv_keepalive_alive_peer) {
   ASSERT_EQ(alive_server.close_count, 1);
 }
 
-/* ---- slow reader ---------------------------------------------------------- */
+/* ---- slow reader ----------------------------------------------------------
+ */
 
 #define SLOW_TOTAL (UVT_SLOW ? (4u << 20) : (16u << 20))
 #define SLOW_CHUNK 65536
@@ -435,8 +433,7 @@ static void slow_sample(uv_timer_t* t) {
   yamux_stream_stats_t st;
 
   (void)t;
-  if (slow.eof)
-    return;
+  if (slow.eof) return;
   ASSERT_OK(yamux_session_get_stats(&slow.server.session, &ss));
   ASSERT_LE(ss.buffered_bytes, slow.window);
   if (ss.buffered_bytes > slow.max_buffered)
@@ -447,8 +444,7 @@ static void slow_sample(uv_timer_t* t) {
     ASSERT_LE(st.recv_window_max, slow.window);
   }
   ASSERT_OK(yamux_session_get_stats(&slow.client.session, &ss));
-  if (ss.queued_bytes > slow.max_queued)
-    slow.max_queued = ss.queued_bytes;
+  if (ss.queued_bytes > slow.max_queued) slow.max_queued = ss.queued_bytes;
   /* After 100 ms of not reading, ask the peer for a ping. */
   if (++slow.samples == 20 && !slow.pinged)
     ASSERT_OK(yamux_ping(&slow.ping, &slow.server.session, slow_on_ping));
@@ -488,16 +484,13 @@ static void run_slow_reader(int grow) {
   ASSERT_OK(uv_loop_init(&loop));
   yamux_config_init(&cfg);
   cfg.keepalive_interval_ms = 0;
-  if (!grow)
-    cfg.max_window = cfg.initial_window;
+  if (!grow) cfg.max_window = cfg.initial_window;
   slow.window = cfg.max_window;
   uvt_session_init(&slow.client, YAMUX_CLIENT, &cfg);
   uvt_session_init(&slow.server, YAMUX_SERVER, &cfg);
   uvt_socketpair(&loop, &slow.client, &slow.server);
-  ASSERT_OK(yamux_session_start_uv(&loop, &slow.client.session, 1,
-                                   uvt_on_end));
-  ASSERT_OK(yamux_session_start_uv(&loop, &slow.server.session, 1,
-                                   uvt_on_end));
+  ASSERT_OK(yamux_session_start_uv(&loop, &slow.client.session, 1, uvt_on_end));
+  ASSERT_OK(yamux_session_start_uv(&loop, &slow.server.session, 1, uvt_on_end));
   ASSERT_OK(yamux_session_listen(&slow.server.session, slow_on_connection));
   ASSERT_OK(uv_timer_init(&loop, &slow.sampler));
   ASSERT_OK(uv_timer_init(&loop, &slow.resume));

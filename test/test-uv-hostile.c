@@ -142,8 +142,8 @@ static void hx_init(hx_t* hx, yamux_role_t role, yamux_config_t* cfg) {
   tmem_init(&hx->mem);
   cfg->allocator = tmem_allocator(&hx->mem);
   uvt_session_init(&hx->us, role, cfg);
-  ASSERT_OK(uv_socketpair(SOCK_STREAM, 0, fds, UV_NONBLOCK_PIPE,
-                          UV_NONBLOCK_PIPE));
+  ASSERT_OK(
+      uv_socketpair(SOCK_STREAM, 0, fds, UV_NONBLOCK_PIPE, UV_NONBLOCK_PIPE));
   ASSERT_OK(uv_pipe_init(&hx->loop, &hx->us.session.io[0].pipe, 0));
   ASSERT_OK(uv_pipe_open(&hx->us.session.io[0].pipe, fds[0]));
   ASSERT_OK(uv_pipe_init(&hx->loop, &hx->peer, 0));
@@ -151,8 +151,7 @@ static void hx_init(hx_t* hx, yamux_role_t role, yamux_config_t* cfg) {
   hx->peer.data = hx;
   ASSERT_OK(uv_timer_init(&hx->loop, &hx->timer));
   hx->timer.data = hx;
-  ASSERT_OK(yamux_session_start_uv(&hx->loop, &hx->us.session, 1,
-                                   uvt_on_end));
+  ASSERT_OK(yamux_session_start_uv(&hx->loop, &hx->us.session, 1, uvt_on_end));
 }
 
 static void tick(uv_timer_t* t) {
@@ -182,13 +181,17 @@ static int hx_run_until(hx_t* hx, int (*pred)(void*), uint64_t ms) {
   return pred != NULL && !hx->timed_out ? 1 : pred != NULL && pred(hx);
 }
 
-static void hx_run_for(hx_t* hx, uint64_t ms) { hx_run_until(hx, NULL, ms); }
+static void hx_run_for(hx_t* hx, uint64_t ms) {
+  hx_run_until(hx, NULL, ms);
+}
 
 static void get_stats(hx_t* hx, yamux_session_stats_t* st) {
   ASSERT_OK(yamux_session_get_stats(&hx->us.session, st));
 }
 
-static void on_closed_handle(uv_handle_t* h) { (void)h; }
+static void on_closed_handle(uv_handle_t* h) {
+  (void)h;
+}
 
 /* Closes the session (if the test did not) and the peer, runs the loop to
  * the end, checks that the session released every byte. */
@@ -196,8 +199,7 @@ static void hx_finish(hx_t* hx) {
   fprintf(stderr, "engine memory: peak %zu bytes, %zu live before close\n",
           hx->mem.peak_bytes, hx->mem.live_bytes);
   if (!yamux_session_is_closing(&hx->us.session) || hx->us.close_count == 0) {
-    if (!yamux_session_is_closing(&hx->us.session))
-      uvt_session_close(&hx->us);
+    if (!yamux_session_is_closing(&hx->us.session)) uvt_session_close(&hx->us);
   }
   /* The peer reads until the session's EOF so that the close flushes. */
   peer_read_start(hx);
@@ -554,7 +556,8 @@ TEST_TIMEOUT(uv_hostile_never_fins, 10) {
   hx_finish(&hx);
 }
 
-/* ---- slow loris ------------------------------------------------------------ */
+/* ---- slow loris ------------------------------------------------------------
+ */
 
 typedef struct {
   hx_t* hx;
@@ -647,15 +650,19 @@ TEST_TIMEOUT(uv_hostile_slow_loris, 15) {
 
 static uv_shutdown_t peer_shut;
 
-static int ended(void* p) { return ((hx_t*)p)->us.end_count > 0; }
+static int ended(void* p) {
+  return ((hx_t*)p)->us.end_count > 0;
+}
 
 static int trunc_status;
 static size_t trunc_bytes;
 static void trunc_read(yamux_stream_t* s, ssize_t n, const uv_buf_t* b) {
   (void)s;
   (void)b;
-  if (n > 0) trunc_bytes += (size_t)n;
-  else if (n != UV_ENOBUFS) trunc_status = (int)n;
+  if (n > 0)
+    trunc_bytes += (size_t)n;
+  else if (n != UV_ENOBUFS)
+    trunc_status = (int)n;
 }
 
 /* A Data frame announcing 100 bytes, 50 sent, then EOF (and, second case,

@@ -88,12 +88,10 @@ TEST(uv_stdio_files) {
   /* ACK, the echo, FIN on stream 1; the Go Away(0) last. */
   fin = 0;
   for (i = 0; i < frames.n; i++) {
-    if (frames.v[i].id != 1)
-      continue;
+    if (frames.v[i].id != 1) continue;
     if (frames.v[i].type == T_DATA)
       tbuf_append(&echoed, frames.v[i].body, frames.v[i].length);
-    if (frames.v[i].flags & F_FIN)
-      fin = 1;
+    if (frames.v[i].flags & F_FIN) fin = 1;
   }
   ASSERT_EQ(echoed.len, 11);
   ASSERT_MEM_EQ(echoed.data, "hello world", 11);
@@ -131,8 +129,7 @@ static void run_example_echo(const char* role) {
 
   snprintf(dir, sizeof(dir), "%s", test_exe_path());
   snprintf(path, sizeof(path), "%s/../examples/echo", dirname(dir));
-  if (access(path, X_OK) != 0)
-    SKIP("build/examples/echo not built");
+  if (access(path, X_OK) != 0) SKIP("build/examples/echo not built");
 
   uvt_no_sigpipe();
   ASSERT_OK(uv_loop_init(&loop));
@@ -148,11 +145,10 @@ static void run_example_echo(const char* role) {
   opts.args = args;
   opts.exit_cb = on_child_exit;
   exit_count = 0;
-  ASSERT_OK(yamux_session_spawn(&loop, &client.session, &proc, &opts,
-                                uvt_on_end));
+  ASSERT_OK(
+      yamux_session_spawn(&loop, &client.session, &proc, &opts, uvt_on_end));
   seed = 7;
-  for (i = 0; i < 200; i++)
-    sizes[i] = 1 + uvt_rand(&seed) % 200000;
+  for (i = 0; i < 200; i++) sizes[i] = 1 + uvt_rand(&seed) % 200000;
   sizes[0] = 8 << 20; /* one bulk stream beside the small ones */
   memset(&gen, 0, sizeof(gen));
   gen.close_when_done = 1;

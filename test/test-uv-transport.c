@@ -26,21 +26,19 @@ static void run_echo(transport_t transport, unsigned int n,
   uvt_session_init(&server, YAMUX_SERVER, NULL);
   duplex = 1;
   switch (transport) {
-  case T_SOCKETPAIR:
-    uvt_socketpair(&loop, &client, &server);
-    break;
-  case T_PIPES:
-    uvt_pipes(&loop, &client, &server);
-    duplex = 0;
-    break;
-  case T_TCP:
-    uvt_tcp(&loop, &client, &server);
-    break;
+    case T_SOCKETPAIR:
+      uvt_socketpair(&loop, &client, &server);
+      break;
+    case T_PIPES:
+      uvt_pipes(&loop, &client, &server);
+      duplex = 0;
+      break;
+    case T_TCP:
+      uvt_tcp(&loop, &client, &server);
+      break;
   }
-  ASSERT_OK(yamux_session_start_uv(&loop, &client.session, duplex,
-                                   uvt_on_end));
-  ASSERT_OK(yamux_session_start_uv(&loop, &server.session, duplex,
-                                   uvt_on_end));
+  ASSERT_OK(yamux_session_start_uv(&loop, &client.session, duplex, uvt_on_end));
+  ASSERT_OK(yamux_session_start_uv(&loop, &server.session, duplex, uvt_on_end));
   ASSERT_PTR_EQ(client.session.loop, &loop);
   uvt_echo_listen(&server);
 
@@ -50,8 +48,7 @@ static void run_echo(transport_t transport, unsigned int n,
   uvt_loop_finish(&loop);
 
   total = 0;
-  for (i = 0; i < n; i++)
-    total += sizes[i];
+  for (i = 0; i < n; i++) total += sizes[i];
   ASSERT_EQ(gen.verified, n);
   ASSERT_EQ(gen.closed, n);
   ASSERT_EQ(gen.bytes_received, total);
@@ -78,8 +75,7 @@ static uint64_t* random_sizes(unsigned int n, uint64_t max, uint64_t seed) {
   ASSERT_NOT_NULL(sizes);
   for (i = 0; i < n; i++) {
     sizes[i] = uvt_rand(&seed) % (max + 1);
-    if (i % 97 == 0)
-      sizes[i] = 0; /* a few empty streams: FIN only */
+    if (i % 97 == 0) sizes[i] = 0; /* a few empty streams: FIN only */
   }
   return sizes;
 }
@@ -130,8 +126,7 @@ TEST(uv_many_streams) {
   /* 1,000 concurrent streams (more than max_unacked_opens and the accept
    * backlog), random sizes up to 128 KiB, a few of 1 MiB. */
   sizes = random_sizes(1000, 128 * 1024, 4);
-  for (i = 0; i < 1000; i += 100)
-    sizes[i + 1] = 1 << 20;
+  for (i = 0; i < 1000; i += 100) sizes[i + 1] = 1 << 20;
   run_echo(T_SOCKETPAIR, 1000, sizes, 32768);
   free(sizes);
 }
@@ -188,8 +183,8 @@ static void spawn_echo(uv_loop_t* loop, uvt_session_t* client,
   opts.args = args;
   opts.exit_cb = on_child_exit;
   exit_count = 0;
-  ASSERT_OK(yamux_session_spawn(loop, &client->session, proc, &opts,
-                                uvt_on_end));
+  ASSERT_OK(
+      yamux_session_spawn(loop, &client->session, proc, &opts, uvt_on_end));
 }
 
 static void run_spawn_echo(unsigned int n, const uint64_t* sizes,
@@ -276,8 +271,7 @@ TEST(uv_start_einval) {
   /* io[0] not initialized. */
   ASSERT_EQ(yamux_session_start_uv(&loop, &a.session, 1, uvt_on_end),
             UV_EINVAL);
-  ASSERT_EQ(yamux_session_start_uv(NULL, &a.session, 1, uvt_on_end),
-            UV_EINVAL);
+  ASSERT_EQ(yamux_session_start_uv(NULL, &a.session, 1, uvt_on_end), UV_EINVAL);
   uvt_socketpair(&loop, &a, &b);
   ASSERT_OK(yamux_session_start_uv(&loop, &a.session, 1, uvt_on_end));
   /* Started twice. */

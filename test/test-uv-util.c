@@ -50,8 +50,7 @@ static void list_add(void* head[2], node_t* n) {
   node_t* h;
 
   h = (node_t*)head;
-  if (h->next == NULL)
-    list_init(head);
+  if (h->next == NULL) list_init(head);
   n->next = h;
   n->prev = h->prev;
   n->prev->next = n;
@@ -118,8 +117,7 @@ void uvt_on_end(yamux_session_t* session, int status) {
   us->end_status = status;
   ASSERT_EQ(us->end_count, 1);
   ASSERT_LT(status, 0);
-  if (us->close_on_end)
-    uvt_session_close(us);
+  if (us->close_on_end) uvt_session_close(us);
 }
 
 /* ---- echo server --------------------------------------------------------- */
@@ -152,13 +150,11 @@ static void echo_on_close(yamux_stream_t* h) {
   e = h->data;
   e->closed = 1;
   e->us->echo_closed++;
-  if (e->writes == 0)
-    echo_free(e);
+  if (e->writes == 0) echo_free(e);
 }
 
 static void echo_close(echo_t* e) {
-  if (e->closing)
-    return;
+  if (e->closing) return;
   e->closing = 1;
   yamux_close(&e->h, echo_on_close);
 }
@@ -187,12 +183,10 @@ static void echo_on_write(yamux_write_t* req, int status) {
   free(w);
   e->writes--;
   if (e->closed) {
-    if (e->writes == 0)
-      echo_free(e);
+    if (e->writes == 0) echo_free(e);
     return;
   }
-  if (e->closing)
-    return;
+  if (e->closing) return;
   if (status < 0) {
     echo_close(e);
     return;
@@ -230,13 +224,11 @@ static void echo_read(yamux_stream_t* h, ssize_t nread, const uv_buf_t* buf) {
     return;
   }
   free(buf->base);
-  if (nread == 0)
-    return;
+  if (nread == 0) return;
   e->reading = 0;
   if (nread == UV_EOF) {
     e->eof = 1;
-    if (yamux_shutdown(&e->sreq, h, echo_on_shutdown) != 0)
-      echo_close(e);
+    if (yamux_shutdown(&e->sreq, h, echo_on_shutdown) != 0) echo_close(e);
     return;
   }
   echo_close(e);
@@ -284,8 +276,7 @@ void uvt_echo_free_all(uvt_session_t* us) {
   node_t* h;
 
   h = (node_t*)us->echo_head;
-  while (h->next != h)
-    echo_free((echo_t*)h->next);
+  while (h->next != h) echo_free((echo_t*)h->next);
 }
 
 /* ---- client workload ----------------------------------------------------- */
@@ -343,8 +334,7 @@ static void gen_on_close(yamux_stream_t* h) {
   gs->closed = 1;
   g->closed++;
   gen_release(gs);
-  if (g->closed == g->opened && g->close_when_done)
-    uvt_session_close(g->us);
+  if (g->closed == g->opened && g->close_when_done) uvt_session_close(g->us);
 }
 
 static void gen_fail(gen_stream_t* gs, const char* what, int status) {
@@ -358,10 +348,8 @@ static void gen_fail(gen_stream_t* gs, const char* what, int status) {
 }
 
 static void gen_maybe_close(gen_stream_t* gs) {
-  if (gs->closing)
-    return;
-  if (!gs->failed && !(gs->eof && gs->shut_fired))
-    return;
+  if (gs->closing) return;
+  if (!gs->failed && !(gs->eof && gs->shut_fired)) return;
   gs->closing = 1;
   yamux_close(&gs->h, gen_on_close);
 }
@@ -384,8 +372,7 @@ static void gen_on_write(yamux_write_t* req, int status) {
     g->write_errors++;
     gen_fail(gs, "write", status);
   }
-  if (g->on_progress != NULL)
-    g->on_progress(g);
+  if (g->on_progress != NULL) g->on_progress(g);
   if (gs->closed) {
     gen_release(gs);
     return;
@@ -396,8 +383,8 @@ static void gen_on_write(yamux_write_t* req, int status) {
     gen_pump(gs);
 }
 
-#define GEN_OF(ptr, member)                                                    \
-  ((gen_stream_t*)((char*)(ptr) - offsetof(gen_stream_t, member)))
+#define GEN_OF(ptr, member) \
+  ((gen_stream_t*)((char*)(ptr)-offsetof(gen_stream_t, member)))
 
 static void gen_on_shutdown(yamux_shutdown_t* req, int status) {
   gen_stream_t* gs;
@@ -406,8 +393,7 @@ static void gen_on_shutdown(yamux_shutdown_t* req, int status) {
   ASSERT(!gs->shut_fired);
   gs->shut_fired = 1;
   gs->g->shutdowns_done++;
-  if (status < 0)
-    gen_fail(gs, "shutdown", status);
+  if (status < 0) gen_fail(gs, "shutdown", status);
   if (gs->closed) {
     gen_release(gs);
     return;
@@ -450,8 +436,7 @@ static void gen_read(yamux_stream_t* h, ssize_t nread, const uv_buf_t* buf) {
     gs->g->bytes_received += (uint64_t)nread;
   }
   free(buf->base);
-  if (nread >= 0)
-    return;
+  if (nread >= 0) return;
   if (nread == UV_EOF) {
     gs->eof = 1;
     if (gs->received == gs->size && gs->rx_hash == gs->tx_hash &&
@@ -459,9 +444,8 @@ static void gen_read(yamux_stream_t* h, ssize_t nread, const uv_buf_t* buf) {
       gs->g->verified++;
     } else if (!gs->g->expect_errors) {
       task_fail(__FILE__, __LINE__,
-                "stream %u: echo mismatch: %llu of %llu bytes, hash %s",
-                h->id, (unsigned long long)gs->received,
-                (unsigned long long)gs->size,
+                "stream %u: echo mismatch: %llu of %llu bytes, hash %s", h->id,
+                (unsigned long long)gs->received, (unsigned long long)gs->size,
                 gs->rx_hash == gs->tx_hash ? "equal" : "differs");
     } else {
       gen_fail(gs, "echo", UV_EOF);
@@ -586,8 +570,8 @@ static void pipe_open(uv_loop_t* loop, yamux_uv_io_t* io, uv_file fd) {
 void uvt_socketpair(uv_loop_t* loop, uvt_session_t* a, uvt_session_t* b) {
   uv_os_sock_t fds[2];
 
-  ASSERT_OK(uv_socketpair(SOCK_STREAM, 0, fds, UV_NONBLOCK_PIPE,
-                          UV_NONBLOCK_PIPE));
+  ASSERT_OK(
+      uv_socketpair(SOCK_STREAM, 0, fds, UV_NONBLOCK_PIPE, UV_NONBLOCK_PIPE));
   pipe_open(loop, &a->session.io[0], fds[0]);
   pipe_open(loop, &b->session.io[0], fds[1]);
 }
@@ -640,8 +624,7 @@ void uvt_tcp(uv_loop_t* loop, uvt_session_t* a, uvt_session_t* b) {
   ASSERT_OK(uv_tcp_init(loop, &b->session.io[0].tcp));
   ASSERT_OK(uv_tcp_connect(&tcp_connect_req, &a->session.io[0].tcp,
                            (struct sockaddr*)&name, tcp_on_connect));
-  while (!tcp_connected || !tcp_accepted)
-    uv_run(loop, UV_RUN_ONCE);
+  while (!tcp_connected || !tcp_accepted) uv_run(loop, UV_RUN_ONCE);
   uv_close((uv_handle_t*)&tcp_server, NULL);
   ASSERT_OK(uv_tcp_nodelay(&a->session.io[0].tcp, 1));
   ASSERT_OK(uv_tcp_nodelay(&b->session.io[0].tcp, 1));
@@ -658,7 +641,6 @@ void uvt_loop_finish(uv_loop_t* loop) {
 
   ASSERT_OK(uv_run(loop, UV_RUN_DEFAULT));
   r = uv_loop_close(loop);
-  if (r != 0)
-    uv_walk(loop, print_handle, NULL);
+  if (r != 0) uv_walk(loop, print_handle, NULL);
   ASSERT_OK(r);
 }

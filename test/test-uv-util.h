@@ -80,19 +80,19 @@ typedef struct uvt_gen_s {
   int expect_errors;   /* a failure test: errors are counted, not fatal */
   /* counters */
   unsigned int opened;
-  unsigned int connected;       /* connect_cb(0) */
-  unsigned int connect_done;    /* connect_cb calls, any status */
-  unsigned int verified;        /* echo complete and matching */
-  unsigned int stream_errors;   /* streams that saw an error */
-  unsigned int closed;          /* stream close callbacks */
+  unsigned int connected;     /* connect_cb(0) */
+  unsigned int connect_done;  /* connect_cb calls, any status */
+  unsigned int verified;      /* echo complete and matching */
+  unsigned int stream_errors; /* streams that saw an error */
+  unsigned int closed;        /* stream close callbacks */
   uint64_t writes_started;
-  uint64_t writes_done;         /* write_cb calls */
+  uint64_t writes_done; /* write_cb calls */
   uint64_t write_errors;
   uint64_t shutdowns_started;
   uint64_t shutdowns_done;
-  uint64_t bytes_sent;          /* handed to yamux_write */
+  uint64_t bytes_sent; /* handed to yamux_write */
   uint64_t bytes_received;
-  void* head[2];                /* live gen streams */
+  void* head[2];                            /* live gen streams */
   void (*on_progress)(struct uvt_gen_s* g); /* after each write_cb */
 } uvt_gen_t;
 
