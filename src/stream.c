@@ -279,6 +279,8 @@ void yamux__stream_fail(yamux__stream_t* st, int status, int send_rst) {
   else if (st->state & YAMUX__S_FIN_RCVD)
     read_status = UV_EOF;
   st->state |= YAMUX__S_FAILED;
+  /* Every status here is a UV_* or YAMUX_E* code, well inside 16 bits. */
+  if (read_status < INT16_MIN) read_status = UV_ECONNABORTED;
   st->fail_status = (int16_t)read_status;
   yamux__stream_cancel_writes(st, status);
   fail_connect(st, status);
