@@ -12,8 +12,11 @@
 
 CARGO ?= cargo
 BENCH_RUST_BIN := $(O)/bench/rustbench
-BENCH_RUST_SRCS := $(wildcard bench/rust/src/*.rs) bench/rust/build.rs \
-                   bench/rust/Cargo.toml bench/rust/Cargo.lock
+# It uses interop/rust's library (src/lib.rs, build.rs) by a path dependency.
+BENCH_RUST_SRCS := $(wildcard bench/rust/src/*.rs) \
+                   bench/rust/Cargo.toml bench/rust/Cargo.lock \
+                   interop/rust/src/lib.rs interop/rust/build.rs \
+                   interop/rust/Cargo.toml interop/rust/Cargo.lock
 
 .PHONY: bench-rust-build
 

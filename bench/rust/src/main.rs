@@ -32,7 +32,7 @@ use tokio::process::{Child, ChildStdout};
 
 use session::{Io, Session};
 
-pub const YAMUX_VERSION: &str = env!("YAMUX_VERSION");
+use rust_yamux_peer::YAMUX_VERSION;
 pub const MIB: f64 = (1u64 << 20) as f64;
 
 #[derive(Clone, Debug)]

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use futures::future::{self, Either};
 use transport::{Conn, Dialer};
 
-pub const YAMUX_VERSION: &str = env!("YAMUX_VERSION");
+pub use rust_yamux_peer::YAMUX_VERSION;
 
 #[derive(Clone, Copy, PartialEq)]
 pub enum Expect {

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncRead as TokioRead, AsyncReadExt, AsyncWrite as TokioWrite, ReadBuf};
+use tokio::io::{AsyncRead as TokioRead, AsyncReadExt, AsyncWrite as TokioWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
@@ -204,23 +204,16 @@ impl futures::io::AsyncRead for Io {
         let Some(r) = this.r.as_mut() else {
             return Poll::Ready(Ok(0));
         };
-        let buf_was_empty = buf.is_empty();
-        let mut rb = ReadBuf::new(buf);
-        match r.as_mut().poll_read(cx, &mut rb) {
-            Poll::Ready(Ok(())) => {
-                let got = rb.filled();
-                if got.is_empty() && !buf_was_empty {
-                    this.tap.rx_eof.store(true, Ordering::SeqCst);
-                }
-                this.rxd.feed(got, true, &this.tap);
-                if let Some((_, rx)) = this.trace.as_mut() {
-                    let _ = rx.write_all(got);
-                }
-                Poll::Ready(Ok(got.len()))
-            }
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-            Poll::Pending => Poll::Pending,
+        let n = futures::ready!(rust_yamux_peer::poll_read(r.as_mut(), cx, buf))?;
+        let got = &buf[..n];
+        if got.is_empty() && !buf.is_empty() {
+            this.tap.rx_eof.store(true, Ordering::SeqCst);
         }
+        this.rxd.feed(got, true, &this.tap);
+        if let Some((_, rx)) = this.trace.as_mut() {
+            let _ = rx.write_all(got);
+        }
+        Poll::Ready(Ok(n))
     }
 }
 
