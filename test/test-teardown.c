@@ -257,6 +257,73 @@ TEST(teardown_feed_eof_with_everything_pending) {
   teardown_everything(M_FEED_EOF);
 }
 
+/* With more than 256 streams, teardown visits them in address order from
+ * a list it allocates; without memory for that list it walks the table.
+ * Either way every reader hears of the end once, with UV_ECONNABORTED, the
+ * peer gets Go Away(0), and nothing is left allocated (tpeer_close checks).
+ * A protocol error ends the session the same way. */
+enum { TD_MANY = 1000 };
+
+static void teardown_many(int fail_allocs, int by_protocol_error) {
+  tpeer_t p;
+  yamux_config_t cfg;
+  tstream_t* t = calloc(TD_MANY, sizeof(*t));
+  uint32_t i;
+
+  ASSERT_NOT_NULL(t);
+  yamux_config_init(&cfg);
+  cfg.keepalive_interval_ms = 0;
+  cfg.accept_backlog = TD_MANY;
+  tpeer_init(&p, YAMUX_SERVER, &cfg);
+  for (i = 0; i < TD_MANY; i++) {
+    ASSERT_OK(tpeer_send_frame(&p, T_WU, F_SYN, 2 * i + 1, 0, NULL, 0));
+    ASSERT_OK(tstream_accept(&t[i], &p.side.session));
+    ASSERT_OK(tstream_read_start(&t[i]));
+  }
+  tpeer_pump(&p);
+  p.next = p.out.n;
+  if (fail_allocs) {
+    p.side.mem.fail_at = p.side.mem.attempts + 1;
+    p.side.mem.fail_sticky = 1;
+  }
+  if (by_protocol_error) {
+    /* Data beyond the window on the last stream. */
+    ASSERT_EQ(tpeer_send_frame(&p, T_DATA, 0, 2 * TD_MANY - 1, T_WINDOW + 1,
+                               NULL, T_WINDOW + 1),
+              YAMUX_EPROTO);
+    tpeer_expect(&p, T_GOAWAY, 0, 0, 1);
+    ASSERT_EQ(p.side.end_count, 1);
+    ASSERT_EQ(p.side.end_status, YAMUX_EPROTO);
+  }
+  tpeer_close(&p);
+  if (!by_protocol_error) tpeer_expect(&p, T_GOAWAY, 0, 0, 0);
+  for (i = 0; i < TD_MANY; i++) {
+    ASSERT_EQ(t[i].read_errors, 1);
+    ASSERT_EQ(t[i].read_error,
+              by_protocol_error ? YAMUX_EPROTO : UV_ECONNABORTED);
+    ASSERT_EQ(t[i].eof, 0);
+    tbuf_free(&t[i].rx);
+  }
+  if (fail_allocs)
+    ASSERT_GT(p.side.mem.nfailed, 0);
+  else
+    ASSERT_EQ(p.side.mem.nfailed, 0);
+  tpeer_free(&p);
+  free(t);
+}
+
+TEST(teardown_many_streams_in_address_order) {
+  teardown_many(0, 0);
+}
+
+TEST(teardown_many_streams_without_memory) {
+  teardown_many(1, 0);
+}
+
+TEST(teardown_many_streams_protocol_error) {
+  teardown_many(0, 1);
+}
+
 /* ---- re-entrancy --------------------------------------------------------- */
 
 typedef struct {
