@@ -143,7 +143,9 @@ typedef void (*yamux_goaway_cb)(yamux_session_t* session, uint32_t code);
 typedef void (*yamux_ping_cb)(yamux_ping_t* req, int status, uint64_t rtt_ns);
 
 /* Same contract as uv_alloc_cb: set buf->base and buf->len; a zero-length
- * buffer makes read_cb fire with UV_ENOBUFS and leaves the data queued. */
+ * buffer makes read_cb fire with UV_ENOBUFS and leaves the data queued. If
+ * alloc_cb closes the stream or its session, read_cb does not run for that
+ * buffer: release it yourself. */
 typedef void (*yamux_alloc_cb)(yamux_stream_t* stream, size_t suggested_size,
                                uv_buf_t* buf);
 /* Same contract as uv_read_cb (except when reading without an alloc_cb: see

@@ -67,7 +67,8 @@ enum {
   YAMUX__S_ACCEPTED = 1u << 16,       /* an inbound stream the app accepted */
   YAMUX__S_FAILED = 1u << 17,         /* ended by a timeout or session end */
   YAMUX__S_ON_TIMER = 1u << 18,       /* link is in open/linger_timers */
-  YAMUX__S_ON_DELIVERQ = 1u << 19     /* link is in deliverq */
+  YAMUX__S_ON_DELIVERQ = 1u << 19,    /* link is in deliverq */
+  YAMUX__S_LINGER = 1u << 20          /* the timer is the linger timer */
 };
 
 #define YAMUX__S_RESET \

@@ -51,8 +51,8 @@ static uint32_t take_credit(yamux__stream_t* st) {
       s->rtt_probe_sent = 1;
       s->keepalive_todo = 1; /* one ping to learn the RTT */
     } else if (s->rtt_min_ns != 0 && st->credit_at != 0 &&
-               (uint32_t)(now_units - st->credit_at) < (2 * s->rtt_min_ns) >>
-                   10) {
+               (uint32_t)(now_units - st->credit_at) <
+                   (2 * s->rtt_min_ns + 1023) >> 10) {
       uint64_t grow =
           YAMUX__MIN((uint64_t)st->recv_window_max,
                      (uint64_t)(s->cfg.max_window - st->recv_window_max));

@@ -102,7 +102,7 @@ void yamux__stream_pool_free(yamux__session_t* s) {
 
 void yamux__stream_timer_remove(yamux__stream_t* st) {
   if (!(st->state & YAMUX__S_ON_TIMER)) return;
-  st->state &= ~YAMUX__S_ON_TIMER;
+  st->state &= ~(YAMUX__S_ON_TIMER | YAMUX__S_LINGER);
   yamux__queue_remove(&st->link);
 }
 
@@ -163,7 +163,7 @@ void yamux__stream_maybe_release(yamux__stream_t* st) {
   }
   yamux__queue_remove(&st->send_link);
   yamux__queue_remove(&st->link);
-  st->state &= ~(YAMUX__S_ON_TIMER | YAMUX__S_ON_DELIVERQ);
+  st->state &= ~(YAMUX__S_ON_TIMER | YAMUX__S_ON_DELIVERQ | YAMUX__S_LINGER);
   if (st->recv_window_max > s->cfg.initial_window)
     s->grown_bytes -= st->recv_window_max - s->cfg.initial_window;
   free_rx(s, st);
@@ -355,8 +355,10 @@ static ssize_t reader_buf(yamux__stream_t* st, yamux_stream_t* h,
   }
   *buf = uv_buf_init(NULL, 0);
   h->u_.r_.alloc_cb_(h, len, buf);
-  /* Closed from alloc_cb: read_cb is gone with the handle. */
-  if (h->internal_ != st || (h->flags_ & YAMUX__H_CLOSING)) return -1;
+  /* Closed from alloc_cb: read_cb is gone with the handle. A session
+   * closed from there freed the buffered bytes `src` may point into. */
+  if (h->internal_ != st || (h->flags_ & YAMUX__H_CLOSING) || st->sess->closing)
+    return -1;
   if (buf->base == NULL || buf->len == 0) {
     if (h->flags_ & YAMUX__H_READING) h->u_.r_.read_cb_(h, UV_ENOBUFS, buf);
     return 0;
@@ -389,10 +391,17 @@ static size_t deliver_direct(yamux__stream_t* st, const char* data,
   return done;
 }
 
+/* The application closed the stream (its handle may wait for write
+ * completions before it lets go). */
+static int app_closed(const yamux__stream_t* st) {
+  return (st->state & YAMUX__S_DETACHED) ||
+         (st->handle != NULL && (st->handle->flags_ & YAMUX__H_CLOSING));
+}
+
 void yamux__stream_on_data(yamux__stream_t* st, const char* data, size_t len) {
   size_t n;
   if (st->state & (YAMUX__S_RESET | YAMUX__S_FAILED)) return;
-  if (st->handle == NULL && (st->state & YAMUX__S_DETACHED)) {
+  if (app_closed(st)) {
     /* Closed locally, waiting for the peer's FIN: discard and credit so
      * that the peer can finish. */
     yamux__stream_credit(st, (uint32_t)len);
@@ -402,7 +411,7 @@ void yamux__stream_on_data(yamux__stream_t* st, const char* data, size_t len) {
   if (n == len ||
       (st->state & (YAMUX__S_RELEASED | YAMUX__S_FAILED | YAMUX__S_RESET)))
     return;
-  if (st->handle == NULL && (st->state & YAMUX__S_DETACHED)) {
+  if (app_closed(st)) {
     yamux__stream_credit(st, (uint32_t)(len - n));
     return;
   }
@@ -416,7 +425,7 @@ void yamux__stream_on_fin(yamux__stream_t* st) {
   if (st->state & (YAMUX__S_FIN_RCVD | YAMUX__S_RESET | YAMUX__S_RELEASED))
     return;
   st->state |= YAMUX__S_FIN_RCVD;
-  if (st->state & YAMUX__S_DETACHED) yamux__stream_timer_remove(st);
+  if (st->state & YAMUX__S_LINGER) yamux__stream_timer_remove(st);
   want_delivery(st);
   yamux__stream_maybe_release(st);
 }
@@ -448,7 +457,8 @@ void yamux__stream_on_ack(yamux__stream_t* st) {
       !(st->state & YAMUX__S_SYN_SENT))
     return; /* duplicate or stray ACK: ignore */
   unacked_done(st);
-  if (!(st->state & YAMUX__S_DETACHED)) yamux__stream_timer_remove(st);
+  /* The open timer, even after a close that left it running (no linger). */
+  if (!(st->state & YAMUX__S_LINGER)) yamux__stream_timer_remove(st);
   if (st->connect_req != NULL) {
     yamux__complete_req(st->sess, st->connect_req, 0);
     st->connect_req = NULL;
@@ -744,7 +754,9 @@ static void close_common(yamux_stream_t* h, int reset, uint32_t code,
       st->rst_code = code;
       yamux__stream_fail(st, UV_ECANCELED, 1);
     } else {
-      if (!(st->state & (YAMUX__S_FIN_SENT | YAMUX__S_FIN_PENDING))) {
+      /* Also when a shutdown queued the FIN behind writes just cancelled:
+       * it goes now. */
+      if (!(st->state & YAMUX__S_FIN_SENT)) {
         st->state |= YAMUX__S_FIN_PENDING;
         yamux__stream_queue_ctrl(st);
       }
@@ -753,6 +765,7 @@ static void close_common(yamux_stream_t* h, int reset, uint32_t code,
         deliverq_remove(st); /* no reader any more */
         yamux__stream_timer_insert(st, &s->linger_timers,
                                    s->cfg.linger_timeout_ms);
+        st->state |= YAMUX__S_LINGER;
       }
     }
   }

@@ -201,6 +201,86 @@ TEST(close_shutdown_waits_for_window) {
   tpeer_free(&p);
 }
 
+/* A shutdown queued behind writes the window holds back, then a close: the
+ * close cancels the writes, and the FIN the shutdown promised goes at once
+ * (it used to wait for writes that no longer existed: the peer saw an RST
+ * after the linger time instead). */
+TEST(close_after_shutdown_behind_writes_sends_fin) {
+  tpeer_t p;
+  tstream_t t;
+  tbuf_t wire = {0};
+  yamux_session_stats_t st;
+
+  tpeer_init(&p, YAMUX_CLIENT, NULL);
+  tstream_init(&t, &p.side.session);
+  ASSERT_OK(tstream_open(&t));
+  ASSERT_OK(tstream_write(&t, NULL, T_WINDOW + 1000));
+  ASSERT_OK(tstream_shutdown(&t));
+  ASSERT_EQ(collect_data(&p, 1, &wire, 0), T_WINDOW);
+  ASSERT_OK(tpeer_send_frame(&p, T_WU, F_ACK, 1, 0, NULL, 0));
+  tpeer_expect_none(&p);
+  tstream_close(&t);
+  tpeer_pump(&p);
+  tpeer_expect(&p, T_WU, F_FIN, 1, 0);
+  tpeer_expect_none(&p);
+  ASSERT_EQ(t.writes_done, 1);
+  ASSERT_EQ(t.last_write_status, UV_ECANCELED);
+  ASSERT_EQ(t.shutdown_count, 1);
+  ASSERT_EQ(t.shutdown_status, UV_ECANCELED);
+  ASSERT_EQ(t.close_count, 1);
+  /* The peer's FIN ends it: released, no RST ever. */
+  ASSERT_OK(tpeer_send_frame(&p, T_WU, F_FIN, 1, 0, NULL, 0));
+  tpeer_advance(&p, 600000);
+  tpeer_expect_none(&p);
+  st = sess_stats(&p);
+  ASSERT_EQ(st.streams_open, 0);
+  ASSERT_EQ(st.resets_sent, 0);
+  tpeer_close(&p);
+  tbuf_free(&wire);
+  tpeer_free(&p);
+}
+
+/* A session closed from a reader's alloc_cb while bytes are buffered: the
+ * close frees them, and the delivery that called alloc_cb copies nothing
+ * from them (ASan would see it) and calls no read_cb with them. */
+static int sess_alloc_reads;
+static int sess_alloc_errors;
+static char sess_alloc_buf[64];
+
+static void sess_closed_cb(yamux_session_t* s) {
+  (void)s;
+}
+
+static void alloc_closes_session(yamux_stream_t* h, size_t n, uv_buf_t* b) {
+  (void)n;
+  *b = uv_buf_init(sess_alloc_buf, sizeof(sess_alloc_buf));
+  yamux_session_close(h->session, sess_closed_cb);
+}
+
+static void sess_alloc_read(yamux_stream_t* h, ssize_t n, const uv_buf_t* b) {
+  (void)h, (void)b;
+  if (n > 0) sess_alloc_reads++;
+  if (n < 0) sess_alloc_errors++;
+}
+
+TEST(close_session_from_alloc_cb_with_buffered_data) {
+  tpeer_t p;
+  yamux_stream_t h;
+
+  tpeer_init(&p, YAMUX_SERVER, NULL);
+  ASSERT_OK(tpeer_send_frame(&p, T_WU, F_SYN, 1, 0, NULL, 0));
+  ASSERT_OK(yamux_stream_init(&p.side.session, &h));
+  ASSERT_OK(yamux_accept(&p.side.session, &h));
+  /* Buffered: nobody reads yet. */
+  ASSERT_OK(tpeer_send_frame(&p, T_DATA, 0, 1, 5000, NULL, 5000));
+  tpeer_pump(&p);
+  ASSERT_OK(yamux_read_start(&h, alloc_closes_session, sess_alloc_read));
+  tpeer_close(&p);
+  ASSERT_EQ(sess_alloc_reads, 0);
+  ASSERT_LE(sess_alloc_errors, 1);
+  tpeer_free(&p);
+}
+
 TEST(close_before_peer_fin_lingers_then_releases) {
   tpeer_t p;
   tstream_t t;

@@ -312,6 +312,59 @@ TEST(timers_open_timeout_starts_when_syn_leaves) {
   tpeer_free(&p);
 }
 
+/* The ACK of a stream closed before it arrived stops the open timer, not
+ * the linger timer; with lingering off, the open timer it stops would
+ * otherwise reset the half-closed stream later. */
+static void ack_after_close(uint64_t linger_ms) {
+  yamux_config_t cfg;
+  tpeer_t p;
+  tstream_t a;
+
+  yamux_config_init(&cfg);
+  cfg.keepalive_interval_ms = 0;
+  cfg.open_timeout_ms = 1000;
+  cfg.linger_timeout_ms = linger_ms;
+  tpeer_init(&p, YAMUX_CLIENT, &cfg);
+  tstream_init(&a, &p.side.session);
+  ASSERT_OK(tstream_open(&a));
+  tpeer_expect(&p, T_WU, F_SYN, 1, 0);
+  tstream_close(&a);
+  tpeer_pump(&p);
+  tpeer_expect(&p, T_WU, F_FIN, 1, 0);
+  ASSERT_EQ(a.close_count, 1);
+  tpeer_advance(&p, 500);
+  ASSERT_OK(tpeer_send_frame(&p, T_WU, F_ACK, 1, 0, NULL, 0));
+  tpeer_advance(&p, 1000);
+  tpeer_expect_none(&p); /* no open timeout */
+  if (linger_ms) {
+    /* The linger timer still runs: 3000 ms after the close, an RST. */
+    tpeer_advance(&p, 1499);
+    tpeer_expect_none(&p);
+    tpeer_advance(&p, 1);
+    tpeer_expect(&p, T_WU, F_RST, 1, 0);
+  } else {
+    tpeer_advance(&p, 600000);
+    tpeer_expect_none(&p);
+    /* The peer's FIN releases it. */
+    ASSERT_OK(tpeer_send_frame(&p, T_WU, F_FIN, 1, 0, NULL, 0));
+  }
+  {
+    yamux_session_stats_t st;
+    ASSERT_OK(yamux_session_get_stats(&p.side.session, &st));
+    ASSERT_EQ(st.streams_open, 0);
+  }
+  tpeer_close(&p);
+  tpeer_free(&p);
+}
+
+TEST(timers_ack_after_close_keeps_linger) {
+  ack_after_close(3000);
+}
+
+TEST(timers_ack_after_close_stops_open_timer) {
+  ack_after_close(0);
+}
+
 TEST(timers_linger_timeout_resets_and_releases) {
   yamux_config_t cfg;
   tpeer_t p;
