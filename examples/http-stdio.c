@@ -39,6 +39,9 @@
  *                        requests/s (3 rounds)      median   ratio
  *   through child stdio  131,132  126,264  73,607   126,264  1.21
  *   direct TCP           131,722  104,070  96,865   104,070  1
+ * Again on 2026-12-01, idle machine, same commands (3 rounds alternating):
+ *   through child stdio   87,140  90,129  83,000   median 87,140   0.96
+ *   direct TCP            95,151  84,973  90,527   median 90,527   1
  * Throughput is within the noise of this loaded machine: the stdio path
  * spreads the work over two processes (the parent's proxying, the child's
  * HTTP). What it costs shows in CPU time (utime+stime of the server
