@@ -265,8 +265,7 @@ TEST(timers_open_timeout_starts_when_syn_leaves) {
   tpeer_t p;
   tstream_t a, b, c;
 
-  yamux_config_init(&cfg);
-  cfg.keepalive_interval_ms = 0;
+  cfg_keepalive(&cfg, 0, 0);
   cfg.open_timeout_ms = 1000;
   cfg.max_unacked_opens = 1;
   tpeer_init(&p, YAMUX_CLIENT, &cfg);
@@ -320,8 +319,7 @@ static void ack_after_close(uint64_t linger_ms) {
   tpeer_t p;
   tstream_t a;
 
-  yamux_config_init(&cfg);
-  cfg.keepalive_interval_ms = 0;
+  cfg_keepalive(&cfg, 0, 0);
   cfg.open_timeout_ms = 1000;
   cfg.linger_timeout_ms = linger_ms;
   tpeer_init(&p, YAMUX_CLIENT, &cfg);
