@@ -234,7 +234,6 @@ typedef struct yamux__session {
 } yamux__session_t;
 
 /* session.c */
-void yamux__enter(yamux__session_t* s);
 void yamux__leave(yamux__session_t* s);
 void yamux__api_leave(yamux__session_t* s);
 void yamux__wake(yamux__session_t* s);

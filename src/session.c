@@ -162,10 +162,6 @@ static void settle(yamux__session_t* s) {
   if (s->transport_closed && s->depth == 0) finish_close(s);
 }
 
-void yamux__enter(yamux__session_t* s) {
-  s->depth++;
-}
-
 /* Deadlines set by API calls start at the next drive: between drives the
  * session's idea of the time is stale (it never reads a clock), and a
  * deadline counted from it could expire at once. Unarmed timers sit at the
