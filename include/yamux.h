@@ -143,9 +143,10 @@ typedef void (*yamux_goaway_cb)(yamux_session_t* session, uint32_t code);
 typedef void (*yamux_ping_cb)(yamux_ping_t* req, int status, uint64_t rtt_ns);
 
 /* Same contract as uv_alloc_cb: set buf->base and buf->len; a zero-length
- * buffer makes read_cb fire with UV_ENOBUFS and leaves the data queued. If
- * alloc_cb closes the stream or its session, read_cb does not run for that
- * buffer: release it yourself. */
+ * buffer makes read_cb fire with UV_ENOBUFS and leaves the data queued, and
+ * (as libuv does) delivery is tried again on the next loop turn while the
+ * stream is reading. If alloc_cb closes the stream or its session, read_cb
+ * does not run for that buffer: release it yourself. */
 typedef void (*yamux_alloc_cb)(yamux_stream_t* stream, size_t suggested_size,
                                uv_buf_t* buf);
 /* Same contract as uv_read_cb (except when reading without an alloc_cb: see
@@ -279,8 +280,8 @@ typedef struct yamux_session_stats_s {
   uint64_t queued_bytes;   /* write requests' bytes not yet on the wire */
   uint64_t buffered_bytes; /* received bytes not yet read */
   uint64_t rtt_ns;         /* smoothed ping round-trip time; 0 unknown */
-  uint32_t goaway_sent;    /* code + 1, 0 if none */
-  uint32_t goaway_received;
+  uint64_t goaway_sent;    /* code + 1 (64 bits: never wraps), 0 if none */
+  uint64_t goaway_received;
 } yamux_session_stats_t;
 
 typedef struct yamux_stream_stats_s {
@@ -383,15 +384,18 @@ YAMUX_EXTERN int yamux_ping(yamux_ping_t* req, yamux_session_t* session,
  * and pings; streams that are reading get read_cb(UV_ECONNABORTED); streams
  * with a pending yamux_close() get their close callback. The bytes already
  * in the transport's hands are finished and a Go Away(0) (unless a Go Away
- * was sent) is written (for at most close_timeout_ms), then the transport is
- * closed. To deliver queued data first, shut the streams down (or send
- * yamux_session_goaway(0)) and close when their callbacks have fired.
- * `cb` fires once when everything is released; the session memory and the
- * memory of every yamux_stream_t of this session may be reused from then on
- * (stream handles need no yamux_close() of their own once the session is
- * closed). `cb` may be NULL. Calling it twice is a no-op. A session that was
- * never started has nothing pending: it is released and `cb` runs before
- * this function returns. */
+ * was sent or queued by yamux_session_goaway(), whose code is kept) is
+ * written (for at most close_timeout_ms, counted from the next time the
+ * session is driven), then the transport is closed. To deliver queued data
+ * first, shut the streams down (or send yamux_session_goaway(0)) and close when
+ * their callbacks have fired. `cb` fires once when everything is released; the
+ * session memory and the memory of every yamux_stream_t of this session may be
+ * reused from then on (stream handles need no yamux_close() of their own once
+ * the session is closed). `cb` may be NULL. Calling it twice is a no-op. A
+ * session that was never started has no transport to deliver callbacks later:
+ * streams opened or written before the start complete here (UV_ECANCELED for
+ * connects, writes and shutdowns, then the close callbacks of closed streams),
+ * and `cb` runs, before this function returns. */
 YAMUX_EXTERN void yamux_session_close(yamux_session_t* session,
                                       yamux_session_close_cb cb);
 
@@ -427,9 +431,12 @@ YAMUX_EXTERN void yamux_session_feed_error(yamux_session_t* session, int status,
 /* Points *bufs at the bytes to write next, as a gather list owned by the
  * session (frame headers beside slices of the callers' write buffers, not
  * copied), and returns the number of entries (0: nothing to send). The list
- * and the memory it points to stay valid until yamux_session_send_done().
+ * and the memory it points to stay valid until yamux_session_send_done(),
+ * or, once the session closes, until yamux_session_transport_closed() (the
+ * close timeout never takes it back from a transport still writing).
  * Calling it again before send_done returns the same unsent bytes (possibly
- * with more appended). At most `max_bufs` entries are returned. */
+ * with more appended). At most `max_bufs` entries are returned; any
+ * max_bufs >= 1 works (a frame may then span calls); 0 returns 0. */
 YAMUX_EXTERN unsigned int yamux_session_send_buffers(yamux_session_t* session,
                                                      const uv_buf_t** bufs,
                                                      unsigned int max_bufs,
@@ -475,6 +482,10 @@ YAMUX_EXTERN int yamux_session_start_uv(uv_loop_t* loop,
 
 /* Runs the session over this process's own stdin (fd 0) and stdout (fd 1),
  * whatever they are (pipes, sockets, TTYs put in raw mode, or files).
+ * When the session closes, the descriptors it used (a pipe or socket on fd
+ * 0 and/or 1, not a TTY) are replaced with /dev/null, and a socket is shut
+ * down for writing first, so that the peer reads EOF (or gets EPIPE) while
+ * this process lives on; libuv itself never closes fds 0-2.
  * Returns 0, UV_EINVAL or the libuv error that opening the descriptors gave. */
 YAMUX_EXTERN int yamux_session_start_stdio(uv_loop_t* loop,
                                            yamux_session_t* session,
@@ -487,7 +498,10 @@ YAMUX_EXTERN int yamux_session_start_stdio(uv_loop_t* loop,
  * uv_spawn(); its exit_cb is the caller's. The session does not kill the
  * child; closing the session closes the pipes, which a well-behaved child
  * reads as EOF.
- * Returns 0, UV_EINVAL, or the error of uv_spawn(). */
+ * Returns 0, UV_EINVAL, or the error of uv_spawn() or of setting up the
+ * pipes. On error no child is left running: if the child had started, it is
+ * killed and reaped, and `process` is closed (its exit_cb does not run;
+ * keep its memory until the loop has run once). */
 YAMUX_EXTERN int yamux_session_spawn(uv_loop_t* loop, yamux_session_t* session,
                                      uv_process_t* process,
                                      const uv_process_options_t* options,
@@ -564,16 +578,18 @@ YAMUX_EXTERN int yamux_read_stop(yamux_stream_t* stream);
  * (may be NULL) fires with 0 once every byte has been handed to the
  * transport, or with UV_ECANCELED (stream closed or reset locally, session
  * closed), UV_ECONNRESET (the peer reset the stream) or the session's error.
- * Returns 0, UV_EINVAL, UV_EPIPE (after shutdown or close), UV_ECONNRESET
- * (stream reset), YAMUX_ECLOSED (session ended) or UV_ENOMEM (more than 4
- * buffers and the array copy failed). */
+ * Returns 0, UV_EINVAL (bad arguments; the handle is not live or is closing,
+ * as after yamux_close()), UV_EPIPE (after yamux_shutdown()),
+ * UV_ECONNRESET (stream reset), YAMUX_ECLOSED (session ended or closing) or
+ * UV_ENOMEM (more than 4 buffers and the array copy failed). */
 YAMUX_EXTERN int yamux_write(yamux_write_t* req, yamux_stream_t* stream,
                              const uv_buf_t bufs[], unsigned int nbufs,
                              yamux_write_cb cb);
 
-/* Bytes accepted by yamux_write() and not yet handed to the transport: the
- * backpressure signal (stop writing above your threshold, resume from a write
- * callback). */
+/* Bytes accepted by yamux_write() and not yet written by the transport
+ * (queued, or in the gather list the transport holds): the backpressure
+ * signal (stop writing above your threshold, resume from a write callback).
+ * 0 for a handle that is not live or is closed. */
 YAMUX_EXTERN size_t
 yamux_stream_get_write_queue_size(const yamux_stream_t* stream);
 
@@ -606,7 +622,8 @@ YAMUX_EXTERN int yamux_is_closing(const yamux_stream_t* stream);
 /* The error code the peer sent with its RST (0 if none or not reset). */
 YAMUX_EXTERN uint32_t yamux_stream_reset_code(const yamux_stream_t* stream);
 
-/* Copies the stream's counters. Returns 0 or UV_EINVAL (not live). */
+/* Copies the stream's counters. Returns 0 or UV_EINVAL (not live, or
+ * closing: after yamux_close() a handle answers UV_EINVAL everywhere). */
 YAMUX_EXTERN int yamux_stream_get_stats(const yamux_stream_t* stream,
                                         yamux_stream_stats_t* stats);
 

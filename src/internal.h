@@ -190,6 +190,7 @@ typedef struct yamux__session {
   yamux__queue_t accept_q;
   yamux__queue_t syn_waitq;
   yamux__queue_t deliverq;
+  yamux__queue_t deliver_retryq; /* readers that had no buffer: next drive */
   yamux__queue_t open_timers;
   yamux__queue_t linger_timers;
   yamux__queue_t done_reqs;       /* requests whose callback is due */

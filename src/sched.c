@@ -198,7 +198,7 @@ unsigned int yamux__gather(yamux__session_t* s, unsigned int max_bufs) {
     add_hdr(s, YAMUX__TYPE_GO_AWAY, 0, 0, s->goaway_code);
     s->goaway_pending = 0;
     s->goaway_sent = 1;
-    s->stats.goaway_sent = s->goaway_code + 1;
+    s->stats.goaway_sent = (uint64_t)s->goaway_code + 1;
   }
   while (s->pong_count > 0 && s->tail < limit) {
     add_hdr(s, YAMUX__TYPE_PING, YAMUX__FLAG_ACK, 0, s->pongs[s->pong_head]);
@@ -241,7 +241,7 @@ unsigned int yamux__gather(yamux__session_t* s, unsigned int max_bufs) {
     add_hdr(s, YAMUX__TYPE_GO_AWAY, 0, 0, s->goaway_code);
     s->goaway_pending = 0;
     s->goaway_sent = 1;
-    s->stats.goaway_sent = s->goaway_code + 1;
+    s->stats.goaway_sent = (uint64_t)s->goaway_code + 1;
   }
   while (!yamux__queue_empty(&s->sendq) && budget > 0) {
     yamux__queue_t* q = yamux__queue_head(&s->sendq);

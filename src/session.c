@@ -180,6 +180,14 @@ static void drive_begin(yamux__session_t* s, uint64_t now) {
   s->now = now;
   arm_list(&s->open_timers, now + MS(s->cfg.open_timeout_ms));
   arm_list(&s->linger_timers, now + MS(s->cfg.linger_timeout_ms));
+  if (s->close_deadline == YAMUX__UNARMED)
+    s->close_deadline = now + MS(s->cfg.close_timeout_ms);
+  /* Streams whose reader had no buffer last time are tried again. */
+  while (!yamux__queue_empty(&s->deliver_retryq)) {
+    yamux__queue_t* q = yamux__queue_head(&s->deliver_retryq);
+    yamux__queue_remove(q);
+    yamux__queue_insert_tail(&s->deliverq, q);
+  }
 }
 
 void yamux__leave(yamux__session_t* s) {
@@ -436,6 +444,7 @@ int yamux_session_init(yamux_session_t* handle, yamux_role_t role,
   yamux__queue_init(&s->accept_q);
   yamux__queue_init(&s->syn_waitq);
   yamux__queue_init(&s->deliverq);
+  yamux__queue_init(&s->deliver_retryq);
   yamux__queue_init(&s->open_timers);
   yamux__queue_init(&s->linger_timers);
   yamux__queue_init(&s->done_reqs);
@@ -557,19 +566,27 @@ void yamux_session_close(yamux_session_t* handle, yamux_session_close_cb cb) {
   if (s == NULL || s->closing) return;
   s->closing = 1;
   s->close_cb = cb;
-  if (!s->started) {
-    /* Nothing ran yet, so nothing is pending: release at once. */
-    free_session(s);
-    return;
-  }
   s->dead_input = 1;
   fail_all(s, UV_ECANCELED);
-  if (!s->goaway_sent && !s->transport_dead) {
-    s->goaway_pending = 1;
-    if (!s->ended) s->goaway_code = YAMUX_GOAWAY_NORMAL;
+  if (!s->started) {
+    /* No transport will ever deliver callbacks later: streams opened and
+     * written before the start complete here, then everything is freed. */
+    s->transport_closing = 1;
+    s->transport_closed = 1;
+    finish_close(s);
+    return;
   }
-  s->close_deadline =
-      s->cfg.close_timeout_ms ? s->now + MS(s->cfg.close_timeout_ms) : NEVER;
+  if (!s->goaway_sent && !s->goaway_pending && !s->transport_dead) {
+    s->goaway_pending = 1;
+    s->goaway_code = YAMUX_GOAWAY_NORMAL;
+  }
+  /* Between drives the session's time is stale: the next drive arms it. */
+  if (!s->cfg.close_timeout_ms)
+    s->close_deadline = NEVER;
+  else if (s->depth > 0)
+    s->close_deadline = s->now + MS(s->cfg.close_timeout_ms);
+  else
+    s->close_deadline = YAMUX__UNARMED;
   s->woken = 0; /* always ask for the run that finishes the close */
   yamux__wake(s);
 }
@@ -638,7 +655,7 @@ static void on_pong(yamux__session_t* s, uint32_t opaque) {
 static void on_goaway(yamux__session_t* s, uint32_t code) {
   s->goaway_received = 1;
   s->goaway_rx_code = code;
-  s->stats.goaway_received = code + 1;
+  s->stats.goaway_received = (uint64_t)code + 1;
   yamux__log(s, YAMUX_LOG_INFO, "peer sent Go Away(%u)", code);
   if (s->goaway_cb != NULL) s->goaway_cb(s->handle, code);
   if (code == YAMUX_GOAWAY_NORMAL) {
@@ -846,6 +863,12 @@ static void on_header(yamux__session_t* s, const yamux__frame_hdr_t* h) {
   switch (h->type) {
     case YAMUX__TYPE_DATA:
     case YAMUX__TYPE_WINDOW_UPDATE:
+      /* Stream 0 is the session's: no peer sends stream frames on it, and
+       * a transport of zero bytes decodes as endless empty Data on it. */
+      if (h->stream_id == 0) {
+        yamux__protocol_error(s, "Data or Window Update on stream 0");
+        return;
+      }
       on_stream_frame(s, h);
       break;
     case YAMUX__TYPE_PING:
@@ -939,9 +962,12 @@ unsigned int yamux_session_send_buffers(yamux_session_t* handle,
                                         unsigned int max_bufs, uint64_t now) {
   yamux__session_t* s = sess_of(handle);
   unsigned int n;
-  if (s == NULL || bufs == NULL || !s->started) return 0;
+  if (s == NULL || bufs == NULL || !s->started || max_bufs == 0) return 0;
   drive_begin(s, now);
-  n = s->transport_dead ? 0 : yamux__gather(s, max_bufs);
+  /* A stream frame takes two entries (header and body): the batch is built
+   * with room for both and handed out max_bufs entries at a time. */
+  n = s->transport_dead ? 0 : yamux__gather(s, YAMUX__MAX(max_bufs, 2u));
+  n = YAMUX__MIN(n, max_bufs);
   *bufs = &s->iov[s->head];
   yamux__leave(s);
   return sess_of(handle) == NULL ? 0 : n;
@@ -990,9 +1016,10 @@ void yamux_session_handle_expiry(yamux_session_t* handle, uint64_t now) {
   drive_begin(s, now);
   if (s->closing) {
     if (now >= s->close_deadline) {
-      /* The peer is not reading: give up flushing. */
+      /* The peer is not reading: give up flushing. The gather list stays
+       * the transport's until it has closed (finish_close fails it then):
+       * an asynchronous writer may still be reading those buffers. */
       s->transport_dead = 1;
-      yamux__fail_batch(s, UV_ECANCELED);
     }
     yamux__leave(s);
     return;

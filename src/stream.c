@@ -260,6 +260,16 @@ static void want_delivery(yamux__stream_t* st) {
   }
 }
 
+/* Like want_delivery, but from the next drive on: the reader had no
+ * buffer. New data arriving meanwhile waits for that retry too. */
+static void want_delivery_retry(yamux__stream_t* st) {
+  if (st->state & YAMUX__S_ON_DELIVERQ) return; /* already due */
+  if (!yamux__queue_empty(&st->link)) return;
+  st->state |= YAMUX__S_ON_DELIVERQ;
+  yamux__queue_insert_tail(&st->sess->deliver_retryq, &st->link);
+  yamux__wake(st->sess);
+}
+
 /* Ends the stream locally: every request fails with `status`, a reader sees
  * it after the data already buffered, and the peer gets an RST if it knows
  * the stream and send_rst is set. */
@@ -361,6 +371,11 @@ static ssize_t reader_buf(yamux__stream_t* st, yamux_stream_t* h,
     return -1;
   if (buf->base == NULL || buf->len == 0) {
     if (h->flags_ & YAMUX__H_READING) h->u_.r_.read_cb_(h, UV_ENOBUFS, buf);
+    /* As libuv does, try again on the next turn (not in this one, which
+     * would spin) while the handle still reads. */
+    if (h->internal_ == st && (h->flags_ & YAMUX__H_READING) &&
+        !(h->flags_ & YAMUX__H_CLOSING))
+      want_delivery_retry(st);
     return 0;
   }
   n = YAMUX__MIN(buf->len, len);
@@ -696,7 +711,17 @@ int yamux_write(yamux_write_t* req, yamux_stream_t* h, const uv_buf_t bufs[],
 size_t yamux_stream_get_write_queue_size(const yamux_stream_t* h) {
   const yamux__stream_t* st =
       h == NULL || (h->flags_ & YAMUX__H_CLOSED) ? NULL : h->internal_;
-  return st == NULL ? 0 : (size_t)st->write_queued;
+  const yamux__session_t* s;
+  uint64_t n;
+  uint32_t i;
+  if (st == NULL) return 0;
+  /* Bytes in the gather list are not written yet either: the transport
+   * may hold them for a while. The list is short; no per-stream count. */
+  s = st->sess;
+  n = st->write_queued;
+  for (i = s->head; i < s->tail; i++)
+    if (s->owner[i] != NULL && s->owner[i]->stream == h) n += s->iov[i].len;
+  return (size_t)n;
 }
 
 int yamux_shutdown(yamux_shutdown_t* req, yamux_stream_t* h,
@@ -792,8 +817,7 @@ uint32_t yamux_stream_reset_code(const yamux_stream_t* h) {
 }
 
 int yamux_stream_get_stats(const yamux_stream_t* h, yamux_stream_stats_t* out) {
-  const yamux__stream_t* st =
-      h == NULL || (h->flags_ & YAMUX__H_CLOSED) ? NULL : h->internal_;
+  const yamux__stream_t* st = live(h);
   if (st == NULL || out == NULL) return UV_EINVAL;
   memset(out, 0, sizeof(*out));
   out->bytes_sent = st->bytes_sent;

@@ -18,10 +18,12 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "yamux.h"
@@ -64,6 +66,7 @@ typedef struct driver_s {
   unsigned int closing : 1;      /* the close hook ran */
   unsigned int closing_all : 1;  /* handles are being closed */
   unsigned int shutting : 1;     /* a uv_shutdown() is in flight */
+  unsigned int rx_is_stdin : 1;  /* rx is this process's fd 0 */
   unsigned int tx_is_stdout : 1; /* tx is this process's fd 1 */
   size_t inflight;               /* bytes of the uv_write() in flight */
   uint64_t armed;                /* expiry the timer is armed for */
@@ -425,33 +428,46 @@ static void close_handle(driver_t* d, uv_handle_t* handle, uv_close_cb cb) {
   uv_close(handle, cb);
 }
 
-/* libuv never closes descriptors 0-2, so closing the handle over our stdout
- * would leave the pipe open and the peer would never read EOF. Put
- * /dev/null in its place: that closes the pipe and leaves fd 1 valid for
- * whatever the program writes later. */
-static void release_stdout(driver_t* d) {
-  int fd;
+/* libuv never closes descriptors 0-2, so closing the handle over our stdin
+ * or stdout would leave the pipe or socket open: the peer would never read
+ * EOF (or get EPIPE) while this process lives. Put /dev/null in its place:
+ * that releases the transport and leaves the descriptor valid for whatever
+ * the program does with it later. */
+static void release_stdio_fd(int fd, int flags) {
+  int null_fd;
 
-  if (!d->tx_is_stdout) return;
-  d->tx_is_stdout = 0;
-  fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
-  if (fd < 0) return;
-  if (fd != 1) {
-    dup2(fd, 1);
-    close(fd);
+  null_fd = open("/dev/null", flags | O_CLOEXEC);
+  if (null_fd < 0) return;
+  if (null_fd != fd) {
+    dup2(null_fd, fd);
+    close(null_fd);
   }
 }
 
 static void close_io(driver_t* d, uv_stream_t* stream) {
   yamux_session_t* s;
+  int is_rx;
+  int is_tx;
 
   s = d->session;
+  is_rx = stream == d->rx;
+  is_tx = stream == d->tx;
+  /* Another descriptor (fd 2, a parent) may share a socket: a shutdown
+   * tells the peer we are done whoever else holds it (a pipe ignores it). */
+  if (is_tx && d->tx_is_stdout) shutdown(d->duplex ? 0 : 1, SHUT_WR);
   if (stream == &s->io[0].stream)
     close_handle(d, &s->io[0].handle, on_io0_closed);
   else
     close_handle(d, &s->io[1].handle, on_io1_closed);
   /* uv_close() took the descriptor out of the poller already. */
-  if (stream == d->tx && d->tx != d->rx) release_stdout(d);
+  if (is_rx && d->rx_is_stdin) {
+    d->rx_is_stdin = 0;
+    release_stdio_fd(0, O_RDONLY);
+  }
+  if (is_tx && d->tx_is_stdout) {
+    d->tx_is_stdout = 0;
+    release_stdio_fd(1, O_WRONLY);
+  }
 }
 
 /* Closes everything still open; finish() runs when the last close callback
@@ -685,6 +701,7 @@ int yamux_session_start_stdio(uv_loop_t* loop, yamux_session_t* session,
     r = open_stdio(loop, &session->io[0], 0, t0, 1);
     if (r < 0) goto fail;
     d->rx = &session->io[0].stream;
+    d->rx_is_stdin = t0 != UV_TTY;
     if (t0 == UV_TTY) {
       r = uv_tty_set_mode(&session->io[0].tty, UV_TTY_MODE_RAW);
       if (r < 0) goto fail_rx;
@@ -694,13 +711,14 @@ int yamux_session_start_stdio(uv_loop_t* loop, yamux_session_t* session,
 
   if (duplex) {
     d->tx = d->rx;
+    d->tx_is_stdout = 1; /* the same socket is on fd 1 too */
   } else if (t1 == UV_FILE) {
     d->tx_fd = 1;
   } else {
     r = open_stdio(loop, &session->io[1], 1, t1, 0);
     if (r < 0) goto fail_rx;
     d->tx = &session->io[1].stream;
-    d->tx_is_stdout = t1 == UV_NAMED_PIPE;
+    d->tx_is_stdout = t1 != UV_TTY;
   }
 
   r = start(loop, session, d, end_cb);
@@ -810,9 +828,15 @@ int yamux_session_spawn(uv_loop_t* loop, yamux_session_t* session,
   return 0;
 
 fail_pipes:
-  /* Unlikely (the descriptors are fresh); the child reads EOF. */
+  /* Unlikely (the descriptors are fresh). The caller sees an error, so no
+   * child may be left running nor a handle keeping the loop alive: kill it,
+   * reap it, and close the process handle (its exit_cb never runs). */
   uv_close(&session->io[0].handle, NULL);
   uv_close(&session->io[1].handle, NULL);
+  uv_process_kill(process, SIGKILL);
+  while (waitpid(process->pid, NULL, 0) < 0 && errno == EINTR) {
+  }
+  uv_close((uv_handle_t*)process, NULL);
 fail:
   free(stdio);
   free(d);

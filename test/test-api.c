@@ -516,3 +516,160 @@ TEST(api_stats_counters) {
   tbuf_free(&t.rx);
   tpeer_free(&p);
 }
+
+/* A transport that takes one gather-list entry at a time still carries
+ * every frame: a stream's Data frames need a header and a body entry. */
+TEST(api_send_buffers_one_at_a_time) {
+  tpeer_t p;
+  tstream_t t;
+  tbuf_t wire;
+  tframes_t frames;
+  const uv_buf_t* bufs;
+  size_t i, data = 0;
+  int rounds = 0, want = 1;
+
+  memset(&wire, 0, sizeof(wire));
+  memset(&frames, 0, sizeof(frames));
+  tpeer_init(&p, YAMUX_CLIENT, NULL);
+  tstream_init(&t, &p.side.session);
+  ASSERT_OK(tstream_open(&t));
+  ASSERT_OK(tstream_write(&t, NULL, 100000));
+  ASSERT_OK(tstream_shutdown(&t));
+  while (want) {
+    unsigned int n;
+    ASSERT_LT(++rounds, 1000);
+    want = yamux_session_run(&p.side.session, p.now_ns);
+    n = yamux_session_send_buffers(&p.side.session, &bufs, 1, p.now_ns);
+    if (n == 0) {
+      ASSERT_EQ(want, 0); /* nothing to send means no work reported */
+      break;
+    }
+    ASSERT_EQ(n, 1);
+    tbuf_append(&wire, bufs[0].base, bufs[0].len);
+    yamux_session_send_done(&p.side.session, bufs[0].len, 0, p.now_ns);
+    want = 1;
+  }
+  ASSERT_EQ(tframes_decode(&frames, wire.data, wire.len), wire.len);
+  for (i = 0; i < frames.n; i++)
+    if (frames.v[i].type == T_DATA) data += frames.v[i].length;
+  ASSERT_EQ(data, 100000);
+  ASSERT(frames.v[0].flags & F_SYN);
+  ASSERT(frames.v[frames.n - 1].flags & F_FIN);
+  ASSERT_EQ(t.writes_done, 1);
+  ASSERT_EQ(t.shutdown_count, 1);
+  tframes_free(&frames);
+  tbuf_free(&wire);
+  tstream_close(&t);
+  tpeer_close(&p);
+  tbuf_free(&t.rx);
+  tpeer_free(&p);
+}
+
+/* Streams may be opened and written before the session starts; closing it
+ * without ever starting completes every request once (UV_ECANCELED), runs
+ * the stream close callbacks, and frees everything, including the copy of
+ * a write's buffer array (more than four buffers). */
+TEST(api_close_never_started_completes_everything) {
+  yamux_session_t s;
+  yamux_stream_t a, b;
+  yamux_connect_t ca;
+  yamux_write_t w;
+  yamux_shutdown_t sh;
+  uv_buf_t bufs[6];
+  char bytes[6][10];
+  tmem_t mem;
+  yamux_config_t cfg;
+  int i;
+
+  tmem_init(&mem);
+  yamux_config_init(&cfg);
+  cfg.allocator = tmem_allocator(&mem);
+  ASSERT_OK(yamux_session_init(&s, YAMUX_CLIENT, &cfg));
+  ASSERT_OK(yamux_stream_init(&s, &a));
+  ASSERT_OK(yamux_stream_init(&s, &b));
+  ASSERT_OK(yamux_stream_open(&ca, &a, count_connect));
+  ASSERT_OK(yamux_stream_open(NULL, &b, NULL));
+  for (i = 0; i < 6; i++) bufs[i] = uv_buf_init(bytes[i], sizeof(bytes[i]));
+  memset(bytes, 'x', sizeof(bytes));
+  ASSERT_OK(yamux_write(&w, &a, bufs, 6, count_write));
+  ASSERT_OK(yamux_shutdown(&sh, &a, count_shutdown));
+  cb_calls = 0;
+  yamux_close(&b, count_close);
+  ASSERT_EQ(cb_calls, 0);
+  yamux_session_close(&s, count_session_close);
+  /* connect, write, shutdown, b's close, the session's close */
+  ASSERT_EQ(cb_calls, 5);
+  ASSERT_EQ(cb_status, UV_ECANCELED);
+  ASSERT_EQ(mem.live_bytes, 0);
+  ASSERT_EQ(mem.live_blocks, 0);
+}
+
+/* yamux_session_close() keeps a Go Away the application already queued. */
+TEST(api_close_keeps_pending_goaway_code) {
+  tpeer_t p;
+  const tframe_t* f;
+  int goaways = 0;
+
+  tpeer_init(&p, YAMUX_CLIENT, NULL);
+  ASSERT_OK(yamux_session_goaway(&p.side.session, YAMUX_GOAWAY_INTERNAL));
+  yamux_session_close(&p.side.session, NULL);
+  tpeer_close(&p);
+  while ((f = tpeer_next_frame(&p)) != NULL) {
+    if (f->type != T_GOAWAY) continue;
+    ASSERT_EQ(f->length, YAMUX_GOAWAY_INTERNAL);
+    goaways++;
+  }
+  ASSERT_EQ(goaways, 1);
+  tpeer_free(&p);
+}
+
+/* A closing handle answers UV_EINVAL everywhere, as libuv's do. */
+TEST(api_closing_handle_is_einval) {
+  tpeer_t p;
+  yamux_stream_t h;
+  yamux_write_t w;
+  yamux_shutdown_t sh;
+  yamux_stream_stats_t st;
+  uv_buf_t b = uv_buf_init("x", 1);
+
+  tpeer_init(&p, YAMUX_CLIENT, NULL);
+  ASSERT_OK(yamux_stream_init(&p.side.session, &h));
+  ASSERT_OK(yamux_stream_open(NULL, &h, NULL));
+  ASSERT_OK(yamux_stream_get_stats(&h, &st));
+  yamux_close(&h, NULL);
+  ASSERT_EQ(yamux_write(&w, &h, &b, 1, NULL), UV_EINVAL);
+  ASSERT_EQ(yamux_shutdown(&sh, &h, NULL), UV_EINVAL);
+  ASSERT_EQ(yamux_read_start(&h, nop_alloc, nop_read), UV_EINVAL);
+  ASSERT_EQ(yamux_read_stop(&h), UV_EINVAL);
+  ASSERT_EQ(yamux_stream_get_stats(&h, &st), UV_EINVAL);
+  tpeer_close(&p);
+  tpeer_free(&p);
+}
+
+/* The write queue size counts every byte not yet written by the transport,
+ * including those in a gather list it holds. */
+TEST(api_write_queue_size_until_written) {
+  tpeer_t p;
+  tstream_t t;
+  const uv_buf_t* bufs;
+  unsigned int n;
+
+  tpeer_init(&p, YAMUX_CLIENT, NULL);
+  tstream_init(&t, &p.side.session);
+  ASSERT_OK(tstream_open(&t));
+  ASSERT_OK(tstream_write(&t, NULL, 100000));
+  ASSERT_EQ(yamux_stream_get_write_queue_size(&t.handle), 100000);
+  yamux_session_run(&p.side.session, p.now_ns);
+  n = yamux_session_send_buffers(&p.side.session, &bufs, 1024, p.now_ns);
+  ASSERT_GT(n, 1);
+  ASSERT_EQ(yamux_stream_get_write_queue_size(&t.handle), 100000);
+  /* The first frame's header and 1,000 of its bytes are written. */
+  yamux_session_send_done(&p.side.session, 12 + 1000, 0, p.now_ns);
+  ASSERT_EQ(yamux_stream_get_write_queue_size(&t.handle), 99000);
+  tpeer_pump(&p);
+  ASSERT_EQ(yamux_stream_get_write_queue_size(&t.handle), 0);
+  tstream_close(&t);
+  tpeer_close(&p);
+  tbuf_free(&t.rx);
+  tpeer_free(&p);
+}

@@ -753,3 +753,61 @@ TEST(flow_control_frames_precede_data_in_batch) {
   tpeer_free(&p);
   free(big);
 }
+
+/* A reader whose alloc_cb has no buffer gets UV_ENOBUFS; as with libuv the
+ * delivery is retried on the next turn, so the data (and what arrives
+ * later) reaches it once it has buffers again, and credit goes back. */
+static int nobufs_left;
+static int nobufs_seen;
+
+static void nobufs_alloc(yamux_stream_t* h, size_t suggested, uv_buf_t* buf) {
+  if (nobufs_left > 0) {
+    nobufs_left--;
+    *buf = uv_buf_init(NULL, 0);
+    return;
+  }
+  rd_alloc(h, suggested, buf);
+}
+
+static void nobufs_read(yamux_stream_t* h, ssize_t nread, const uv_buf_t* buf) {
+  if (nread == UV_ENOBUFS) {
+    nobufs_seen++;
+    return;
+  }
+  rd_read(h, nread, buf);
+}
+
+TEST(flow_enobufs_retried_next_turn) {
+  yamux_config_t cfg;
+  tpeer_t p;
+  reader_t r;
+  uint32_t credit = 0;
+  const tframe_t* f;
+  int turns;
+
+  cfg_no_growth(&cfg, T_WINDOW);
+  tpeer_init(&p, YAMUX_SERVER, &cfg);
+  ASSERT_OK(tpeer_send_frame(&p, T_WU, F_SYN, 1, 0, NULL, 0));
+  tpeer_pump(&p);
+  reader_accept(&r, &p);
+  nobufs_left = 1;
+  nobufs_seen = 0;
+  ASSERT_OK(yamux_read_start(&r.h, nobufs_alloc, nobufs_read));
+  tpeer_expect(&p, T_WU, F_ACK, 1, 0);
+  peer_send_data(&p, 1, 1000, 1000);
+  ASSERT_EQ(nobufs_seen, 1);
+  /* More data arrives after the failed attempt; the next turns deliver it
+   * all (the pump runs the session whenever it asks to run). */
+  peer_send_data(&p, 1, 200000, 16384);
+  for (turns = 0; turns < 4 && r.rx.len < 201000; turns++) tpeer_pump(&p);
+  ASSERT_EQ(r.rx.len, 201000);
+  ASSERT_EQ(nobufs_seen, 1);
+  while ((f = tpeer_next_frame(&p)) != NULL)
+    if (f->type == T_WU && f->id == 1) credit += f->length;
+  ASSERT_GE(credit, T_WINDOW / 2);
+  ASSERT_EQ(sstats(&r.h).buffered_bytes, 0);
+  yamux_close(&r.h, NULL);
+  tbuf_free(&r.rx);
+  tpeer_close(&p);
+  tpeer_free(&p);
+}

@@ -243,6 +243,34 @@ TEST(protocol_syn_on_id_zero_goaway) {
   peer_finish(&p);
 }
 
+/* | Data or Window Update on stream 0 (no SYN) | GA(1) | */
+TEST(protocol_stream_frames_on_id_zero_goaway) {
+  static const uint8_t zeros[120];
+  tpeer_t p;
+
+  /* A transport of zero bytes (a child writing zeros, a bad serial line)
+   * decodes as empty Data frames on stream 0: the first one ends it. */
+  peer_start(&p, YAMUX_SERVER, NULL);
+  ASSERT_EQ(tpeer_feed_raw(&p, zeros, sizeof(zeros)), YAMUX_EPROTO);
+  expect_protocol_error(&p);
+  peer_finish(&p);
+
+  peer_start(&p, YAMUX_CLIENT, NULL);
+  ASSERT_EQ(tpeer_send_frame(&p, T_DATA, 0, 0, 3, "abc", 3), YAMUX_EPROTO);
+  expect_protocol_error(&p);
+  peer_finish(&p);
+
+  peer_start(&p, YAMUX_SERVER, NULL);
+  ASSERT_EQ(tpeer_send_frame(&p, T_WU, 0, 0, 4096, NULL, 0), YAMUX_EPROTO);
+  expect_protocol_error(&p);
+  peer_finish(&p);
+
+  peer_start(&p, YAMUX_CLIENT, NULL);
+  ASSERT_EQ(tpeer_send_frame(&p, T_WU, F_RST, 0, 0, NULL, 0), YAMUX_EPROTO);
+  expect_protocol_error(&p);
+  peer_finish(&p);
+}
+
 /* | SYN on a live stream id | GA(1) | */
 TEST(protocol_syn_on_live_stream_goaway) {
   tpeer_t p;
@@ -633,7 +661,8 @@ TEST(protocol_goaway_error_ends_session) {
   } cases[] = {{1, YAMUX_EPEERPROTO},
                {2, YAMUX_EPEERINTERNAL},
                {3, YAMUX_EPEERGOAWAY},
-               {0xdeadbeef, YAMUX_EPEERGOAWAY}};
+               {0xdeadbeef, YAMUX_EPEERGOAWAY},
+               {0xffffffffu, YAMUX_EPEERGOAWAY}};
   size_t i;
 
   for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -652,7 +681,8 @@ TEST(protocol_goaway_error_ends_session) {
     ASSERT_EQ(p.side.end_count, 1);
     ASSERT_EQ(p.side.end_status, cases[i].status);
     get_stats(&p, &st);
-    ASSERT_EQ(st.goaway_received, cases[i].code + 1);
+    /* code + 1 in 64 bits: the largest code does not wrap to "none". */
+    ASSERT_EQ(st.goaway_received, (uint64_t)cases[i].code + 1);
     /* The stream learns the session ended. */
     ASSERT_EQ(t.read_errors, 1);
     ASSERT_NE(t.read_error, UV_EOF);

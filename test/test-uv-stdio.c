@@ -1,5 +1,6 @@
 /* yamux_session_start_stdio() over regular files, and examples/echo driven
  * over its stdio by a libyamux client. */
+#include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <stdlib.h>
@@ -172,4 +173,175 @@ TEST(uv_example_echo_stdio) {
  * the parity of ids); we open them as the server. */
 TEST(uv_example_echo_stdio_client_role) {
   run_example_echo("--client");
+}
+
+/* ---- the descriptors a stdio session leaves behind ----------------------- */
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+
+/* The child: a server session over its own stdin/stdout that closes when
+ * it ends, then stays alive for helper_argv[0] milliseconds, so that what
+ * the peer sees is what the closed session left, not the process exit. */
+HELPER(uv_stdio_end_then_live) {
+  uv_loop_t loop;
+  uvt_session_t server;
+  struct timespec ts;
+  long ms = helper_argc > 0 ? atol(helper_argv[0]) : 0;
+
+  uvt_no_sigpipe();
+  ASSERT_OK(uv_loop_init(&loop));
+  uvt_session_init(&server, YAMUX_SERVER, NULL);
+  ASSERT_OK(yamux_session_start_stdio(&loop, &server.session, uvt_on_end));
+  uvt_loop_finish(&loop);
+  ts.tv_sec = ms / 1000;
+  ts.tv_nsec = (ms % 1000) * 1000000L;
+  nanosleep(&ts, NULL);
+  return 0;
+}
+
+static pid_t spawn_stdio_child(int in_fd, int out_fd) {
+  char* args[5];
+  pid_t pid;
+
+  args[0] = (char*)test_exe_path();
+  args[1] = "--helper";
+  args[2] = "uv_stdio_end_then_live";
+  args[3] = "5000";
+  args[4] = NULL;
+  pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    int fd;
+    dup2(in_fd, 0);
+    dup2(out_fd, 1);
+    /* Only fds 0-2 may keep the transport open. */
+    for (fd = 3; fd < 1024; fd++) close(fd);
+    execv(args[0], args);
+    _exit(127);
+  }
+  return pid;
+}
+
+/* Reads (and discards) from fd until EOF or an error; returns 0 on EOF,
+ * the negative errno on an error, 1 when timeout_ms passed first. */
+static int read_until_eof(int fd, int timeout_ms) {
+  char buf[4096];
+  struct pollfd pfd;
+  uint64_t deadline = uv_hrtime() + (uint64_t)timeout_ms * 1000000u;
+
+  for (;;) {
+    uint64_t now = uv_hrtime();
+    ssize_t n;
+    if (now >= deadline) return 1;
+    pfd.fd = fd;
+    pfd.events = POLLIN;
+    if (poll(&pfd, 1, (int)((deadline - now) / 1000000u) + 1) <= 0) continue;
+    n = read(fd, buf, sizeof(buf));
+    if (n == 0) return 0;
+    if (n < 0 && errno != EAGAIN && errno != EINTR) return -errno;
+  }
+}
+
+/* Writes to fd until the write fails; returns the negative errno, or 1 when
+ * timeout_ms passed first (the reader still holds the descriptor). */
+static int write_until_error(int fd, int timeout_ms) {
+  static char buf[65536];
+  struct pollfd pfd;
+  uint64_t deadline = uv_hrtime() + (uint64_t)timeout_ms * 1000000u;
+
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+  for (;;) {
+    uint64_t now = uv_hrtime();
+    if (now >= deadline) return 1;
+    if (write(fd, buf, sizeof(buf)) < 0) {
+      if (errno != EAGAIN && errno != EINTR) return -errno;
+      pfd.fd = fd;
+      pfd.events = POLLOUT;
+      poll(&pfd, 1, 10);
+    }
+  }
+}
+
+static void expect_child_alive_then_stop(pid_t pid) {
+  int status;
+  ASSERT_EQ(waitpid(pid, &status, WNOHANG), 0);
+  kill(pid, SIGKILL);
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+}
+
+/* One socket on fds 0 and 1 (inetd style). The peer half-closes first: the
+ * child's session ends with EOF, and the peer must read EOF while the
+ * child lives on. */
+TEST(uv_stdio_duplex_socket_closed_after_peer_eof) {
+  int sv[2];
+  pid_t pid;
+
+  uvt_no_sigpipe();
+  ASSERT_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+  pid = spawn_stdio_child(sv[1], sv[1]);
+  close(sv[1]);
+  ASSERT_OK(shutdown(sv[0], SHUT_WR));
+  ASSERT_EQ(read_until_eof(sv[0], 3000), 0);
+  expect_child_alive_then_stop(pid);
+  close(sv[0]);
+}
+
+/* Separate stdin and stdout pipes. A protocol error ends the child's
+ * session: the peer reads EOF on stdout and a write to stdin fails with
+ * EPIPE, while the child lives on. */
+TEST(uv_stdio_pipes_released_after_protocol_error) {
+  int in[2], out[2];
+  uint8_t bad[12] = {9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}; /* version 9 */
+  pid_t pid;
+
+  uvt_no_sigpipe();
+  ASSERT_OK(pipe(in));
+  ASSERT_OK(pipe(out));
+  pid = spawn_stdio_child(in[0], out[1]);
+  close(in[0]);
+  close(out[1]);
+  ASSERT_EQ(write(in[1], bad, sizeof(bad)), (ssize_t)sizeof(bad));
+  ASSERT_EQ(read_until_eof(out[0], 3000), 0);
+  ASSERT_EQ(write_until_error(in[1], 3000), UV_EPIPE);
+  expect_child_alive_then_stop(pid);
+  close(in[1]);
+  close(out[0]);
+}
+
+/* stdout a TCP socket, stdin a pipe: after the peer's EOF on stdin the
+ * peer must read EOF on the socket while the child lives on. */
+TEST(uv_stdio_tcp_stdout_closed_after_stdin_eof) {
+  struct sockaddr_in addr;
+  socklen_t len = sizeof(addr);
+  int lfd, cfd, afd, in[2];
+  pid_t pid;
+
+  uvt_no_sigpipe();
+  lfd = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(lfd, 0);
+  memset(&addr, 0, sizeof(addr));
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_OK(bind(lfd, (struct sockaddr*)&addr, sizeof(addr)));
+  ASSERT_OK(listen(lfd, 1));
+  ASSERT_OK(getsockname(lfd, (struct sockaddr*)&addr, &len));
+  cfd = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_OK(connect(cfd, (struct sockaddr*)&addr, sizeof(addr)));
+  afd = accept(lfd, NULL, NULL);
+  ASSERT_GE(afd, 0);
+  ASSERT_OK(pipe(in));
+  pid = spawn_stdio_child(in[0], afd);
+  close(in[0]);
+  close(afd);
+  close(in[1]); /* EOF on the child's stdin */
+  ASSERT_EQ(read_until_eof(cfd, 3000), 0);
+  expect_child_alive_then_stop(pid);
+  close(cfd);
+  close(lfd);
 }
