@@ -68,7 +68,9 @@ enum {
   YAMUX__S_FAILED = 1u << 17,         /* ended by a timeout or session end */
   YAMUX__S_ON_TIMER = 1u << 18,       /* link is in open/linger_timers */
   YAMUX__S_ON_DELIVERQ = 1u << 19,    /* link is in deliverq */
-  YAMUX__S_LINGER = 1u << 20          /* the timer is the linger timer */
+  YAMUX__S_LINGER = 1u << 20,         /* the timer is the linger timer */
+  YAMUX__S_TUNE_SETTLE = 1u << 21     /* window just changed: next epoch
+                                       * only measures (tune.c) */
 };
 
 #define YAMUX__S_RESET \
@@ -113,10 +115,18 @@ typedef struct yamux__stream {
   uint32_t rst_code;
   int16_t fail_status;    /* read_cb status when FAILED: UV_* or YAMUX_E* */
   uint16_t inflight_reqs; /* write requests with bytes in the gather list */
-  uint32_t credit_at;     /* when credit last went out (window tuning): now in
-                           * units of 1024 ns, wrapping, with bit 0 set; 0 never */
+  uint32_t rate_ref;      /* window tuning: recent read rate, bytes/2^20 ns */
   uint64_t write_queued;  /* bytes of queued writes not yet gathered */
-  uint64_t deadline;      /* open or linger deadline */
+  /* A stream on a timer list (S_ON_TIMER: opening or closing) has a
+   * deadline; one that is not may be tuning its window. */
+  union {
+    uint64_t deadline; /* open or linger deadline */
+    struct {
+      uint32_t
+          start; /* now in units of 1024 ns, wrapping, bit 0 set; 0: none */
+      uint32_t bytes; /* read since start */
+    } epoch;          /* the read-rate measurement of window tuning */
+  } t;
   uint64_t bytes_sent;
   uint64_t bytes_received;
   /* yamux_write_t not fully gathered, then the yamux_shutdown_t if any. */
@@ -222,7 +232,8 @@ typedef struct yamux__session {
   int keepalive_inflight;
   uint64_t rtt_ns;
   uint64_t rtt_min_ns;
-  int rtt_probe_sent; /* one ping to measure RTT for window tuning */
+  uint64_t rtt_sampled_at; /* when the last RTT sample arrived */
+  uint64_t rtt_probed_at;  /* when window tuning last asked for a ping */
   uint64_t close_deadline;
 
   /* The output batch: [head, tail) is unsent. */
@@ -269,6 +280,10 @@ void yamux__stream_handle_closed(yamux__stream_t* st);
 void yamux__stream_timer_remove(yamux__stream_t* st);
 void yamux__stream_timer_insert(yamux__stream_t* st, yamux__queue_t* list,
                                 uint64_t timeout_ms);
+
+/* tune.c */
+uint32_t yamux__credit_threshold(const yamux__stream_t* st);
+uint32_t yamux__take_credit(yamux__stream_t* st);
 
 /* sched.c */
 unsigned int yamux__gather(yamux__session_t* s, unsigned int max_bufs);

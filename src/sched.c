@@ -37,40 +37,6 @@ static void sent_fin(yamux__stream_t* st) {
   yamux__stream_maybe_release(st);
 }
 
-/* Credit to return now, growing the window when the reader keeps up: if the
- * last credit went out less than two round trips ago, the window, not the
- * reader, is what limits the sender (rust-yamux's rule, with the minimum
- * RTT). */
-static uint32_t take_credit(yamux__stream_t* st) {
-  yamux__session_t* s = st->sess;
-  uint32_t delta = st->credit_pending;
-  uint32_t now_units = (uint32_t)(s->now >> 10) | 1u;
-  if (delta == 0 || delta < st->recv_window_max / 2) return 0;
-  if (s->cfg.max_window > st->recv_window_max) {
-    if (s->rtt_ns == 0 && !s->rtt_probe_sent && !s->keepalive_inflight) {
-      s->rtt_probe_sent = 1;
-      s->keepalive_todo = 1; /* one ping to learn the RTT */
-    } else if (s->rtt_min_ns != 0 && st->credit_at != 0 &&
-               (uint32_t)(now_units - st->credit_at) <
-                   (2 * s->rtt_min_ns + 1023) >> 10) {
-      uint64_t grow =
-          YAMUX__MIN((uint64_t)st->recv_window_max,
-                     (uint64_t)(s->cfg.max_window - st->recv_window_max));
-      uint64_t room = s->cfg.window_budget > s->grown_bytes
-                          ? s->cfg.window_budget - s->grown_bytes
-                          : 0;
-      grow = YAMUX__MIN(grow, room);
-      st->recv_window_max += (uint32_t)grow;
-      s->grown_bytes += grow;
-      delta += (uint32_t)grow;
-    }
-  }
-  st->credit_at = now_units;
-  st->credit_pending = 0;
-  st->recv_window += delta;
-  return delta;
-}
-
 static int has_sendable(const yamux__stream_t* st) {
   return st->write_queued > 0 && st->send_window > 0;
 }
@@ -106,7 +72,7 @@ static int emit_ctrl(yamux__session_t* s, yamux__stream_t* st, uint32_t limit,
       yamux__queue_remove(&st->send_link);
       yamux__stream_queue_send(st); /* to the back of the round */
       if (s->tail >= limit) {
-        if (st->credit_pending >= st->recv_window_max / 2 ||
+        if (st->credit_pending >= yamux__credit_threshold(st) ||
             (st->state & YAMUX__S_FIN_PENDING))
           yamux__stream_queue_ctrl(st);
         return 1;
@@ -117,7 +83,7 @@ static int emit_ctrl(yamux__session_t* s, yamux__stream_t* st, uint32_t limit,
       delta += extra;
     }
   }
-  delta += take_credit(st);
+  delta += yamux__take_credit(st);
   if ((st->state & YAMUX__S_FIN_PENDING) && st->write_queued == 0)
     flags |= YAMUX__FLAG_FIN;
   if (flags == 0 && delta == 0) return 1;

@@ -170,8 +170,8 @@ static void arm_list(yamux__queue_t* list, uint64_t deadline) {
   yamux__queue_t* q;
   for (q = list->prev; q != list; q = q->prev) {
     yamux__stream_t* st = yamux__queue_data(q, yamux__stream_t, link);
-    if (st->deadline != YAMUX__UNARMED) break;
-    st->deadline = deadline;
+    if (st->t.deadline != YAMUX__UNARMED) break;
+    st->t.deadline = deadline;
   }
 }
 
@@ -366,7 +366,7 @@ void yamux_config_init(yamux_config_t* cfg) {
   if (cfg == NULL) return;
   memset(cfg, 0, sizeof(*cfg));
   cfg->initial_window = YAMUX__DEFAULT_WINDOW;
-  cfg->max_window = 512u * 1024;
+  cfg->max_window = 64u * 1024 * 1024;
   cfg->window_budget = 256ull * 1024 * 1024;
   cfg->max_frame_size = 65536;
   cfg->accept_backlog = 256;
@@ -626,6 +626,7 @@ static void queue_pong(yamux__session_t* s, uint32_t opaque) {
  * which inflates the next sample). */
 static void rtt_sample(yamux__session_t* s, uint64_t rtt) {
   if (rtt == 0) rtt = 1;
+  s->rtt_sampled_at = s->now;
   s->rtt_ns = s->rtt_ns ? (s->rtt_ns + rtt) / 2 : rtt;
   if (s->rtt_min_ns == 0 || rtt < s->rtt_min_ns) s->rtt_min_ns = rtt;
 }
@@ -1000,12 +1001,12 @@ uint64_t yamux_session_expiry(const yamux_session_t* handle) {
   if (!yamux__queue_empty(&s->open_timers)) {
     const yamux__stream_t* st = yamux__queue_data(
         yamux__queue_head(&s->open_timers), yamux__stream_t, link);
-    t = YAMUX__MIN(t, st->deadline);
+    t = YAMUX__MIN(t, st->t.deadline);
   }
   if (!yamux__queue_empty(&s->linger_timers)) {
     const yamux__stream_t* st = yamux__queue_data(
         yamux__queue_head(&s->linger_timers), yamux__stream_t, link);
-    t = YAMUX__MIN(t, st->deadline);
+    t = YAMUX__MIN(t, st->t.deadline);
   }
   return t;
 }
@@ -1042,7 +1043,7 @@ void yamux_session_handle_expiry(yamux_session_t* handle, uint64_t now) {
   while (!yamux__queue_empty(&s->open_timers)) {
     yamux__stream_t* st = yamux__queue_data(yamux__queue_head(&s->open_timers),
                                             yamux__stream_t, link);
-    if (st->deadline > now) break;
+    if (st->t.deadline > now) break;
     yamux__stream_timer_remove(st);
     yamux__log(s, YAMUX_LOG_WARN, "stream %u: open timed out", st->id);
     yamux__stream_fail(st, UV_ETIMEDOUT, 1);
@@ -1050,7 +1051,7 @@ void yamux_session_handle_expiry(yamux_session_t* handle, uint64_t now) {
   while (!yamux__queue_empty(&s->linger_timers)) {
     yamux__stream_t* st = yamux__queue_data(
         yamux__queue_head(&s->linger_timers), yamux__stream_t, link);
-    if (st->deadline > now) break;
+    if (st->t.deadline > now) break;
     yamux__stream_timer_remove(st);
     yamux__log(s, YAMUX_LOG_DEBUG, "stream %u: linger timeout", st->id);
     yamux__stream_fail(st, UV_ETIMEDOUT, 1);

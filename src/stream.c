@@ -104,6 +104,8 @@ void yamux__stream_timer_remove(yamux__stream_t* st) {
   if (!(st->state & YAMUX__S_ON_TIMER)) return;
   st->state &= ~(YAMUX__S_ON_TIMER | YAMUX__S_LINGER);
   yamux__queue_remove(&st->link);
+  st->t.epoch.start = 0; /* the deadline's storage: no rate epoch yet */
+  st->t.epoch.bytes = 0;
 }
 
 /* Starts the open or linger timer. Inside a drive the session's time is
@@ -113,7 +115,8 @@ void yamux__stream_timer_insert(yamux__stream_t* st, yamux__queue_t* list,
                                 uint64_t timeout_ms) {
   yamux__session_t* s = st->sess;
   st->state |= YAMUX__S_ON_TIMER;
-  st->deadline = s->depth > 0 ? s->now + timeout_ms * 1000000u : YAMUX__UNARMED;
+  st->t.deadline =
+      s->depth > 0 ? s->now + timeout_ms * 1000000u : YAMUX__UNARMED;
   yamux__queue_insert_tail(list, &st->link);
 }
 
@@ -319,12 +322,6 @@ void yamux__stream_fail(yamux__stream_t* st, int status, int send_rst) {
 }
 
 /* ---- inbound events ---------------------------------------------------- */
-
-void yamux__stream_credit(yamux__stream_t* st, uint32_t n) {
-  st->credit_pending += n;
-  if (st->credit_pending >= st->recv_window_max / 2)
-    yamux__stream_queue_ctrl(st);
-}
 
 static int buffer_data(yamux__stream_t* st, const char* data, size_t len) {
   yamux__session_t* s = st->sess;

@@ -64,7 +64,7 @@ TEST(api_config_validation) {
 
   yamux_config_init(&c);
   ASSERT_EQ(c.initial_window, 262144);
-  ASSERT_EQ(c.max_window, 512u * 1024);
+  ASSERT_EQ(c.max_window, 64u * 1024 * 1024);
   ASSERT_EQ(c.window_budget, 256ull * 1024 * 1024);
   ASSERT_EQ(c.max_frame_size, 65536);
   ASSERT_EQ(c.accept_backlog, 256);

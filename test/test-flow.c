@@ -365,71 +365,6 @@ TEST(flow_window_growth_needs_rtt) {
   tpeer_free(&p);
 }
 
-TEST(flow_window_growth_with_rtt_bounded_by_max) {
-  yamux_config_t cfg;
-  tpeer_t p;
-  reader_t r;
-  const tframe_t* f;
-  yamux_session_stats_t ss;
-  uint32_t win;
-  int pings = 0;
-  int round;
-  int grew = 0;
-
-  yamux_config_init(&cfg);
-  cfg.keepalive_interval_ms = 0;
-  cfg.max_window = 1024 * KIB;
-  tpeer_init(&p, YAMUX_SERVER, &cfg);
-  ASSERT_OK(tpeer_send_frame(&p, T_WU, F_SYN, 1, 0, NULL, 0));
-  reader_accept(&r, &p);
-  reader_read_to(&r, 0);
-  tpeer_expect(&p, T_WU, F_ACK, 1, 0);
-
-  /* First credit: exact, plus one RTT ping, answered 10 ms later. */
-  peer_send_data(&p, 1, T_WINDOW / 2, 65536);
-  f = tpeer_find(&p, T_PING, F_SYN, 0, TANY);
-  ASSERT_NOT_NULL(f);
-  {
-    uint32_t opaque = f->length;
-    p.now_ns += 10 * T_MS;
-    ASSERT_OK(tpeer_send_frame(&p, T_PING, F_ACK, 0, opaque, NULL, 0));
-  }
-  ASSERT_OK(yamux_session_get_stats(&p.side.session, &ss));
-  ASSERT_EQ(ss.rtt_ns, 10 * T_MS);
-  p.next = 1; /* back to the credit, after the ACK */
-  f = next_wu(&p, 1, 0, &pings);
-  ASSERT_NOT_NULL(f);
-  ASSERT_EQ(f->length, T_WINDOW / 2);
-  tpeer_find(&p, T_PING, TANY, TANY, TANY);
-  tpeer_expect_none(&p);
-
-  /* The reader keeps up (the next half window within 4 RTTs): the window
-   * doubles each time up to max_window; every delta is exactly what was
-   * read plus the growth. */
-  win = T_WINDOW;
-  for (round = 0; round < 6; round++) {
-    uint32_t half = win / 2;
-    uint32_t expect_grow;
-    peer_send_data(&p, 1, half, 65536);
-    f = next_wu(&p, 1, 1, &pings);
-    ASSERT_NOT_NULL(f);
-    expect_grow = win < cfg.max_window ? win : 0;
-    if (win + expect_grow > cfg.max_window) expect_grow = cfg.max_window - win;
-    ASSERT_EQ(f->length, half + expect_grow);
-    if (expect_grow) grew++;
-    win += expect_grow;
-    ASSERT_EQ(sstats(&r.h).recv_window_max, win);
-    ASSERT_LE(win, cfg.max_window);
-    ASSERT_EQ(sstats(&r.h).recv_window, win);
-  }
-  ASSERT_EQ(win, cfg.max_window);
-  ASSERT_EQ(grew, 2);
-  ASSERT_EQ(pings, 0); /* no more RTT probes */
-  tpeer_close(&p);
-  tbuf_free(&r.rx);
-  tpeer_free(&p);
-}
-
 TEST(flow_window_no_growth_when_reader_is_slow) {
   yamux_config_t cfg;
   tpeer_t p;
@@ -466,63 +401,6 @@ TEST(flow_window_no_growth_when_reader_is_slow) {
   tbuf_free(&r.rx);
   tpeer_free(&p);
 }
-
-TEST(flow_window_growth_within_budget) {
-  yamux_config_t cfg;
-  tpeer_t p;
-  reader_t r[3];
-  const tframe_t* f;
-  uint64_t grown = 0;
-  uint32_t opaque;
-  int i, round;
-
-  yamux_config_init(&cfg);
-  cfg.keepalive_interval_ms = 0;
-  cfg.max_window = 4096 * KIB;
-  cfg.window_budget = 400 * KIB;
-  tpeer_init(&p, YAMUX_SERVER, &cfg);
-  for (i = 0; i < 3; i++) {
-    uint32_t id = 1 + 2 * (uint32_t)i;
-    ASSERT_OK(tpeer_send_frame(&p, T_WU, F_SYN, id, 0, NULL, 0));
-    reader_accept(&r[i], &p);
-    reader_read_to(&r[i], 0);
-    tpeer_expect(&p, T_WU, F_ACK, id, 0);
-  }
-  /* Learn the RTT (10 ms) via the probe that the first credit sends. */
-  peer_send_data(&p, 1, T_WINDOW / 2, 65536);
-  f = tpeer_find(&p, T_PING, F_SYN, 0, TANY);
-  ASSERT_NOT_NULL(f);
-  opaque = f->length;
-  p.now_ns += 10 * T_MS;
-  ASSERT_OK(tpeer_send_frame(&p, T_PING, F_ACK, 0, opaque, NULL, 0));
-  for (i = 1; i < 3; i++)
-    peer_send_data(&p, 1 + 2 * (uint32_t)i, T_WINDOW / 2, 65536);
-  tpeer_pump(&p);
-  /* Fast readers on all three streams, several rounds: the total growth
-   * never exceeds the budget and the budget is used. */
-  for (round = 0; round < 6; round++) {
-    for (i = 0; i < 3; i++) {
-      uint32_t id = 1 + 2 * (uint32_t)i;
-      yamux_stream_stats_t st = sstats(&r[i].h);
-      peer_send_data(&p, id, st.recv_window_max / 2, 65536);
-    }
-    tpeer_pump(&p);
-    grown = 0;
-    for (i = 0; i < 3; i++) {
-      yamux_stream_stats_t st = sstats(&r[i].h);
-      ASSERT_LE(st.recv_window_max, cfg.max_window);
-      grown += st.recv_window_max - T_WINDOW;
-    }
-    ASSERT_LE(grown, cfg.window_budget);
-  }
-  ASSERT_EQ(grown, cfg.window_budget);
-  ASSERT_EQ(p.side.end_count, 0);
-  tpeer_close(&p);
-  for (i = 0; i < 3; i++) tbuf_free(&r[i].rx);
-  tpeer_free(&p);
-}
-
-/* ---- frame size, round-robin, control first ------------------------------ */
 
 TEST(flow_data_frames_never_exceed_max_frame_size) {
   static const uint32_t sizes[] = {1000, 65536, 1024 * KIB};

@@ -1,0 +1,174 @@
+/* Receive-window tuning: how much credit a stream gives its peer.
+ *
+ * A window smaller than the path's bandwidth-delay product caps a stream at
+ * window / RTT; a larger one only queues data somewhere on the path (in a
+ * proxy, in the kernel's buffers), and every other stream's frames wait
+ * behind that queue. So the receiver sizes each stream's window from what
+ * it measures: the rate at which the application reads the stream, over
+ * epochs of at least one round trip, times the minimum round-trip time.
+ *
+ *  - While the rate keeps rising (each epoch at least 5/4 of the one
+ *    before), the window is what limits the sender: it grows to twice rate
+ *    x RTT, at most doubling per epoch, as rust-yamux and QUIC stacks grow
+ *    theirs.
+ *  - Once the rate stops rising, the window settles at 3/2 of rate x RTT:
+ *    enough to keep the path busy while credit is in transit (see
+ *    yamux__credit_threshold()), little enough that a bottleneck's queue
+ *    stays short. It shrinks (by withholding credit as it is read) when that
+ *    target falls below 4/5 of it: a slower reader or a slower path.
+ *  - Windows never go below initial_window nor above max_window, and their
+ *    growth over initial_window, summed over the session, stays within
+ *    window_budget: the bound on memory a peer can make us hold.
+ *
+ * The RTT is the minimum over the session's ping samples (queueing behind
+ * bulk data cannot inflate a minimum, and a window sized from an inflated
+ * RTT would queue more, which inflates the next sample). Tuning asks for a
+ * ping when it has no sample, or none for a second; keepalive pings count
+ * too. Below YAMUX__TUNE_RTT_FLOOR_NS the round trip the window must cover
+ * is the operating system's, not the path's: a reader process that misses
+ * a wakeup stalls the sender unless the window holds that long at the
+ * current rate. */
+#include "internal.h"
+
+/* The shortest round trip a window is sized for (see above): on loopback
+ * and pipes, about what scheduling two processes on a busy machine costs.
+ * Chosen by measurement (bench/RESULTS.md: W1, W7, W7p). */
+#define YAMUX__TUNE_RTT_FLOOR_NS 100000u
+/* Ask for a fresh RTT sample when the last is older than this. */
+#define YAMUX__TUNE_RTT_REFRESH_NS 1000000000u
+/* Credit goes back in pieces of at most this much for small windows (fewer
+ * Window Updates per MiB), and a quarter of the window for larger ones. */
+#define YAMUX__CREDIT_STEP (256u * 1024u)
+
+/* Time in units of 2^10 ns: 32 bits wrap after 73 minutes, far longer than
+ * any epoch. 0 means none, so bit 0 is set. */
+static uint32_t units_now(const yamux__session_t* s) {
+  return (uint32_t)(s->now >> 10) | 1u;
+}
+
+uint32_t yamux__credit_threshold(const yamux__stream_t* st) {
+  uint32_t w = st->recv_window_max;
+  /* Half the window, as every yamux does, up to a step; a quarter beyond:
+   * the sender then always holds at least 3/4 of a large window, so a
+   * window of 3/2 of the path's bandwidth-delay product keeps it busy. */
+  uint32_t half = w / 2 < YAMUX__CREDIT_STEP ? w / 2 : YAMUX__CREDIT_STEP;
+  return half > w / 4 ? half : w / 4;
+}
+
+static void want_rtt(yamux__session_t* s) {
+  if (s->keepalive_inflight || s->keepalive_todo) return;
+  if (s->rtt_probed_at != 0 &&
+      s->now - s->rtt_probed_at < YAMUX__TUNE_RTT_REFRESH_NS)
+    return;
+  if (s->rtt_min_ns != 0 &&
+      s->now - s->rtt_sampled_at < YAMUX__TUNE_RTT_REFRESH_NS)
+    return;
+  s->rtt_probed_at = s->now;
+  s->keepalive_todo = 1; /* a ping; its pong is a sample */
+}
+
+/* Ends the rate epoch if it lasted a round trip and returns the window
+ * the stream should have from now on (the current one if no decision is
+ * due). */
+static uint32_t tuned_window(yamux__stream_t* st) {
+  yamux__session_t* s = st->sess;
+  uint32_t w = st->recv_window_max;
+  uint32_t now_u, rate;
+  uint64_t rtt, elapsed_ns, target, room;
+  int rising;
+
+  now_u = units_now(s);
+  if (st->t.epoch.start == 0) { /* the first read starts the first epoch */
+    st->t.epoch.start = now_u;
+    st->t.epoch.bytes = 0;
+    return w;
+  }
+  if (s->rtt_min_ns == 0) {
+    want_rtt(s);
+    return w;
+  }
+  rtt = YAMUX__MAX(s->rtt_min_ns, (uint64_t)YAMUX__TUNE_RTT_FLOOR_NS);
+  elapsed_ns = (uint64_t)(uint32_t)(now_u - st->t.epoch.start) << 10;
+  if (elapsed_ns < rtt) return w;
+  want_rtt(s);
+
+  /* Bytes per 2^20 ns: 32 bits hold 4 TB/s. */
+  rate = (uint32_t)YAMUX__MIN(((uint64_t)st->t.epoch.bytes << 20) / elapsed_ns,
+                              (uint64_t)UINT32_MAX);
+  st->t.epoch.start = now_u;
+  st->t.epoch.bytes = 0;
+  if (st->state & YAMUX__S_TUNE_SETTLE) {
+    /* The epoch after a change still ran on the old window (new credit
+     * takes a round trip to bring data): measure, do not judge. */
+    st->state &= ~YAMUX__S_TUNE_SETTLE;
+    return w;
+  }
+  rising = (uint64_t)rate * 4 > (uint64_t)st->rate_ref * 5;
+  st->rate_ref =
+      rising ? rate : YAMUX__MAX(rate, st->rate_ref - st->rate_ref / 8);
+
+  target = ((uint64_t)st->rate_ref * rtt >> 20) * 5 / 4;
+  if (rising) {
+    /* The window holds the sender back. A change shows a round trip later,
+     * so decisions come every other epoch: growing 4x then matches a
+     * doubling per round trip (TCP's slow start). */
+    target = YAMUX__MAX(target, ((uint64_t)rate * rtt >> 20) * 4);
+  }
+  target = YAMUX__MIN(target, (uint64_t)s->cfg.max_window);
+  target = YAMUX__MAX(target, (uint64_t)s->cfg.initial_window);
+  if (target > w) {
+    room = s->cfg.window_budget > s->grown_bytes
+               ? s->cfg.window_budget - s->grown_bytes
+               : 0;
+    target = YAMUX__MIN(target, (uint64_t)w * 4);
+    target = YAMUX__MIN(target, (uint64_t)w + room);
+    return (uint32_t)target;
+  }
+  if (target * 5 < (uint64_t)w * 4) return (uint32_t)target;
+  return w;
+}
+
+void yamux__stream_credit(yamux__stream_t* st, uint32_t n) {
+  yamux__session_t* s = st->sess;
+  uint32_t w = st->recv_window_max, target;
+
+  st->credit_pending += n;
+  /* Tuning runs while the stream is open both ways for reading: not while
+   * a timer (open, linger) holds the epoch's storage, not once reset. */
+  if (s->cfg.max_window > s->cfg.initial_window &&
+      !(st->state & (YAMUX__S_ON_TIMER | YAMUX__S_RESET | YAMUX__S_FAILED))) {
+    st->t.epoch.bytes += n;
+    target = tuned_window(st);
+    if (target > w) {
+      /* Grown: the extra credit goes out with the next update. */
+      s->grown_bytes += target - w;
+      st->credit_pending += target - w;
+    } else if (target < w) {
+      /* Shrunk by withholding credit for bytes read; what cannot be
+       * withheld yet is, at a later decision. */
+      uint32_t cut = YAMUX__MIN(w - target, st->credit_pending);
+      s->grown_bytes -= cut;
+      st->credit_pending -= cut;
+      target = w - cut;
+    }
+    if (target != w) {
+      st->state |= YAMUX__S_TUNE_SETTLE;
+      yamux__log(s, YAMUX_LOG_DEBUG,
+                 "stream %u: window %u -> %u (rate %u B/ms, rtt %llu us)",
+                 st->id, w, target, st->rate_ref,
+                 (unsigned long long)(s->rtt_min_ns / 1000));
+      st->recv_window_max = target;
+    }
+  }
+  if (st->credit_pending >= yamux__credit_threshold(st))
+    yamux__stream_queue_ctrl(st);
+}
+
+/* Credit to return now (0: nothing due yet). */
+uint32_t yamux__take_credit(yamux__stream_t* st) {
+  uint32_t delta = st->credit_pending;
+  if (delta == 0 || delta < yamux__credit_threshold(st)) return 0;
+  st->credit_pending = 0;
+  st->recv_window += delta;
+  return delta;
+}
