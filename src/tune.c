@@ -78,15 +78,16 @@ static uint32_t tuned_window(yamux__stream_t* st) {
   int rising;
 
   now_u = units_now(s);
+  /* Without an RTT nothing can be decided: worth a ping once the stream
+   * reads enough to return credit. */
+  if (s->rtt_min_ns == 0 && st->credit_pending >= yamux__credit_threshold(st))
+    want_rtt(s);
   if (st->t.epoch.start == 0) { /* the first read starts the first epoch */
     st->t.epoch.start = now_u;
     st->t.epoch.bytes = 0;
     return w;
   }
-  if (s->rtt_min_ns == 0) {
-    want_rtt(s);
-    return w;
-  }
+  if (s->rtt_min_ns == 0) return w;
   rtt = YAMUX__MAX(s->rtt_min_ns, (uint64_t)YAMUX__TUNE_RTT_FLOOR_NS);
   elapsed_ns = (uint64_t)(uint32_t)(now_u - st->t.epoch.start) << 10;
   if (elapsed_ns < rtt) return w;
