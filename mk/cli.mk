@@ -1,5 +1,5 @@
-# The `yamux` command (tools/yamux.c, man page tools/yamux.1). Included by
-# the Makefile.
+# The `yamux` command (tools/*.c: the core in tools/yamux.c, UDP flows in
+# tools/yamux-udp.c; man page tools/yamux.1). Included by the Makefile.
 #
 #   make                     also builds $(O)/yamux
 #   make install             also installs bin/yamux and share/man/man1/yamux.1
