@@ -59,18 +59,23 @@ typedef struct flow_s {
   struct sockaddr_storage peer;
   char name[64];
   unsigned long id;
-  unsigned int pending; /* requests whose callbacks are owed */
+  unsigned int pending;     /* requests whose callbacks are owed */
+  unsigned int sock_writes; /* of which writes to the socket */
   int dial_err;
   int attempts;
   int stream_live, stream_closing, stream_closed;
   int sock_live, sock_closing, sock_closed;
   int sock_reading, stream_reading;
-  int sock_eof;     /* local EOF read */
-  int fin_done;     /* our FIN queued */
+  int sock_eof;     /* local EOF read, or nothing more can go up (the
+                       session ended) */
+  int fin_done;     /* our FIN queued (or it never will be) */
   int stream_eof;   /* the peer's FIN read */
   int shut_started; /* uv_shutdown of the socket requested */
   int shut_done;
   int draining; /* the stream is dead: flush the socket, then close */
+  int aborting; /* the stream ended without the peer's FIN: flush the
+                   socket, then reset it */
+  int cut;      /* counted in the unfinished connections */
   int closing;
   int hashed;
   int udp_paused; /* stream reading stopped for the UDP send queue */

@@ -67,6 +67,8 @@ yamux_session_t session;
 int session_state = S_RUNNING;
 static int session_inited;
 static int end_status;
+static int session_failed;      /* it ended with an error, not by our choice */
+static unsigned long flows_cut; /* connections it ended unfinished */
 static int goaway_received;
 static yamux_session_stats_t last_stats;
 static int have_last_stats;
@@ -88,6 +90,9 @@ static uv_signal_t sig_int, sig_term, sig_hup, sig_usr1;
 static uv_process_t child;
 static int child_live;
 static int child_killed; /* by us, after the session closed */
+static int child_failed; /* exited non-zero or killed, not by us */
+static int64_t child_status;
+static int child_signal;
 
 struct cli_stats st;
 
@@ -355,11 +360,45 @@ static void flow_drain(flow_t* f) {
     sock_shutdown(f);
 }
 
-/* A write to the stream failed: if the session is ending, let the socket
- * drain; otherwise the stream is broken and the socket is reset. */
+/* The connection ends before its stream did: it is one of the unfinished
+ * connections the end of the session reports. A stop that a signal asked
+ * for is no failure. */
+static void flow_count_cut(flow_t* f) {
+  if (f->cut || kind == K_UDP || !f->sock_live) return;
+  f->cut = 1;
+  if (!shutting_down) flows_cut++;
+}
+
+/* The stream ended without the peer's FIN (the session ended under it): the
+ * bytes already queued to the socket are delivered, then the connection is
+ * reset, so that the client cannot take what it got for the whole. A Unix
+ * socket has no reset: it is closed without the half-close that precedes a
+ * normal end (its client reads ECONNRESET if bytes it sent were still
+ * unread, else end of file). */
+static void flow_abort(flow_t* f) {
+  if (f->closing) return;
+  flow_count_cut(f);
+  f->aborting = 1;
+  sock_stop(f);
+  if (f->sock_writes == 0) flow_close(f, CLOSE_RESET_SOCK);
+}
+
+/* The session ended: nothing more can go up the stream. The flow ends when
+ * the stream's end (the peer's FIN, or the session's error after the data
+ * already received) has reached the socket. */
+static void flow_up_ended(flow_t* f) {
+  if (f->closing) return;
+  sock_stop(f);
+  f->sock_eof = 1;
+  f->fin_done = 1;
+  flow_check_done(f);
+}
+
+/* A write to the stream failed: if the session is ending, the stream's end
+ * decides; otherwise the stream is broken and the socket is reset. */
 static void flow_stream_failed(flow_t* f) {
   if (session_state != S_RUNNING)
-    flow_drain(f);
+    flow_up_ended(f);
   else
     flow_close(f, CLOSE_RESET_SOCK);
 }
@@ -379,11 +418,14 @@ static void on_sock_write(uv_write_t* req, int status) {
 
   free(b);
   f->pending--;
+  f->sock_writes--;
   if (status < 0) {
     if (status != UV_ECANCELED && !f->closing) {
       say(1, "flow %lu: write: %s", f->id, errstr(status));
       flow_close(f, CLOSE_RESET_STREAM);
     }
+  } else if (f->aborting) {
+    if (f->sock_writes == 0) flow_close(f, CLOSE_RESET_SOCK);
   } else if (!f->closing && !f->stream_reading) {
     start_copy(f);
   }
@@ -413,7 +455,9 @@ static void on_stream_read(yamux_stream_t* stream, ssize_t nread,
       say(0, "out of memory");
       flow_close(f, CLOSE_RESET_STREAM);
     } else {
-      flow_drain(f);
+      say(1, "flow %lu: stream ended with the session: %s", f->id,
+          errstr((int)nread));
+      flow_abort(f);
     }
     return;
   }
@@ -430,6 +474,7 @@ static void on_stream_read(yamux_stream_t* stream, ssize_t nread,
     return;
   }
   f->pending++;
+  f->sock_writes++;
   st.down_bytes += (uint64_t)nread;
   if (uv_stream_get_write_queue_size(&f->sock.stream) > HIGH_WATER) {
     yamux_read_stop(&f->stream);
@@ -496,7 +541,7 @@ static void on_sock_read(uv_stream_t* handle, ssize_t nread,
       } else {
         f->fin_done = 1;
         if (session_state != S_RUNNING)
-          flow_drain(f);
+          flow_up_ended(f);
         else if (r == UV_ECONNRESET)
           flow_close(f, CLOSE_RESET_SOCK);
       }
@@ -532,7 +577,7 @@ static void on_sock_read(uv_stream_t* handle, ssize_t nread,
 void start_copy(flow_t* f) {
   int r;
 
-  if (f->closing) return;
+  if (f->closing || f->aborting) return;
   if (f->sock_live && !f->sock_reading && !f->sock_eof && !f->draining &&
       (!f->stream_live ||
        yamux_stream_get_write_queue_size(&f->stream) <= LOW_WATER)) {
@@ -758,7 +803,7 @@ static void on_open(yamux_connect_t* req, int status) {
   f->pending--;
   if (status < 0 && status != UV_ECANCELED && !f->closing) {
     if (session_state != S_RUNNING) {
-      flow_drain(f);
+      flow_abort(f);
     } else {
       say(0, "open stream for %s: %s", f->name, errstr(status));
       st.open_failures++;
@@ -927,14 +972,9 @@ static void on_drain_timeout(uv_timer_t* timer) {
   say(1, "flows did not drain in time: closing them");
   for (f = flows.next; f != &flows; f = next) {
     next = f->next;
+    if (!f->closing) flow_count_cut(f);
     flow_close(f, CLOSE_RESET_SOCK);
   }
-}
-
-static void close_timers(void) {
-  udp_expiry_stop();
-  if (!uv_is_closing((uv_handle_t*)&drain_timer))
-    uv_close((uv_handle_t*)&drain_timer, NULL);
 }
 
 static void on_child_timer(uv_timer_t* timer) {
@@ -952,16 +992,25 @@ static void on_session_closed(yamux_session_t* s) {
 
   (void)s;
   session_state = S_CLOSED;
-  /* Stream handles of a closed session are released with it. */
+  /* Stream handles of a closed session are released with it. A connection
+   * whose stream had not ended is unfinished. */
   for (f = flows.next; f != &flows; f = next) {
     next = f->next;
     if (f->stream_live) f->stream_closed = 1;
-    if (!f->closing)
+    if (f->closing)
+      flow_maybe_free(f);
+    else if (kind == K_UDP || f->stream_eof)
       flow_drain(f);
     else
-      flow_maybe_free(f);
+      flow_abort(f);
   }
-  close_timers();
+  udp_expiry_stop();
+  /* Flushing flows get the same time after a stop we were asked for: a
+   * client that reads nothing must not keep the process alive. */
+  if (nflows > 0 && !uv_is_active((uv_handle_t*)&drain_timer)) {
+    uv_timer_start(&drain_timer, on_drain_timeout, DRAIN_TIMEOUT_MS, 0);
+    uv_unref((uv_handle_t*)&drain_timer);
+  }
   if (child_live) {
     uv_timer_start(&child_timer, on_child_timer, CHILD_GRACE_MS, 0);
     uv_unref((uv_handle_t*)&child_timer);
@@ -976,19 +1025,26 @@ static void session_finish(void) {
 }
 
 static void on_session_end(yamux_session_t* s, int status) {
+  flow_t* f;
+  flow_t* next;
+
   (void)s;
   end_status = status;
   if (session_state == S_RUNNING) session_state = S_ENDED;
   /* A transport EOF is the normal end, and so is a reset or broken pipe
    * after the peer's Go Away(0): it closed without reading our last bytes.
-   * (With -v the library has logged the end already.) */
+   * Whether it left connections unfinished is known when they end. */
   if (status != UV_EOF &&
       !(goaway_received && (status == UV_ECONNRESET || status == UV_EPIPE)) &&
-      !shutting_down) {
-    if (opt_verbose == 0) say(0, "session ended: %s", errstr(status));
-    exit_code = 1;
-  }
+      !shutting_down)
+    session_failed = 1;
   stop_listener();
+  if (kind != K_UDP) {
+    for (f = flows.next; f != &flows; f = next) {
+      next = f->next;
+      flow_up_ended(f);
+    }
+  }
   if (nflows == 0) {
     session_finish();
   } else {
@@ -1025,16 +1081,40 @@ static void on_child_exit(uv_process_t* p, int64_t status, int signum) {
   uv_close((uv_handle_t*)p, NULL);
   if (!uv_is_closing((uv_handle_t*)&child_timer))
     uv_close((uv_handle_t*)&child_timer, NULL);
-  /* The command's failure is ours, unless we stopped it. */
-  if (signum != 0 && !shutting_down && !child_killed) {
-    say(0, "command killed by signal %d", signum);
+  say(1, "command exited with status %lld, signal %d", (long long)status,
+      signum);
+  /* The command's failure is ours, unless we stopped it; report_end() says
+   * so. */
+  if ((signum != 0 || status != 0) && !shutting_down && !child_killed) {
+    child_failed = 1;
+    child_status = status;
+    child_signal = signum;
+  }
+}
+
+/* One line on stderr and exit status 1 for an end that was not clean: the
+ * session failed or left connections unfinished (the command's failure, if
+ * it also failed, on the same line), or the command failed alone. */
+static void report_end(void) {
+  char cut[80] = "";
+  char cmd[80] = "";
+
+  if (child_failed && child_signal != 0)
+    snprintf(cmd, sizeof(cmd), "command killed by signal %d", child_signal);
+  else if (child_failed)
+    snprintf(cmd, sizeof(cmd), "command exited with status %lld",
+             (long long)child_status);
+  if (session_failed || flows_cut > 0) {
+    if (flows_cut > 0)
+      snprintf(cut, sizeof(cut), "; %lu unfinished connection%s %s", flows_cut,
+               flows_cut == 1 ? "" : "s", kind == K_TCP ? "reset" : "closed");
+    say(0, "session ended: %s%s%s%s",
+        end_status != 0 ? errstr(end_status) : "closed", cut,
+        cmd[0] != '\0' ? "; " : "", cmd);
     exit_code = 1;
-  } else if (status != 0 && !shutting_down && !child_killed) {
-    say(0, "command exited with status %lld", (long long)status);
+  } else if (child_failed) {
+    say(0, "%s", cmd);
     exit_code = 1;
-  } else {
-    say(1, "command exited with status %lld, signal %d", (long long)status,
-        signum);
   }
 }
 
@@ -1321,6 +1401,7 @@ int main(int argc, char** argv) {
   if (kind == K_UDP) udp_expiry_start();
   uv_run(loop, UV_RUN_DEFAULT);
   if (opt_stats || opt_verbose > 0) print_stats();
+  report_end();
 
 out:
   stop_listener();
