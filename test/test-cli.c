@@ -148,6 +148,17 @@ static int file_wait_for(const char* path, const char* needle, int timeout_ms) {
   return 0;
 }
 
+/* The log holds exactly one line, and it has each of the needles. */
+static void check_one_line(const char* path, const char* a, const char* b) {
+  const char* log = slurp(path);
+
+  if (count_lines(log) != 1 || strstr(log, a) == NULL ||
+      (b != NULL && strstr(log, b) == NULL))
+    task_fail(__FILE__, __LINE__, "%s: want one line with \"%s\"%s%s%s: %s",
+              path, a, b != NULL ? " and \"" : "", b != NULL ? b : "",
+              b != NULL ? "\"" : "", log);
+}
+
 static void tmp_path(char* out, size_t len, const char* what) {
   snprintf(out, len, "/tmp/yamux-cli-test-%ld-%s", (long)getpid(), what);
   unlink(out);
@@ -531,6 +542,11 @@ TEST(cli_version_help_and_usage_errors) {
   ASSERT_EQ(cli_run(out, sizeof(out), "%s -u -U /tmp/x", cli()), 2);
   ASSERT_EQ(cli_run(out, sizeof(out), "%s localhost 99999", cli()), 2);
   ASSERT_NOT_NULL(strstr(out, "invalid port"));
+  /* Port 0 cannot be dialed (a listener may ask for it: any free port). */
+  ASSERT_EQ(cli_run(out, sizeof(out), "%s 127.0.0.1 0", cli()), 2);
+  ASSERT_NOT_NULL(strstr(out, "invalid port: 0"));
+  ASSERT_EQ(cli_run(out, sizeof(out), "%s -u 127.0.0.1 0", cli()), 2);
+  ASSERT_NOT_NULL(strstr(out, "invalid port: 0"));
   ASSERT_EQ(cli_run(out, sizeof(out), "%s --window 1000 localhost 80", cli()),
             2);
   ASSERT_EQ(cli_run(out, sizeof(out), "%s --bogus localhost 80", cli()), 2);
@@ -728,6 +744,69 @@ TEST(cli_unix_sockets) {
   /* The listening socket is removed on exit. */
   ASSERT_NE(stat(s1, &sb), 0);
   unlink(s2);
+  unlink(log);
+}
+
+/* A socket file left by a listener that was killed is replaced, with one
+ * line saying so; a live socket, or a file that is not a socket, is left
+ * alone and the command fails. */
+TEST(cli_unix_listen_replaces_only_a_stale_socket) {
+  char log[256];
+  char path[256];
+  char out[4096];
+  struct sockaddr_un a;
+  struct stat sb;
+  pid_t pid;
+  int pfd[2];
+  int fd;
+
+  cli_check_built();
+  signal(SIGPIPE, SIG_IGN);
+  tmp_path(log, sizeof(log), "stale.log");
+  tmp_path(path, sizeof(path), "stale.sock");
+
+  /* Stale: bound, never unlinked, nobody listens. */
+  a = unix_addr(path);
+  fd = socket(AF_UNIX, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  ASSERT_OK(bind(fd, (struct sockaddr*)&a, sizeof(a)));
+  close(fd);
+  ASSERT_OK(lstat(path, &sb));
+  ASSERT(S_ISSOCK(sb.st_mode));
+  ASSERT_OK(pipe2(pfd, O_CLOEXEC));
+  {
+    char* argv[] = {(char*)cli(), "-U", "-l", path, NULL};
+    pid = cli_spawn(log, pfd[0], argv);
+  }
+  close(pfd[0]);
+  fd = unix_connect(path); /* refused until the new listener is up */
+  close(fd);
+  ASSERT_EQ(cli_stop(pid), 0);
+  close(pfd[1]);
+  check_one_line(log, "removed the stale socket", path);
+  ASSERT_NE(lstat(path, &sb), 0); /* and its own is removed on exit */
+
+  /* Live: refused, and the listener keeps its socket. */
+  start_unix_server(path);
+  ASSERT_EQ(cli_run(out, sizeof(out), "%s -U -l %s </dev/null", cli(), path),
+            1);
+  ASSERT_NOT_NULL(strstr(out, "address already in use"));
+  ASSERT_NULL(strstr(out, "removed"));
+  check_echo(unix_connect(path), 3, 6);
+  unlink(path);
+
+  /* Not a socket: left as it is. */
+  fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  ASSERT_GE(fd, 0);
+  write_all(fd, "keep", 4);
+  close(fd);
+  ASSERT_EQ(cli_run(out, sizeof(out), "%s -U -l %s </dev/null", cli(), path),
+            1);
+  ASSERT_NULL(strstr(out, "removed"));
+  ASSERT_OK(lstat(path, &sb));
+  ASSERT(S_ISREG(sb.st_mode));
+  ASSERT_EQ(sb.st_size, 4);
+  unlink(path);
   unlink(log);
 }
 
@@ -941,17 +1020,6 @@ static int start_download(int fd) {
   write_all(fd, "S", 1);
   read_exact(fd, buf, sizeof(buf));
   return fd;
-}
-
-/* The log holds exactly one line, and it has each of the needles. */
-static void check_one_line(const char* path, const char* a, const char* b) {
-  const char* log = slurp(path);
-
-  if (count_lines(log) != 1 || strstr(log, a) == NULL ||
-      (b != NULL && strstr(log, b) == NULL))
-    task_fail(__FILE__, __LINE__, "%s: want one line with \"%s\"%s%s%s: %s",
-              path, a, b != NULL ? " and \"" : "", b != NULL ? b : "",
-              b != NULL ? "\"" : "", log);
 }
 
 TEST_TIMEOUT(cli_far_end_killed_mid_transfer_resets_connections, 120) {

@@ -35,6 +35,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -940,11 +943,39 @@ bound:
   return 0;
 }
 
+/* Whether path is a socket that nobody listens on any more (its listener
+ * was killed before it could remove it): a connection to it is refused.
+ * A live socket, one with a full backlog, or a file that is not a socket
+ * is not stale. */
+static int unix_socket_is_stale(const char* path) {
+  struct sockaddr_un a;
+  struct stat sb;
+  size_t len = strlen(path);
+  int fd;
+  int r;
+
+  if (lstat(path, &sb) != 0 || !S_ISSOCK(sb.st_mode)) return 0;
+  if (len >= sizeof(a.sun_path)) return 0;
+  memset(&a, 0, sizeof(a));
+  a.sun_family = AF_UNIX;
+  memcpy(a.sun_path, path, len + 1);
+  fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return 0;
+  r = connect(fd, (struct sockaddr*)&a, sizeof(a)) != 0 &&
+      errno == ECONNREFUSED;
+  close(fd);
+  return r;
+}
+
 static int listen_unix(void) {
   int r;
 
   uv_pipe_init(loop, &listener.pipe, 0);
   r = uv_pipe_bind(&listener.pipe, opt_path);
+  if (r == UV_EADDRINUSE && unix_socket_is_stale(opt_path)) {
+    say(0, "removed the stale socket %s (nothing listened on it)", opt_path);
+    if (unlink(opt_path) == 0) r = uv_pipe_bind(&listener.pipe, opt_path);
+  }
   if (r == 0) {
     unix_bound = 1;
     r = uv_listen(&listener.stream, 511, on_local_connection);
@@ -1232,7 +1263,9 @@ static int valid_port(const char* s) {
   if (s[0] >= '0' && s[0] <= '9') {
     for (const char* p = s; *p; p++)
       if (*p < '0' || *p > '9') return 0;
-    return parse_u64(s, &v) == 0 && v <= 65535;
+    /* Port 0 is any port: a listener may ask for one (-v says which it
+     * got), a dial cannot. */
+    return parse_u64(s, &v) == 0 && v <= 65535 && (v > 0 || opt_listen);
   }
   return getservbyname(s, opt_udp ? "udp" : "tcp") != NULL;
 }
