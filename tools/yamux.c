@@ -21,9 +21,12 @@
  *
  * Beyond yamux-cli: half-closes cross in both directions (a local EOF becomes
  * a FIN and a FIN becomes shutdown(SHUT_WR)); a failed dial resets the stream;
- * idle UDP flows expire; I/O errors end one flow, never the process; --exec
- * runs the transport through a command; keepalive and window flags; -v logs
- * to stderr; statistics on SIGUSR1 and (with -v or --stats) on exit.
+ * a session that ends under an unfinished stream resets its connection and
+ * makes the exit status 1, so that a truncated transfer never looks whole; a
+ * stale Unix socket file is replaced; idle UDP flows expire; I/O errors end
+ * one flow, never the process; --exec runs the transport through a command;
+ * keepalive and window flags; -v logs to stderr; statistics on SIGUSR1 and
+ * (with -v or --stats) on exit.
  *
  * Nothing but yamux frames is ever written to stdout.
  */
