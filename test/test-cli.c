@@ -984,6 +984,22 @@ static void tunnel_start(tunnel_t* t, const char* near_log,
   ASSERT_OK(pthread_create(&t->down.thread, NULL, pump_main, &t->down));
 }
 
+/* near: yamux -l 127.0.0.1 PORT; far: yamux 127.0.0.1 SERVER (a server of
+ * this file, started here). Returns PORT. */
+static int tunnel_start_tcp(tunnel_t* t, const char* near_log,
+                            const char* far_log) {
+  char port[16];
+  char server[16];
+  int p1 = free_port(SOCK_STREAM);
+  char* nargv[] = {(char*)cli(), "-l", "127.0.0.1", port, NULL};
+  char* fargv[] = {(char*)cli(), "127.0.0.1", server, NULL};
+
+  snprintf(port, sizeof(port), "%d", p1);
+  snprintf(server, sizeof(server), "%d", start_tcp_server());
+  tunnel_start(t, near_log, nargv, far_log, fargv);
+  return p1;
+}
+
 /* Both directions end at once, both ends still running: a dead link. */
 static void tunnel_cut(tunnel_t* t) {
   int i;
@@ -1027,7 +1043,6 @@ TEST_TIMEOUT(cli_far_end_killed_mid_transfer_resets_connections, 120) {
   char flog[256];
   char pidfile[256];
   char port[16];
-  char port2[16];
   char inner[600];
   char s1[256];
   char s2[256];
@@ -1044,17 +1059,10 @@ TEST_TIMEOUT(cli_far_end_killed_mid_transfer_resets_connections, 120) {
   signal(SIGPIPE, SIG_IGN);
   tmp_path(nlog, sizeof(nlog), "kill-near.log");
   tmp_path(flog, sizeof(flog), "kill-far.log");
-  snprintf(port2, sizeof(port2), "%d", start_tcp_server());
 
   /* The remote yamux is killed: the client reads what had arrived, then a
    * reset (not EOF); the command says so in one line and exits 1. */
-  p1 = free_port(SOCK_STREAM);
-  snprintf(port, sizeof(port), "%d", p1);
-  {
-    char* nargv[] = {(char*)cli(), "-l", "127.0.0.1", port, NULL};
-    char* fargv[] = {(char*)cli(), "127.0.0.1", port2, NULL};
-    tunnel_start(&t, nlog, nargv, flog, fargv);
-  }
+  p1 = tunnel_start_tcp(&t, nlog, flog);
   fd = start_download(tcp_connect(p1));
   kill(t.far, SIGKILL);
   ASSERT_EQ(cli_wait(t.far, 10000), 128 + SIGKILL);
@@ -1094,8 +1102,8 @@ TEST_TIMEOUT(cli_far_end_killed_mid_transfer_resets_connections, 120) {
   tmp_path(pidfile, sizeof(pidfile), "kill.pid");
   p1 = free_port(SOCK_STREAM);
   snprintf(port, sizeof(port), "%d", p1);
-  snprintf(inner, sizeof(inner), "echo $$ > %s; exec %s 127.0.0.1 %s", pidfile,
-           cli(), port2);
+  snprintf(inner, sizeof(inner), "echo $$ > %s; exec %s 127.0.0.1 %d", pidfile,
+           cli(), start_tcp_server());
   {
     char* argv[] = {(char*)cli(), "-l",  "127.0.0.1", port,
                     "--exec",     inner, NULL};
@@ -1127,8 +1135,6 @@ TEST_TIMEOUT(cli_transport_cut_resets_both_ends, 60) {
   static char data[100000];
   char nlog[256];
   char flog[256];
-  char port[16];
-  char port2[16];
   tunnel_t t;
   int waited;
   int down;
@@ -1139,14 +1145,7 @@ TEST_TIMEOUT(cli_transport_cut_resets_both_ends, 60) {
   signal(SIGPIPE, SIG_IGN);
   tmp_path(nlog, sizeof(nlog), "cut-near.log");
   tmp_path(flog, sizeof(flog), "cut-far.log");
-  snprintf(port2, sizeof(port2), "%d", start_tcp_server());
-  p1 = free_port(SOCK_STREAM);
-  snprintf(port, sizeof(port), "%d", p1);
-  {
-    char* nargv[] = {(char*)cli(), "-l", "127.0.0.1", port, NULL};
-    char* fargv[] = {(char*)cli(), "127.0.0.1", port2, NULL};
-    tunnel_start(&t, nlog, nargv, flog, fargv);
-  }
+  p1 = tunnel_start_tcp(&t, nlog, flog);
   /* A download and an upload, both unfinished. */
   down = start_download(tcp_connect(p1));
   up = tcp_connect(p1);
@@ -1184,8 +1183,6 @@ TEST_TIMEOUT(cli_clean_end_keeps_finished_streams, 60) {
   static const char req[] = "HGET / HTTP/1.0\r\nHost: x\r\n\r\n";
   char nlog[256];
   char flog[256];
-  char port[16];
-  char port2[16];
   char buf[512];
   tunnel_t t;
   ssize_t k;
@@ -1196,14 +1193,7 @@ TEST_TIMEOUT(cli_clean_end_keeps_finished_streams, 60) {
   signal(SIGPIPE, SIG_IGN);
   tmp_path(nlog, sizeof(nlog), "clean-near.log");
   tmp_path(flog, sizeof(flog), "clean-far.log");
-  snprintf(port2, sizeof(port2), "%d", start_tcp_server());
-  p1 = free_port(SOCK_STREAM);
-  snprintf(port, sizeof(port), "%d", p1);
-  {
-    char* nargv[] = {(char*)cli(), "-l", "127.0.0.1", port, NULL};
-    char* fargv[] = {(char*)cli(), "127.0.0.1", port2, NULL};
-    tunnel_start(&t, nlog, nargv, flog, fargv);
-  }
+  p1 = tunnel_start_tcp(&t, nlog, flog);
   /* A finished exchange. */
   fd = tcp_connect(p1);
   write_all(fd, req, strlen(req));
