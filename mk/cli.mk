@@ -1,5 +1,5 @@
-# The `yamux` command (tools/yamux.c, man page tools/yamux.1). Included by
-# the Makefile.
+# The `yamux` command (tools/*.c: the core in tools/yamux.c, UDP flows in
+# tools/yamux-udp.c; man page tools/yamux.1). Included by the Makefile.
 #
 #   make                     also builds $(O)/yamux
 #   make install             also installs bin/yamux and share/man/man1/yamux.1
@@ -11,12 +11,17 @@ CLI := $(O)/yamux
 CLI_SRCS := $(sort $(wildcard tools/*.c))
 CLI_OBJS := $(CLI_SRCS:tools/%.c=$(O)/tools/%.o)
 
-.PHONY: cli install-cli uninstall-cli interop-yamux-cli
+.PHONY: cli cli-asan install-cli uninstall-cli interop-yamux-cli
 
 all: $(CLI)
 cli: $(CLI)
-# The suite runs build/yamux (test/test-cli.c).
+# The suite runs build/yamux (test/test-cli.c); its sanitizer half runs the
+# command's sanitizer build, named by YAMUX_CLI.
 test check valgrind: $(CLI)
+check: cli-asan
+cli-asan:
+	@$(MAKE) --no-print-directory O=build-asan SAN=asan build-asan/yamux
+ASAN_ENV += YAMUX_CLI=build-asan/yamux
 
 $(O)/tools/%.o: tools/%.c | $(LIBUV_OK)
 	@mkdir -p $(@D)

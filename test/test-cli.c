@@ -9,6 +9,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,25 +24,38 @@
 #include "task.h"
 #include "test-uv-util.h"
 
-#define CLI "build/yamux"
-
 /* ---- processes ------------------------------------------------------------
  */
 
-static void cli_check_built(void) {
-  if (access(CLI, X_OK) != 0)
-    task_fail(__FILE__, __LINE__, "%s is missing: run make first", CLI);
+/* The command under test: $YAMUX_CLI (the sanitizer half of `make test`
+ * sets it to its own build) or build/yamux. */
+static const char* cli(void) {
+  const char* p = getenv("YAMUX_CLI");
+  return p != NULL && p[0] != '\0' ? p : "build/yamux";
 }
 
-/* Runs `sh -c cmd`, returns its exit status; its stdout and stderr (merged)
- * go to out. */
-static int cli_run(const char* cmd, char* out, size_t cap) {
-  char full[1024];
+static void cli_check_built(void) {
+  if (access(cli(), X_OK) != 0)
+    task_fail(__FILE__, __LINE__, "%s is missing: run make first", cli());
+}
+
+/* Runs `sh -c` on the formatted command, returns its exit status; its stdout
+ * and stderr (merged) go to out. */
+static int cli_run(char* out, size_t cap, const char* fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int cli_run(char* out, size_t cap, const char* fmt, ...) {
+  char cmd[1024];
+  char full[1100];
+  va_list ap;
   FILE* f;
   size_t n = 0;
   size_t k;
   int st;
 
+  va_start(ap, fmt);
+  vsnprintf(cmd, sizeof(cmd), fmt, ap);
+  va_end(ap);
   snprintf(full, sizeof(full), "{ %s ; } 2>&1", cmd);
   f = popen(full, "r");
   ASSERT_NOT_NULL(f);
@@ -52,9 +66,10 @@ static int cli_run(const char* cmd, char* out, size_t cap) {
   return WEXITSTATUS(st);
 }
 
-/* Starts argv with stdin and stdout on /dev/null (or stdin_fd) and stderr
- * appended to errfile. */
-static pid_t cli_spawn(const char* errfile, int stdin_fd, char* const argv[]) {
+/* Starts argv with stdin on in_fd and stdout on out_fd (/dev/null for -1)
+ * and stderr appended to errfile. */
+static pid_t cli_spawn_io(const char* errfile, int in_fd, int out_fd,
+                          char* const argv[]) {
   pid_t pid;
   int fd;
 
@@ -62,14 +77,18 @@ static pid_t cli_spawn(const char* errfile, int stdin_fd, char* const argv[]) {
   ASSERT_GE(pid, 0);
   if (pid == 0) {
     fd = open("/dev/null", O_RDWR);
-    dup2(stdin_fd >= 0 ? stdin_fd : fd, 0);
-    dup2(fd, 1);
+    dup2(in_fd >= 0 ? in_fd : fd, 0);
+    dup2(out_fd >= 0 ? out_fd : fd, 1);
     fd = open(errfile, O_WRONLY | O_CREAT | O_APPEND, 0644);
     if (fd >= 0) dup2(fd, 2);
     execv(argv[0], argv);
     _exit(127);
   }
   return pid;
+}
+
+static pid_t cli_spawn(const char* errfile, int stdin_fd, char* const argv[]) {
+  return cli_spawn_io(errfile, stdin_fd, -1, argv);
 }
 
 /* Waits up to timeout_ms; returns the exit status, or -1 (then SIGKILLs). */
@@ -110,6 +129,14 @@ static char* slurp(const char* path) {
   return buf;
 }
 
+static int count_lines(const char* s) {
+  int n = 0;
+
+  for (; *s != '\0'; s++)
+    if (*s == '\n') n++;
+  return n;
+}
+
 /* Waits up to timeout_ms for `needle` to appear in the file. */
 static int file_wait_for(const char* path, const char* needle, int timeout_ms) {
   int waited;
@@ -119,6 +146,17 @@ static int file_wait_for(const char* path, const char* needle, int timeout_ms) {
     usleep(20000);
   }
   return 0;
+}
+
+/* The log holds exactly one line, and it has each of the needles. */
+static void check_one_line(const char* path, const char* a, const char* b) {
+  const char* log = slurp(path);
+
+  if (count_lines(log) != 1 || strstr(log, a) == NULL ||
+      (b != NULL && strstr(log, b) == NULL))
+    task_fail(__FILE__, __LINE__, "%s: want one line with \"%s\"%s%s%s: %s",
+              path, a, b != NULL ? " and \"" : "", b != NULL ? b : "",
+              b != NULL ? "\"" : "", log);
 }
 
 static void tmp_path(char* out, size_t len, const char* what) {
@@ -265,9 +303,14 @@ static void fill_random(char* buf, size_t n, uint64_t seed) {
  *   'C' count: read until EOF, then reply "BYTES HASH\n" and close;
  *   'R' reverse: send "hi\n", half-close, read until EOF, record the count;
  *   'H' HTTP-like: read a request head, answer with a body, close;
- *   'X' abort: reset the connection (SO_LINGER 0). */
+ *   'X' abort: reset the connection (SO_LINGER 0);
+ *   'S' stream: send bytes until a write fails;
+ *   'U' upload: read until EOF or an error, counting (upload_bytes) and
+ *       recording how it ended (upload_end: 0 for EOF, else errno). */
 
 static volatile long reverse_count = -1;
+static volatile long upload_bytes;
+static volatile int upload_end = -1;
 
 static void* conn_main(void* arg) {
   int fd = (int)(intptr_t)arg;
@@ -286,6 +329,12 @@ static void* conn_main(void* arg) {
   if (mode == 'X') {
     struct linger lg = {1, 0};
     setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    close(fd);
+    return NULL;
+  }
+  if (mode == 'S') {
+    fill_random(buf, sizeof(buf), 9);
+    while (send(fd, buf, sizeof(buf), MSG_NOSIGNAL) > 0) continue;
     close(fd);
     return NULL;
   }
@@ -311,6 +360,7 @@ static void* conn_main(void* arg) {
     if (k < 0 && errno == EINTR) continue;
     if (k <= 0) break;
     total += (uint64_t)k;
+    if (mode == 'U') upload_bytes += (long)k;
     h = fnv1a(h, buf, (size_t)k);
     if (mode == 'E' && write(fd, buf, (size_t)k) != k) break;
   }
@@ -322,6 +372,8 @@ static void* conn_main(void* arg) {
     write(fd, reply, strlen(reply));
   } else if (mode == 'R') {
     reverse_count = (long)total;
+  } else if (mode == 'U') {
+    upload_end = k == 0 ? 0 : errno;
   }
   close(fd);
   return NULL;
@@ -475,26 +527,32 @@ TEST(cli_version_help_and_usage_errors) {
   char out[4096];
 
   cli_check_built();
-  ASSERT_EQ(cli_run(CLI " --version", out, sizeof(out)), 0);
+  ASSERT_EQ(cli_run(out, sizeof(out), "%s --version", cli()), 0);
   ASSERT_NOT_NULL(strstr(out, "yamux " YAMUX_VERSION_STRING));
-  ASSERT_EQ(cli_run(CLI " -h", out, sizeof(out)), 0);
+  ASSERT_EQ(cli_run(out, sizeof(out), "%s -h", cli()), 0);
   ASSERT_NOT_NULL(strstr(out, "usage: yamux"));
-  ASSERT_EQ(cli_run(CLI " -l", out, sizeof(out)), 2);
+  ASSERT_EQ(cli_run(out, sizeof(out), "%s -l", cli()), 2);
   ASSERT_NOT_NULL(strstr(out, "port number is missing"));
-  ASSERT_EQ(cli_run(CLI " localhost", out, sizeof(out)), 2);
+  ASSERT_EQ(cli_run(out, sizeof(out), "%s localhost", cli()), 2);
   ASSERT_NOT_NULL(strstr(out, "host and port number are missing"));
-  ASSERT_EQ(cli_run(CLI " -U", out, sizeof(out)), 2);
+  ASSERT_EQ(cli_run(out, sizeof(out), "%s -U", cli()), 2);
   ASSERT_NOT_NULL(strstr(out, "Unix-domain socket is missing"));
-  ASSERT_EQ(cli_run(CLI " -lU", out, sizeof(out)), 2);
+  ASSERT_EQ(cli_run(out, sizeof(out), "%s -lU", cli()), 2);
   ASSERT_NOT_NULL(strstr(out, "unix domain socket is missing"));
-  ASSERT_EQ(cli_run(CLI " -u -U /tmp/x", out, sizeof(out)), 2);
-  ASSERT_EQ(cli_run(CLI " localhost 99999", out, sizeof(out)), 2);
+  ASSERT_EQ(cli_run(out, sizeof(out), "%s -u -U /tmp/x", cli()), 2);
+  ASSERT_EQ(cli_run(out, sizeof(out), "%s localhost 99999", cli()), 2);
   ASSERT_NOT_NULL(strstr(out, "invalid port"));
-  ASSERT_EQ(cli_run(CLI " --window 1000 localhost 80", out, sizeof(out)), 2);
-  ASSERT_EQ(cli_run(CLI " --bogus localhost 80", out, sizeof(out)), 2);
+  /* Port 0 cannot be dialed (a listener may ask for it: any free port). */
+  ASSERT_EQ(cli_run(out, sizeof(out), "%s 127.0.0.1 0", cli()), 2);
+  ASSERT_NOT_NULL(strstr(out, "invalid port: 0"));
+  ASSERT_EQ(cli_run(out, sizeof(out), "%s -u 127.0.0.1 0", cli()), 2);
+  ASSERT_NOT_NULL(strstr(out, "invalid port: 0"));
+  ASSERT_EQ(cli_run(out, sizeof(out), "%s --window 1000 localhost 80", cli()),
+            2);
+  ASSERT_EQ(cli_run(out, sizeof(out), "%s --bogus localhost 80", cli()), 2);
   ASSERT_NOT_NULL(strstr(out, "unknown option"));
   /* yamux-cli's combined short flags. */
-  ASSERT_EQ(cli_run(CLI " -ul", out, sizeof(out)), 2);
+  ASSERT_EQ(cli_run(out, sizeof(out), "%s -ul", cli()), 2);
   ASSERT_NOT_NULL(strstr(out, "port number is missing"));
 }
 
@@ -503,29 +561,30 @@ TEST(cli_exit_codes) {
 
   cli_check_built();
   /* stdin at EOF at once: a normal end. */
-  ASSERT_EQ(cli_run(CLI " 127.0.0.1 9 </dev/null >/dev/null", out, sizeof(out)),
-            0);
+  ASSERT_EQ(
+      cli_run(out, sizeof(out), "%s 127.0.0.1 9 </dev/null >/dev/null", cli()),
+      0);
   ASSERT_STR_EQ(out, "");
   /* Not yamux on stdin: a protocol error, one line, status 1. */
-  ASSERT_EQ(cli_run("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | " CLI
-                    " 127.0.0.1 9 >/dev/null",
-                    out, sizeof(out)),
+  ASSERT_EQ(cli_run(out, sizeof(out),
+                    "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | %s 127.0.0.1 9 "
+                    ">/dev/null",
+                    cli()),
             1);
   ASSERT_NOT_NULL(strstr(out, "yamux: session ended"));
   /* The transport command fails. */
-  ASSERT_EQ(cli_run(CLI " -l 127.0.0.1 0 --exec 'exit 3'", out, sizeof(out)),
-            1);
+  ASSERT_EQ(
+      cli_run(out, sizeof(out), "%s -l 127.0.0.1 0 --exec 'exit 3'", cli()), 1);
   ASSERT_NOT_NULL(strstr(out, "command exited with status 3"));
   /* A port in use. */
   {
     struct sockaddr_in a = loopback(0);
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    char cmd[128];
     ASSERT_OK(bind(fd, (struct sockaddr*)&a, sizeof(a)));
     ASSERT_OK(listen(fd, 1));
-    snprintf(cmd, sizeof(cmd), CLI " -l 127.0.0.1 %d </dev/null",
-             bound_port(fd));
-    ASSERT_EQ(cli_run(cmd, out, sizeof(out)), 1);
+    ASSERT_EQ(cli_run(out, sizeof(out), "%s -l 127.0.0.1 %d </dev/null", cli(),
+                      bound_port(fd)),
+              1);
     ASSERT_NOT_NULL(strstr(out, "address already in use"));
     close(fd);
   }
@@ -547,9 +606,10 @@ TEST_TIMEOUT(cli_tcp_through_two_processes, 120) {
   p2 = start_tcp_server();
   p1 = free_port(SOCK_STREAM);
   snprintf(port, sizeof(port), "%d", p1);
-  snprintf(inner, sizeof(inner), CLI " 127.0.0.1 %d", p2);
+  snprintf(inner, sizeof(inner), "%s 127.0.0.1 %d", cli(), p2);
   {
-    char* argv[] = {CLI, "-l", "127.0.0.1", port, "--exec", inner, "-v", NULL};
+    char* argv[] = {(char*)cli(), "-l",  "127.0.0.1", port,
+                    "--exec",     inner, "-v",        NULL};
     pid = cli_spawn(log, -1, argv);
   }
 
@@ -632,9 +692,10 @@ TEST(cli_dial_failure_resets_the_stream) {
   p2 = free_port(SOCK_STREAM); /* nobody listens there */
   p1 = free_port(SOCK_STREAM);
   snprintf(port, sizeof(port), "%d", p1);
-  snprintf(inner, sizeof(inner), CLI " 127.0.0.1 %d", p2);
+  snprintf(inner, sizeof(inner), "%s 127.0.0.1 %d", cli(), p2);
   {
-    char* argv[] = {CLI, "-l", "127.0.0.1", port, "--exec", inner, NULL};
+    char* argv[] = {(char*)cli(), "-l",  "127.0.0.1", port,
+                    "--exec",     inner, NULL};
     pid = cli_spawn(log, -1, argv);
   }
   fd = tcp_connect(p1);
@@ -671,9 +732,9 @@ TEST(cli_unix_sockets) {
   tmp_path(s1, sizeof(s1), "s1.sock");
   tmp_path(s2, sizeof(s2), "s2.sock");
   start_unix_server(s2);
-  snprintf(inner, sizeof(inner), CLI " -U %s", s2);
+  snprintf(inner, sizeof(inner), "%s -U %s", cli(), s2);
   {
-    char* argv[] = {CLI, "-U", "-l", s1, "--exec", inner, NULL};
+    char* argv[] = {(char*)cli(), "-U", "-l", s1, "--exec", inner, NULL};
     pid = cli_spawn(log, -1, argv);
   }
   check_count(unix_connect(s1), 1 << 20, 3);
@@ -683,6 +744,69 @@ TEST(cli_unix_sockets) {
   /* The listening socket is removed on exit. */
   ASSERT_NE(stat(s1, &sb), 0);
   unlink(s2);
+  unlink(log);
+}
+
+/* A socket file left by a listener that was killed is replaced, with one
+ * line saying so; a live socket, or a file that is not a socket, is left
+ * alone and the command fails. */
+TEST(cli_unix_listen_replaces_only_a_stale_socket) {
+  char log[256];
+  char path[256];
+  char out[4096];
+  struct sockaddr_un a;
+  struct stat sb;
+  pid_t pid;
+  int pfd[2];
+  int fd;
+
+  cli_check_built();
+  signal(SIGPIPE, SIG_IGN);
+  tmp_path(log, sizeof(log), "stale.log");
+  tmp_path(path, sizeof(path), "stale.sock");
+
+  /* Stale: bound, never unlinked, nobody listens. */
+  a = unix_addr(path);
+  fd = socket(AF_UNIX, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  ASSERT_OK(bind(fd, (struct sockaddr*)&a, sizeof(a)));
+  close(fd);
+  ASSERT_OK(lstat(path, &sb));
+  ASSERT(S_ISSOCK(sb.st_mode));
+  ASSERT_OK(pipe2(pfd, O_CLOEXEC));
+  {
+    char* argv[] = {(char*)cli(), "-U", "-l", path, NULL};
+    pid = cli_spawn(log, pfd[0], argv);
+  }
+  close(pfd[0]);
+  fd = unix_connect(path); /* refused until the new listener is up */
+  close(fd);
+  ASSERT_EQ(cli_stop(pid), 0);
+  close(pfd[1]);
+  check_one_line(log, "removed the stale socket", path);
+  ASSERT_NE(lstat(path, &sb), 0); /* and its own is removed on exit */
+
+  /* Live: refused, and the listener keeps its socket. */
+  start_unix_server(path);
+  ASSERT_EQ(cli_run(out, sizeof(out), "%s -U -l %s </dev/null", cli(), path),
+            1);
+  ASSERT_NOT_NULL(strstr(out, "address already in use"));
+  ASSERT_NULL(strstr(out, "removed"));
+  check_echo(unix_connect(path), 3, 6);
+  unlink(path);
+
+  /* Not a socket: left as it is. */
+  fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  ASSERT_GE(fd, 0);
+  write_all(fd, "keep", 4);
+  close(fd);
+  ASSERT_EQ(cli_run(out, sizeof(out), "%s -U -l %s </dev/null", cli(), path),
+            1);
+  ASSERT_NULL(strstr(out, "removed"));
+  ASSERT_OK(lstat(path, &sb));
+  ASSERT(S_ISREG(sb.st_mode));
+  ASSERT_EQ(sb.st_size, 4);
+  unlink(path);
   unlink(log);
 }
 
@@ -728,10 +852,10 @@ TEST_TIMEOUT(cli_udp_flows, 90) {
   p2 = start_udp_echo();
   p1 = free_port(SOCK_DGRAM);
   snprintf(port, sizeof(port), "%d", p1);
-  snprintf(inner, sizeof(inner), CLI " -u 127.0.0.1 %d", p2);
+  snprintf(inner, sizeof(inner), "%s -u 127.0.0.1 %d", cli(), p2);
   {
-    char* argv[] = {CLI,   "-ul", "127.0.0.1",     port,  "--exec",
-                    inner, "-v",  "--udp-timeout", "0.5", NULL};
+    char* argv[] = {(char*)cli(), "-ul", "127.0.0.1",     port,  "--exec",
+                    inner,        "-v",  "--udp-timeout", "0.5", NULL};
     pid = cli_spawn(log, -1, argv);
   }
   a = socket(AF_INET, SOCK_DGRAM, 0);
@@ -771,7 +895,7 @@ TEST(cli_stdin_eof_ends_and_sigusr1_prints_stats) {
   tmp_path(log, sizeof(log), "stats.log");
   ASSERT_OK(pipe2(fds, O_CLOEXEC));
   {
-    char* argv[] = {CLI, "127.0.0.1", "9", NULL};
+    char* argv[] = {(char*)cli(), "127.0.0.1", "9", NULL};
     /* The child starts with SIGUSR1 ignored (inherited through fork and
      * exec) until the program installs its handler: an early one must not
      * kill it. */
@@ -795,6 +919,348 @@ TEST(cli_stdin_eof_ends_and_sigusr1_prints_stats) {
   unlink(log);
 }
 
+/* ---- truncation: the far end dies mid-transfer ---------------------------
+ * Two yamux processes whose stdin and stdout are sockets; two threads here
+ * carry the bytes between them, so that a test can cut the transport or
+ * kill one end and see the other notice. */
+
+typedef struct {
+  int from;
+  int to;
+  pthread_t thread;
+} pump_t;
+
+typedef struct {
+  pid_t near;  /* yamux -l: the local clients connect to it */
+  pid_t far;   /* yamux HOST PORT: dials the servers */
+  int fds[4];  /* this side of near's stdin and stdout, far's stdin, stdout */
+  pump_t up;   /* near -> far */
+  pump_t down; /* far -> near */
+} tunnel_t;
+
+static void* pump_main(void* arg) {
+  pump_t* p = arg;
+  char buf[65536];
+  ssize_t k;
+  ssize_t w;
+  size_t off;
+
+  for (;;) {
+    k = read(p->from, buf, sizeof(buf));
+    if (k < 0 && errno == EINTR) continue;
+    if (k <= 0) break;
+    for (off = 0; off < (size_t)k; off += (size_t)w) {
+      w = send(p->to, buf + off, (size_t)k - off, MSG_NOSIGNAL);
+      if (w < 0 && errno == EINTR) w = 0;
+      if (w < 0) break;
+    }
+    if (off < (size_t)k) break;
+  }
+  /* As on a link: the receiver reads EOF, the sender gets EPIPE. */
+  shutdown(p->to, SHUT_WR);
+  shutdown(p->from, SHUT_RD);
+  return NULL;
+}
+
+static void tunnel_start(tunnel_t* t, const char* near_log,
+                         char* const near_argv[], const char* far_log,
+                         char* const far_argv[]) {
+  int sv[4][2];
+  int i;
+
+  for (i = 0; i < 4; i++)
+    ASSERT_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv[i]));
+  t->near = cli_spawn_io(near_log, sv[0][1], sv[1][1], near_argv);
+  t->far = cli_spawn_io(far_log, sv[2][1], sv[3][1], far_argv);
+  for (i = 0; i < 4; i++) {
+    close(sv[i][1]);
+    t->fds[i] = sv[i][0];
+  }
+  t->up.from = t->fds[1];
+  t->up.to = t->fds[2];
+  t->down.from = t->fds[3];
+  t->down.to = t->fds[0];
+  ASSERT_OK(pthread_create(&t->up.thread, NULL, pump_main, &t->up));
+  ASSERT_OK(pthread_create(&t->down.thread, NULL, pump_main, &t->down));
+}
+
+/* near: yamux -l 127.0.0.1 PORT; far: yamux 127.0.0.1 SERVER (a server of
+ * this file, started here). Returns PORT. */
+static int tunnel_start_tcp(tunnel_t* t, const char* near_log,
+                            const char* far_log) {
+  char port[16];
+  char server[16];
+  int p1 = free_port(SOCK_STREAM);
+  char* nargv[] = {(char*)cli(), "-l", "127.0.0.1", port, NULL};
+  char* fargv[] = {(char*)cli(), "127.0.0.1", server, NULL};
+
+  snprintf(port, sizeof(port), "%d", p1);
+  snprintf(server, sizeof(server), "%d", start_tcp_server());
+  tunnel_start(t, near_log, nargv, far_log, fargv);
+  return p1;
+}
+
+/* Both directions end at once, both ends still running: a dead link. */
+static void tunnel_cut(tunnel_t* t) {
+  int i;
+
+  for (i = 0; i < 4; i++) shutdown(t->fds[i], SHUT_RDWR);
+}
+
+/* After both processes exited. */
+static void tunnel_end(tunnel_t* t) {
+  int i;
+
+  pthread_join(t->up.thread, NULL);
+  pthread_join(t->down.thread, NULL);
+  for (i = 0; i < 4; i++) close(t->fds[i]);
+}
+
+/* Reads and drops bytes until the end: 0 for EOF, else -errno. */
+static int read_to_end(int fd) {
+  char buf[65536];
+  ssize_t k;
+
+  for (;;) {
+    k = read(fd, buf, sizeof(buf));
+    if (k < 0 && errno == EINTR) continue;
+    if (k < 0) return -errno;
+    if (k == 0) return 0;
+  }
+}
+
+/* A download in progress: the stream server is sending, we have read some. */
+static int start_download(int fd) {
+  static char buf[1 << 20];
+
+  write_all(fd, "S", 1);
+  read_exact(fd, buf, sizeof(buf));
+  return fd;
+}
+
+TEST_TIMEOUT(cli_far_end_killed_mid_transfer_resets_connections, 120) {
+  char nlog[256];
+  char flog[256];
+  char pidfile[256];
+  char port[16];
+  char inner[600];
+  char s1[256];
+  char s2[256];
+  tunnel_t t;
+  pid_t pid;
+  long far_pid;
+  FILE* f;
+  int tries;
+  int fd;
+  int r;
+  int p1;
+
+  cli_check_built();
+  signal(SIGPIPE, SIG_IGN);
+  tmp_path(nlog, sizeof(nlog), "kill-near.log");
+  tmp_path(flog, sizeof(flog), "kill-far.log");
+
+  /* The remote yamux is killed: the client reads what had arrived, then a
+   * reset (not EOF); the command says so in one line and exits 1. */
+  p1 = tunnel_start_tcp(&t, nlog, flog);
+  fd = start_download(tcp_connect(p1));
+  kill(t.far, SIGKILL);
+  ASSERT_EQ(cli_wait(t.far, 10000), 128 + SIGKILL);
+  ASSERT_EQ(read_to_end(fd), -ECONNRESET);
+  close(fd);
+  ASSERT_EQ(cli_wait(t.near, 10000), 1);
+  tunnel_end(&t);
+  check_one_line(nlog,
+                 "yamux: session ended: ", "1 unfinished connection reset");
+
+  /* The same over a Unix socket, which has no reset: the connection is
+   * closed unfinished; the exit status and the line tell. */
+  unlink(nlog);
+  tmp_path(s1, sizeof(s1), "kill1.sock");
+  tmp_path(s2, sizeof(s2), "kill2.sock");
+  start_unix_server(s2);
+  {
+    char* nargv[] = {(char*)cli(), "-U", "-l", s1, NULL};
+    char* fargv[] = {(char*)cli(), "-U", s2, NULL};
+    tunnel_start(&t, nlog, nargv, flog, fargv);
+  }
+  fd = start_download(unix_connect(s1));
+  kill(t.far, SIGKILL);
+  ASSERT_EQ(cli_wait(t.far, 10000), 128 + SIGKILL);
+  r = read_to_end(fd);
+  ASSERT(r == 0 || r == -ECONNRESET);
+  close(fd);
+  ASSERT_EQ(cli_wait(t.near, 10000), 1);
+  tunnel_end(&t);
+  check_one_line(nlog,
+                 "yamux: session ended: ", "1 unfinished connection closed");
+  unlink(s1);
+  unlink(s2);
+
+  /* The --exec command (the remote yamux itself here) is killed. */
+  unlink(nlog);
+  tmp_path(pidfile, sizeof(pidfile), "kill.pid");
+  p1 = free_port(SOCK_STREAM);
+  snprintf(port, sizeof(port), "%d", p1);
+  snprintf(inner, sizeof(inner), "echo $$ > %s; exec %s 127.0.0.1 %d", pidfile,
+           cli(), start_tcp_server());
+  {
+    char* argv[] = {(char*)cli(), "-l",  "127.0.0.1", port,
+                    "--exec",     inner, NULL};
+    pid = cli_spawn(nlog, -1, argv);
+  }
+  fd = start_download(tcp_connect(p1));
+  far_pid = 0;
+  for (tries = 0; tries < 100 && far_pid <= 0; tries++) {
+    f = fopen(pidfile, "r");
+    if (f != NULL) {
+      if (fscanf(f, "%ld", &far_pid) != 1) far_pid = 0;
+      fclose(f);
+    }
+    if (far_pid <= 0) usleep(20000);
+  }
+  ASSERT_GT(far_pid, 0);
+  ASSERT_OK(kill((pid_t)far_pid, SIGKILL));
+  ASSERT_EQ(read_to_end(fd), -ECONNRESET);
+  close(fd);
+  ASSERT_EQ(cli_wait(pid, 10000), 1);
+  check_one_line(nlog, "1 unfinished connection reset",
+                 "command killed by signal 9");
+  unlink(pidfile);
+  unlink(nlog);
+  unlink(flog);
+}
+
+TEST_TIMEOUT(cli_transport_cut_resets_both_ends, 60) {
+  static char data[100000];
+  char nlog[256];
+  char flog[256];
+  tunnel_t t;
+  int waited;
+  int down;
+  int up;
+  int p1;
+
+  cli_check_built();
+  signal(SIGPIPE, SIG_IGN);
+  tmp_path(nlog, sizeof(nlog), "cut-near.log");
+  tmp_path(flog, sizeof(flog), "cut-far.log");
+  p1 = tunnel_start_tcp(&t, nlog, flog);
+  /* A download and an upload, both unfinished. */
+  down = start_download(tcp_connect(p1));
+  up = tcp_connect(p1);
+  upload_bytes = 0;
+  upload_end = -1;
+  write_all(up, "U", 1);
+  write_all(up, data, sizeof(data));
+  for (waited = 0; upload_bytes < (long)sizeof(data) && waited < 10000;
+       waited += 10)
+    usleep(10000);
+  ASSERT_EQ(upload_bytes, (long)sizeof(data));
+
+  tunnel_cut(&t);
+  /* Each end resets its connections: the clients here and the servers
+   * there see a reset, never a clean end. */
+  ASSERT_EQ(read_to_end(down), -ECONNRESET);
+  ASSERT_EQ(read_to_end(up), -ECONNRESET);
+  for (waited = 0; upload_end < 0 && waited < 10000; waited += 10)
+    usleep(10000);
+  ASSERT_EQ(upload_end, ECONNRESET);
+  close(down);
+  close(up);
+  ASSERT_EQ(cli_wait(t.near, 10000), 1);
+  ASSERT_EQ(cli_wait(t.far, 10000), 1);
+  tunnel_end(&t);
+  check_one_line(nlog,
+                 "yamux: session ended: ", "2 unfinished connections reset");
+  check_one_line(flog,
+                 "yamux: session ended: ", "2 unfinished connections reset");
+  unlink(nlog);
+  unlink(flog);
+}
+
+TEST_TIMEOUT(cli_clean_end_keeps_finished_streams, 60) {
+  static const char req[] = "HGET / HTTP/1.0\r\nHost: x\r\n\r\n";
+  char nlog[256];
+  char flog[256];
+  char buf[512];
+  tunnel_t t;
+  ssize_t k;
+  int fd;
+  int p1;
+
+  cli_check_built();
+  signal(SIGPIPE, SIG_IGN);
+  tmp_path(nlog, sizeof(nlog), "clean-near.log");
+  tmp_path(flog, sizeof(flog), "clean-far.log");
+  p1 = tunnel_start_tcp(&t, nlog, flog);
+  /* A finished exchange. */
+  fd = tcp_connect(p1);
+  write_all(fd, req, strlen(req));
+  k = read_all(fd, buf, sizeof(buf) - 1);
+  ASSERT_GT(k, 0);
+  buf[k] = '\0';
+  ASSERT_NOT_NULL(strstr(buf, "hello from the server\n"));
+  close(fd);
+  /* A connection whose stream the far end finished (its FIN came) while
+   * ours stays open: not unfinished. */
+  fd = tcp_connect(p1);
+  write_all(fd, "R", 1);
+  ASSERT_EQ(read_all(fd, buf, sizeof(buf)), 3);
+  /* The far end stops (Go Away, then end of file): a clean end here. */
+  kill(t.far, SIGTERM);
+  ASSERT_EQ(cli_wait(t.far, 10000), 0);
+  ASSERT_EQ(cli_wait(t.near, 10000), 0);
+  ASSERT_EQ(read_to_end(fd), 0);
+  close(fd);
+  tunnel_end(&t);
+  ASSERT_STR_EQ(slurp(nlog), "");
+  unlink(nlog);
+  unlink(flog);
+}
+
+/* Stopped by a signal while a client reads nothing: the flush it gets is
+ * bounded (5 s), then the connection is reset and the process exits 0. */
+TEST_TIMEOUT(cli_stop_does_not_wait_for_a_stalled_client, 60) {
+  char log[256];
+  char port[16];
+  char inner[128];
+  struct sockaddr_in a;
+  pid_t pid;
+  int small = 4096;
+  int fd;
+  int p1;
+
+  cli_check_built();
+  signal(SIGPIPE, SIG_IGN);
+  tmp_path(log, sizeof(log), "stall.log");
+  p1 = free_port(SOCK_STREAM);
+  snprintf(port, sizeof(port), "%d", p1);
+  snprintf(inner, sizeof(inner), "%s 127.0.0.1 %d", cli(), start_tcp_server());
+  {
+    char* argv[] = {(char*)cli(), "-l",  "127.0.0.1", port,
+                    "--exec",     inner, NULL};
+    pid = cli_spawn(log, -1, argv);
+  }
+  a = loopback(p1);
+  for (;;) {
+    fd = socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_GE(fd, 0);
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    if (connect(fd, (struct sockaddr*)&a, sizeof(a)) == 0) break;
+    close(fd);
+    usleep(20000);
+  }
+  set_timeout(fd, 20000);
+  write_all(fd, "S", 1);
+  usleep(500000); /* every buffer on the way fills up */
+  kill(pid, SIGTERM);
+  ASSERT_EQ(cli_wait(pid, 15000), 0);
+  ASSERT_EQ(read_to_end(fd), -ECONNRESET);
+  close(fd);
+  unlink(log);
+}
+
 /* Issue 7's yamux-cli check: the README pipeline (mkfifo p; cat p | yamux
  * HOST PORT | yamux -l PORT2 > p) with HTTP over TCP and Unix sockets and a
  * UDP echo, libyamux's yamux and the Go yamux-cli in every pairing of roles
@@ -804,7 +1270,7 @@ TEST_TIMEOUT(cli_interop_yamux_cli_go, 300) {
   int st;
 
   cli_check_built();
-  st = cli_run("interop/yamux-cli-check.sh " CLI, out, sizeof(out));
+  st = cli_run(out, sizeof(out), "interop/yamux-cli-check.sh %s", cli());
   if (st == 77)
     SKIP("interop/yamux-cli-check.sh: go, python3 or curl is missing");
   if (st != 0) fprintf(stderr, "%s", out);

@@ -16,16 +16,20 @@
  * Inside a UDP stream every datagram is a 4-byte big-endian length and the
  * payload (yamux-cli's framing). See tools/yamux.1 for the options.
  *
+ * This file holds the options, the session and the TCP and Unix flows;
+ * tools/yamux-udp.c the UDP flows; tools/cli.h what they share.
+ *
  * Beyond yamux-cli: half-closes cross in both directions (a local EOF becomes
  * a FIN and a FIN becomes shutdown(SHUT_WR)); a failed dial resets the stream;
- * idle UDP flows expire; I/O errors end one flow, never the process; --exec
- * runs the transport through a command; keepalive and window flags; -v logs
- * to stderr; statistics on SIGUSR1 and (with -v or --stats) on exit.
+ * a session that ends under an unfinished stream resets its connection and
+ * makes the exit status 1, so that a truncated transfer never looks whole; a
+ * stale Unix socket file is replaced; idle UDP flows expire; I/O errors end
+ * one flow, never the process; --exec runs the transport through a command;
+ * keepalive and window flags; -v logs to stderr; statistics on SIGUSR1 and
+ * (with -v or --stats) on exit.
  *
  * Nothing but yamux frames is ever written to stdout.
  */
-#include "yamux.h"
-
 #include <errno.h>
 #include <getopt.h>
 #include <netdb.h>
@@ -34,18 +38,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
+
+#include "cli.h"
 
 #define CLI_VERSION YAMUX_VERSION_STRING
 
-#define CHUNK 65536
-/* Stop reading one side when the other side's write queue holds this many
- * bytes; read again below LOW_WATER. */
-#define HIGH_WATER (256 * 1024)
-#define LOW_WATER (64 * 1024)
-/* Largest UDP record accepted from a stream (a UDP payload is < 64 KiB). */
-#define UDP_MAX 65536
-#define UDP_HASH_SIZE 1024
 /* After the session ends, flows get this long to flush to their sockets. */
 #define DRAIN_TIMEOUT_MS 5000
 /* After the session closed, an --exec command gets this long to exit before
@@ -54,75 +55,8 @@
 
 #define EXIT_USAGE 2
 
-enum { K_TCP, K_UNIX, K_UDP };
-enum { S_RUNNING, S_ENDED, S_CLOSING, S_CLOSED };
-enum { CLOSE_CLEAN, CLOSE_RESET_STREAM, CLOSE_RESET_SOCK };
-
-/* A read buffer that becomes a write request: the request sits in front of
- * the data, so one allocation carries a chunk from read to write callback. */
-typedef struct block_s {
-  union {
-    yamux_write_t y;
-    uv_write_t u;
-    uv_udp_send_t d;
-  } req;
-  struct flow_s* flow;
-} block_t;
-
-#define BLOCK_DATA(b) ((char*)((b) + 1))
-#define BLOCK_OF(base) ((block_t*)(void*)(base)-1)
-
-typedef union {
-  uv_handle_t handle;
-  uv_stream_t stream;
-  uv_tcp_t tcp;
-  uv_pipe_t pipe;
-  uv_udp_t udp;
-} sock_t;
-
-/* One local connection (or UDP peer) and its stream. */
-typedef struct flow_s {
-  yamux_stream_t stream;
-  sock_t sock; /* unused by UDP listen flows: they share the listener */
-  yamux_connect_t open_req;
-  yamux_shutdown_t fin_req;
-  uv_shutdown_t shut_req;
-  uv_connect_t conn_req;
-  uv_getaddrinfo_t gai_req;
-  struct addrinfo* ai_head;
-  struct addrinfo* ai_next;
-  struct flow_s* next;
-  struct flow_s* prev;
-  struct flow_s* hnext; /* UDP listen: hash chain by source address */
-  struct sockaddr_storage peer;
-  char name[64];
-  unsigned long id;
-  unsigned int pending; /* requests whose callbacks are owed */
-  int dial_err;
-  int attempts;
-  int stream_live, stream_closing, stream_closed;
-  int sock_live, sock_closing, sock_closed;
-  int sock_reading, stream_reading;
-  int sock_eof;     /* local EOF read */
-  int fin_done;     /* our FIN queued */
-  int stream_eof;   /* the peer's FIN read */
-  int shut_started; /* uv_shutdown of the socket requested */
-  int shut_done;
-  int draining; /* the stream is dead: flush the socket, then close */
-  int closing;
-  int hashed;
-  int udp_paused; /* stream reading stopped for the UDP send queue */
-  uint64_t last_active;
-  /* UDP: a record being reassembled from the stream */
-  unsigned char hdr[4];
-  unsigned int hdr_have;
-  block_t* rec;
-  uint32_t rec_len;
-  uint32_t rec_have;
-} flow_t;
-
 /* Options. */
-static int opt_listen;
+int opt_listen;
 static int opt_udp;
 static int opt_unix;
 static int opt_verbose;
@@ -131,66 +65,50 @@ static const char* opt_exec;
 static const char* opt_host; /* NULL: all interfaces (listen) */
 static const char* opt_port;
 static const char* opt_path;
-static uint64_t opt_udp_timeout_ms = 60000;
 static int kind;
 
-static uv_loop_t* loop;
+uv_loop_t* loop;
 static yamux_config_t config;
-static yamux_session_t session;
-static int session_state = S_RUNNING;
+yamux_session_t session;
+int session_state = S_RUNNING;
 static int session_inited;
 static int end_status;
+static int session_failed;      /* it ended with an error, not by our choice */
+static unsigned long flows_cut; /* connections it ended unfinished */
 static int goaway_received;
 static yamux_session_stats_t last_stats;
 static int have_last_stats;
 static int exit_code;
 static int shutting_down; /* a signal asked us to stop */
 
-static flow_t flows; /* list head */
+flow_t flows;
 static unsigned long nflows;
 static unsigned long next_flow_id = 1;
-static flow_t* udp_hash[UDP_HASH_SIZE];
-static unsigned int udp_paused_count;
 
-static sock_t listener;
+sock_t listener;
 static int listener_live;
-static int listener_closed;
+int listener_closed;
 static int unix_bound;
 
-static uv_timer_t udp_timer;
 static uv_timer_t drain_timer;
 static uv_timer_t child_timer;
 static uv_signal_t sig_int, sig_term, sig_hup, sig_usr1;
 static uv_process_t child;
 static int child_live;
 static int child_killed; /* by us, after the session closed */
+static int child_failed; /* exited non-zero or killed, not by us */
+static int64_t child_status;
+static int child_signal;
 
-static char udp_rxbuf[UDP_MAX];
+struct cli_stats st;
 
-static struct {
-  uint64_t flows;
-  uint64_t dial_failures;
-  uint64_t open_failures;
-  uint64_t up_bytes;   /* local -> yamux */
-  uint64_t down_bytes; /* yamux -> local */
-  uint64_t udp_in;
-  uint64_t udp_out;
-  uint64_t udp_dropped;
-  uint64_t udp_expired;
-} st;
-
-static void flow_close(flow_t* f, int how);
 static void flow_drain(flow_t* f);
 static void session_finish(void);
-static void start_copy(flow_t* f);
 
 /* ---- messages -------------------------------------------------------------
  * Level 0 always prints (errors), 1 with -v, 2 with -vv. */
 
-static void say(int level, const char* fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void say(int level, const char* fmt, ...) {
+void say(int level, const char* fmt, ...) {
   char line[512];
   va_list ap;
 
@@ -207,7 +125,7 @@ static void on_lib_log(void* data, yamux_log_level_t level, const char* msg) {
           msg);
 }
 
-static const char* errstr(int err) {
+const char* errstr(int err) {
   return yamux_strerror(err);
 }
 
@@ -252,7 +170,7 @@ static void print_stats(void) {
 /* ---- addresses ------------------------------------------------------------
  */
 
-static void addr_name(const struct sockaddr* sa, char* out, size_t len) {
+void addr_name(const struct sockaddr* sa, char* out, size_t len) {
   char ip[INET6_ADDRSTRLEN];
 
   if (sa->sa_family == AF_INET6) {
@@ -277,44 +195,15 @@ static void target_name(char* out, size_t len) {
     snprintf(out, len, "%s:%s", opt_host ? opt_host : "*", opt_port);
 }
 
-static size_t addr_len(const struct sockaddr* sa) {
+size_t addr_len(const struct sockaddr* sa) {
   return sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
                                    : sizeof(struct sockaddr_in);
-}
-
-static unsigned int addr_hash(const struct sockaddr* sa) {
-  const unsigned char* p = (const unsigned char*)sa;
-  size_t n = addr_len(sa);
-  uint32_t h = 2166136261u;
-  size_t i;
-
-  for (i = 0; i < n; i++) h = (h ^ p[i]) * 16777619u;
-  return h % UDP_HASH_SIZE;
-}
-
-/* Equal family, address and port (sockaddr padding is ignored). */
-static int addr_equal(const struct sockaddr* a, const struct sockaddr* b) {
-  if (a->sa_family != b->sa_family) return 0;
-  if (a->sa_family == AF_INET) {
-    const struct sockaddr_in* x = (const struct sockaddr_in*)a;
-    const struct sockaddr_in* y = (const struct sockaddr_in*)b;
-    return x->sin_port == y->sin_port &&
-           x->sin_addr.s_addr == y->sin_addr.s_addr;
-  }
-  if (a->sa_family == AF_INET6) {
-    const struct sockaddr_in6* x = (const struct sockaddr_in6*)a;
-    const struct sockaddr_in6* y = (const struct sockaddr_in6*)b;
-    return x->sin6_port == y->sin6_port &&
-           x->sin6_scope_id == y->sin6_scope_id &&
-           memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0;
-  }
-  return 0;
 }
 
 /* ---- blocks ---------------------------------------------------------------
  */
 
-static block_t* block_new(size_t size) {
+block_t* block_new(size_t size) {
   return malloc(sizeof(block_t) + size);
 }
 
@@ -330,7 +219,7 @@ static block_t* block_shrink(block_t* b, size_t used) {
 /* ---- flows ----------------------------------------------------------------
  */
 
-static flow_t* flow_new(void) {
+flow_t* flow_new(void) {
   flow_t* f = calloc(1, sizeof(*f));
 
   if (f == NULL) {
@@ -350,27 +239,13 @@ static flow_t* flow_new(void) {
   return f;
 }
 
-static void hash_remove(flow_t* f) {
-  flow_t** pp;
-
-  if (!f->hashed) return;
-  for (pp = &udp_hash[addr_hash((struct sockaddr*)&f->peer)]; *pp != NULL;
-       pp = &(*pp)->hnext) {
-    if (*pp == f) {
-      *pp = f->hnext;
-      break;
-    }
-  }
-  f->hashed = 0;
-}
-
-static void flow_maybe_free(flow_t* f) {
+void flow_maybe_free(flow_t* f) {
   if (!f->closing || f->pending != 0) return;
   if (f->stream_live && !f->stream_closed) return;
   if (f->sock_live && !f->sock_closed) return;
   say(2, "flow %lu: released", f->id);
-  hash_remove(f);
-  if (f->udp_paused) udp_paused_count--;
+  udp_flow_unhash(f);
+  udp_flow_released(f);
   f->prev->next = f->next;
   f->next->prev = f->prev;
   if (f->ai_head != NULL) uv_freeaddrinfo(f->ai_head);
@@ -406,10 +281,10 @@ static void sock_stop(flow_t* f) {
 /* Ends the flow. CLOSE_RESET_STREAM sends RST instead of FIN (the local side
  * failed); CLOSE_RESET_SOCK resets the TCP connection (the stream was
  * reset). */
-static void flow_close(flow_t* f, int how) {
+void flow_close(flow_t* f, int how) {
   if (f->closing) return;
   f->closing = 1;
-  hash_remove(f);
+  udp_flow_unhash(f);
   if (f->stream_live && !f->stream_closing) {
     f->stream_closing = 1;
     if (session_state == S_CLOSED)
@@ -442,8 +317,7 @@ static void flow_check_done(flow_t* f) {
 /* ---- stream -> socket -----------------------------------------------------
  */
 
-static void on_stream_alloc(yamux_stream_t* stream, size_t size,
-                            uv_buf_t* buf) {
+void on_stream_alloc(yamux_stream_t* stream, size_t size, uv_buf_t* buf) {
   block_t* b;
 
   (void)stream;
@@ -492,11 +366,45 @@ static void flow_drain(flow_t* f) {
     sock_shutdown(f);
 }
 
-/* A write to the stream failed: if the session is ending, let the socket
- * drain; otherwise the stream is broken and the socket is reset. */
+/* The connection ends before its stream did: it is one of the unfinished
+ * connections the end of the session reports. A stop that a signal asked
+ * for is no failure. */
+static void flow_count_cut(flow_t* f) {
+  if (f->cut || kind == K_UDP || !f->sock_live) return;
+  f->cut = 1;
+  if (!shutting_down) flows_cut++;
+}
+
+/* The stream ended without the peer's FIN (the session ended under it): the
+ * bytes already queued to the socket are delivered, then the connection is
+ * reset, so that the client cannot take what it got for the whole. A Unix
+ * socket has no reset: it is closed without the half-close that precedes a
+ * normal end (its client reads ECONNRESET if bytes it sent were still
+ * unread, else end of file). */
+static void flow_abort(flow_t* f) {
+  if (f->closing) return;
+  flow_count_cut(f);
+  f->aborting = 1;
+  sock_stop(f);
+  if (f->sock_writes == 0) flow_close(f, CLOSE_RESET_SOCK);
+}
+
+/* The session ended: nothing more can go up the stream. The flow ends when
+ * the stream's end (the peer's FIN, or the session's error after the data
+ * already received) has reached the socket. */
+static void flow_up_ended(flow_t* f) {
+  if (f->closing) return;
+  sock_stop(f);
+  f->sock_eof = 1;
+  f->fin_done = 1;
+  flow_check_done(f);
+}
+
+/* A write to the stream failed: if the session is ending, the stream's end
+ * decides; otherwise the stream is broken and the socket is reset. */
 static void flow_stream_failed(flow_t* f) {
   if (session_state != S_RUNNING)
-    flow_drain(f);
+    flow_up_ended(f);
   else
     flow_close(f, CLOSE_RESET_SOCK);
 }
@@ -516,11 +424,14 @@ static void on_sock_write(uv_write_t* req, int status) {
 
   free(b);
   f->pending--;
+  f->sock_writes--;
   if (status < 0) {
     if (status != UV_ECANCELED && !f->closing) {
       say(1, "flow %lu: write: %s", f->id, errstr(status));
       flow_close(f, CLOSE_RESET_STREAM);
     }
+  } else if (f->aborting) {
+    if (f->sock_writes == 0) flow_close(f, CLOSE_RESET_SOCK);
   } else if (!f->closing && !f->stream_reading) {
     start_copy(f);
   }
@@ -550,7 +461,9 @@ static void on_stream_read(yamux_stream_t* stream, ssize_t nread,
       say(0, "out of memory");
       flow_close(f, CLOSE_RESET_STREAM);
     } else {
-      flow_drain(f);
+      say(1, "flow %lu: stream ended with the session: %s", f->id,
+          errstr((int)nread));
+      flow_abort(f);
     }
     return;
   }
@@ -567,6 +480,7 @@ static void on_stream_read(yamux_stream_t* stream, ssize_t nread,
     return;
   }
   f->pending++;
+  f->sock_writes++;
   st.down_bytes += (uint64_t)nread;
   if (uv_stream_get_write_queue_size(&f->sock.stream) > HIGH_WATER) {
     yamux_read_stop(&f->stream);
@@ -587,7 +501,7 @@ static void on_sock_alloc(uv_handle_t* handle, size_t size, uv_buf_t* buf) {
   buf->len = b != NULL ? size : 0;
 }
 
-static void on_stream_write(yamux_write_t* req, int status) {
+void on_stream_write(yamux_write_t* req, int status) {
   block_t* b = (block_t*)req;
   flow_t* f = b->flow;
 
@@ -633,7 +547,7 @@ static void on_sock_read(uv_stream_t* handle, ssize_t nread,
       } else {
         f->fin_done = 1;
         if (session_state != S_RUNNING)
-          flow_drain(f);
+          flow_up_ended(f);
         else if (r == UV_ECONNRESET)
           flow_close(f, CLOSE_RESET_SOCK);
       }
@@ -661,289 +575,15 @@ static void on_sock_read(uv_stream_t* handle, ssize_t nread,
   if (yamux_stream_get_write_queue_size(&f->stream) > HIGH_WATER) sock_stop(f);
 }
 
-/* ---- UDP ------------------------------------------------------------------
- */
-
-static void on_udp_alloc(uv_handle_t* handle, size_t size, uv_buf_t* buf) {
-  (void)handle;
-  (void)size;
-  buf->base = udp_rxbuf;
-  buf->len = sizeof(udp_rxbuf);
-}
-
-/* One datagram from the local side becomes one record on the stream. */
-static void udp_forward(flow_t* f, const char* data, size_t n) {
-  block_t* b;
-  uv_buf_t out;
-  unsigned char* p;
-  int r;
-
-  f->last_active = uv_now(loop);
-  st.udp_in++;
-  if (f->closing || f->fin_done ||
-      yamux_stream_get_write_queue_size(&f->stream) > HIGH_WATER) {
-    st.udp_dropped++; /* UDP may drop; the stream must not grow without end */
-    return;
-  }
-  b = block_new(4 + n);
-  if (b == NULL) {
-    st.udp_dropped++;
-    return;
-  }
-  b->flow = f;
-  p = (unsigned char*)BLOCK_DATA(b);
-  p[0] = (unsigned char)(n >> 24);
-  p[1] = (unsigned char)(n >> 16);
-  p[2] = (unsigned char)(n >> 8);
-  p[3] = (unsigned char)n;
-  memcpy(p + 4, data, n);
-  out = uv_buf_init(BLOCK_DATA(b), (unsigned int)(4 + n));
-  r = yamux_write(&b->req.y, &f->stream, &out, 1, on_stream_write);
-  if (r < 0) {
-    free(b);
-    st.udp_dropped++;
-    if (session_state != S_RUNNING)
-      flow_close(f, CLOSE_CLEAN);
-    else
-      flow_close(f, CLOSE_RESET_STREAM);
-    return;
-  }
-  f->pending++;
-  st.up_bytes += n;
-}
-
-static uv_udp_t* flow_udp_handle(flow_t* f) {
-  return opt_listen ? &listener.udp : &f->sock.udp;
-}
-
-static void udp_resume(flow_t* f) {
-  if (!f->udp_paused) return;
-  f->udp_paused = 0;
-  udp_paused_count--;
-  if (!f->closing && !f->stream_eof) start_copy(f);
-}
-
-static void on_udp_sent(uv_udp_send_t* req, int status) {
-  block_t* b = (block_t*)req;
-  flow_t* f = b->flow;
-  uv_udp_t* h = req->handle;
-  flow_t* g;
-  flow_t* next;
-
-  free(b);
-  f->pending--;
-  if (status < 0 && status != UV_ECANCELED)
-    say(2, "flow %lu: udp send: %s", f->id, errstr(status));
-  if (udp_paused_count > 0 && uv_udp_get_send_queue_size(h) <= LOW_WATER) {
-    if (opt_listen) {
-      for (g = flows.next; g != &flows; g = next) {
-        next = g->next;
-        udp_resume(g);
-      }
-    } else {
-      udp_resume(f);
-    }
-  }
-  flow_maybe_free(f);
-}
-
-static void udp_send_record(flow_t* f, block_t* b, uint32_t len) {
-  uv_udp_t* h = flow_udp_handle(f);
-  uv_buf_t out;
-  int r;
-
-  f->last_active = uv_now(loop);
-  if (opt_listen && listener_closed) {
-    free(b);
-    st.udp_dropped++;
-    return;
-  }
-  b->flow = f;
-  out = uv_buf_init(BLOCK_DATA(b), len);
-  r = uv_udp_send(&b->req.d, h, &out, 1,
-                  opt_listen ? (const struct sockaddr*)&f->peer : NULL,
-                  on_udp_sent);
-  if (r < 0) {
-    free(b);
-    st.udp_dropped++;
-    say(2, "flow %lu: udp send: %s", f->id, errstr(r));
-    return;
-  }
-  f->pending++;
-  st.udp_out++;
-  st.down_bytes += len;
-  if (uv_udp_get_send_queue_size(h) > HIGH_WATER && !f->udp_paused) {
-    yamux_read_stop(&f->stream);
-    f->stream_reading = 0;
-    f->udp_paused = 1;
-    udp_paused_count++;
-  }
-}
-
-/* Splits the stream's bytes into records and sends each as a datagram. */
-static void on_udp_stream_read(yamux_stream_t* stream, ssize_t nread,
-                               const uv_buf_t* buf) {
-  flow_t* f = stream->data;
-  const unsigned char* p = (const unsigned char*)buf->base;
-  size_t n = nread > 0 ? (size_t)nread : 0;
-  size_t take;
-
-  while (n > 0 && !f->closing) {
-    if (f->hdr_have < 4) {
-      take = 4 - f->hdr_have;
-      if (take > n) take = n;
-      memcpy(f->hdr + f->hdr_have, p, take);
-      f->hdr_have += (unsigned int)take;
-      p += take;
-      n -= take;
-      if (f->hdr_have < 4) break;
-      f->rec_len = (uint32_t)f->hdr[0] << 24 | (uint32_t)f->hdr[1] << 16 |
-                   (uint32_t)f->hdr[2] << 8 | f->hdr[3];
-      if (f->rec_len > UDP_MAX) {
-        say(0, "flow %lu: UDP record of %lu bytes is too large", f->id,
-            (unsigned long)f->rec_len);
-        flow_close(f, CLOSE_RESET_STREAM);
-        break;
-      }
-      f->rec = block_new(f->rec_len);
-      f->rec_have = 0;
-      if (f->rec == NULL) {
-        say(0, "out of memory");
-        flow_close(f, CLOSE_RESET_STREAM);
-        break;
-      }
-    }
-    take = f->rec_len - f->rec_have;
-    if (take > n) take = n;
-    memcpy(BLOCK_DATA(f->rec) + f->rec_have, p, take);
-    f->rec_have += (uint32_t)take;
-    p += take;
-    n -= take;
-    if (f->rec_have == f->rec_len) {
-      block_t* rec = f->rec;
-      f->rec = NULL;
-      f->hdr_have = 0;
-      udp_send_record(f, rec, f->rec_len);
-    }
-  }
-  if (buf->base != NULL) free(BLOCK_OF(buf->base));
-  if (nread < 0) {
-    f->stream_reading = 0;
-    f->stream_eof = 1;
-    if (nread == UV_EOF) say(2, "flow %lu: stream EOF", f->id);
-    flow_close(f, nread == UV_ENOBUFS ? CLOSE_RESET_STREAM : CLOSE_CLEAN);
-  }
-}
-
-static void on_udp_flow_read(uv_udp_t* handle, ssize_t nread,
-                             const uv_buf_t* buf, const struct sockaddr* addr,
-                             unsigned flags) {
-  flow_t* f = handle->data;
-
-  if (nread < 0) {
-    /* A connected UDP socket reports ICMP errors; the flow goes on. */
-    say(2, "flow %lu: udp receive: %s", f->id, errstr((int)nread));
-    return;
-  }
-  if (addr == NULL) return;
-  if (flags & UV_UDP_PARTIAL) {
-    st.udp_dropped++;
-    return;
-  }
-  udp_forward(f, buf->base, (size_t)nread);
-}
-
-static void on_udp_open(yamux_connect_t* req, int status);
-
-static void on_udp_listener_read(uv_udp_t* handle, ssize_t nread,
-                                 const uv_buf_t* buf,
-                                 const struct sockaddr* addr, unsigned flags) {
-  unsigned int h;
-  flow_t* f;
-  int r;
-
-  (void)handle;
-  if (nread < 0) {
-    say(1, "udp receive: %s", errstr((int)nread));
-    return;
-  }
-  if (addr == NULL) return;
-  if (flags & UV_UDP_PARTIAL) {
-    st.udp_dropped++;
-    return;
-  }
-  h = addr_hash(addr);
-  for (f = udp_hash[h]; f != NULL; f = f->hnext)
-    if (addr_equal((const struct sockaddr*)&f->peer, addr)) break;
-  if (f == NULL) {
-    if (session_state != S_RUNNING) {
-      st.udp_dropped++;
-      return;
-    }
-    f = flow_new();
-    if (f == NULL) {
-      st.udp_dropped++;
-      return;
-    }
-    memcpy(&f->peer, addr, addr_len(addr));
-    addr_name(addr, f->name, sizeof(f->name));
-    yamux_stream_init(&session, &f->stream);
-    r = yamux_stream_open(&f->open_req, &f->stream, on_udp_open);
-    if (r < 0) {
-      say(0, "open stream for %s: %s", f->name, errstr(r));
-      st.open_failures++;
-      st.udp_dropped++;
-      flow_close(f, CLOSE_CLEAN);
-      return;
-    }
-    f->stream_live = 1;
-    f->pending++;
-    f->hnext = udp_hash[h];
-    udp_hash[h] = f;
-    f->hashed = 1;
-    say(1, "flow %lu: udp %s -> stream %u", f->id, f->name, f->stream.id);
-    start_copy(f);
-  }
-  udp_forward(f, buf->base, (size_t)nread);
-}
-
-static void on_udp_open(yamux_connect_t* req, int status) {
-  flow_t* f = req->stream->data;
-
-  f->pending--;
-  if (status < 0 && status != UV_ECANCELED && !f->closing) {
-    say(0, "open stream for %s: %s", f->name, errstr(status));
-    st.open_failures++;
-    flow_close(f, CLOSE_CLEAN);
-  }
-  flow_maybe_free(f);
-}
-
-static void on_udp_timer(uv_timer_t* timer) {
-  uint64_t now = uv_now(loop);
-  flow_t* f;
-  flow_t* next;
-
-  (void)timer;
-  for (f = flows.next; f != &flows; f = next) {
-    next = f->next;
-    if (!f->closing && now - f->last_active >= opt_udp_timeout_ms) {
-      say(1, "flow %lu: idle, expired", f->id);
-      st.udp_expired++;
-      flow_close(f, CLOSE_CLEAN);
-    }
-  }
-}
-
 /* ---- starting the copy ----------------------------------------------------
  */
 
 /* Starts (or resumes) reading both sides of a connected flow, each only
  * while the other side's write queue is short. */
-static void start_copy(flow_t* f) {
+void start_copy(flow_t* f) {
   int r;
 
-  if (f->closing) return;
+  if (f->closing || f->aborting) return;
   if (f->sock_live && !f->sock_reading && !f->sock_eof && !f->draining &&
       (!f->stream_live ||
        yamux_stream_get_write_queue_size(&f->stream) <= LOW_WATER)) {
@@ -1169,7 +809,7 @@ static void on_open(yamux_connect_t* req, int status) {
   f->pending--;
   if (status < 0 && status != UV_ECANCELED && !f->closing) {
     if (session_state != S_RUNNING) {
-      flow_drain(f);
+      flow_abort(f);
     } else {
       say(0, "open stream for %s: %s", f->name, errstr(status));
       st.open_failures++;
@@ -1306,11 +946,39 @@ bound:
   return 0;
 }
 
+/* Whether path is a socket that nobody listens on any more (its listener
+ * was killed before it could remove it): a connection to it is refused.
+ * A live socket, one with a full backlog, or a file that is not a socket
+ * is not stale. */
+static int unix_socket_is_stale(const char* path) {
+  struct sockaddr_un a;
+  struct stat sb;
+  size_t len = strlen(path);
+  int fd;
+  int r;
+
+  if (lstat(path, &sb) != 0 || !S_ISSOCK(sb.st_mode)) return 0;
+  if (len >= sizeof(a.sun_path)) return 0;
+  memset(&a, 0, sizeof(a));
+  a.sun_family = AF_UNIX;
+  memcpy(a.sun_path, path, len + 1);
+  fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return 0;
+  r = connect(fd, (struct sockaddr*)&a, sizeof(a)) != 0 &&
+      errno == ECONNREFUSED;
+  close(fd);
+  return r;
+}
+
 static int listen_unix(void) {
   int r;
 
   uv_pipe_init(loop, &listener.pipe, 0);
   r = uv_pipe_bind(&listener.pipe, opt_path);
+  if (r == UV_EADDRINUSE && unix_socket_is_stale(opt_path)) {
+    say(0, "removed the stale socket %s (nothing listened on it)", opt_path);
+    if (unlink(opt_path) == 0) r = uv_pipe_bind(&listener.pipe, opt_path);
+  }
   if (r == 0) {
     unix_bound = 1;
     r = uv_listen(&listener.stream, 511, on_local_connection);
@@ -1338,15 +1006,9 @@ static void on_drain_timeout(uv_timer_t* timer) {
   say(1, "flows did not drain in time: closing them");
   for (f = flows.next; f != &flows; f = next) {
     next = f->next;
+    if (!f->closing) flow_count_cut(f);
     flow_close(f, CLOSE_RESET_SOCK);
   }
-}
-
-static void close_timers(void) {
-  if (!uv_is_closing((uv_handle_t*)&udp_timer))
-    uv_close((uv_handle_t*)&udp_timer, NULL);
-  if (!uv_is_closing((uv_handle_t*)&drain_timer))
-    uv_close((uv_handle_t*)&drain_timer, NULL);
 }
 
 static void on_child_timer(uv_timer_t* timer) {
@@ -1364,16 +1026,25 @@ static void on_session_closed(yamux_session_t* s) {
 
   (void)s;
   session_state = S_CLOSED;
-  /* Stream handles of a closed session are released with it. */
+  /* Stream handles of a closed session are released with it. A connection
+   * whose stream had not ended is unfinished. */
   for (f = flows.next; f != &flows; f = next) {
     next = f->next;
     if (f->stream_live) f->stream_closed = 1;
-    if (!f->closing)
+    if (f->closing)
+      flow_maybe_free(f);
+    else if (kind == K_UDP || f->stream_eof)
       flow_drain(f);
     else
-      flow_maybe_free(f);
+      flow_abort(f);
   }
-  close_timers();
+  udp_expiry_stop();
+  /* Flushing flows get the same time after a stop we were asked for: a
+   * client that reads nothing must not keep the process alive. */
+  if (nflows > 0 && !uv_is_active((uv_handle_t*)&drain_timer)) {
+    uv_timer_start(&drain_timer, on_drain_timeout, DRAIN_TIMEOUT_MS, 0);
+    uv_unref((uv_handle_t*)&drain_timer);
+  }
   if (child_live) {
     uv_timer_start(&child_timer, on_child_timer, CHILD_GRACE_MS, 0);
     uv_unref((uv_handle_t*)&child_timer);
@@ -1388,19 +1059,26 @@ static void session_finish(void) {
 }
 
 static void on_session_end(yamux_session_t* s, int status) {
+  flow_t* f;
+  flow_t* next;
+
   (void)s;
   end_status = status;
   if (session_state == S_RUNNING) session_state = S_ENDED;
   /* A transport EOF is the normal end, and so is a reset or broken pipe
    * after the peer's Go Away(0): it closed without reading our last bytes.
-   * (With -v the library has logged the end already.) */
+   * Whether it left connections unfinished is known when they end. */
   if (status != UV_EOF &&
       !(goaway_received && (status == UV_ECONNRESET || status == UV_EPIPE)) &&
-      !shutting_down) {
-    if (opt_verbose == 0) say(0, "session ended: %s", errstr(status));
-    exit_code = 1;
-  }
+      !shutting_down)
+    session_failed = 1;
   stop_listener();
+  if (kind != K_UDP) {
+    for (f = flows.next; f != &flows; f = next) {
+      next = f->next;
+      flow_up_ended(f);
+    }
+  }
   if (nflows == 0) {
     session_finish();
   } else {
@@ -1437,16 +1115,40 @@ static void on_child_exit(uv_process_t* p, int64_t status, int signum) {
   uv_close((uv_handle_t*)p, NULL);
   if (!uv_is_closing((uv_handle_t*)&child_timer))
     uv_close((uv_handle_t*)&child_timer, NULL);
-  /* The command's failure is ours, unless we stopped it. */
-  if (signum != 0 && !shutting_down && !child_killed) {
-    say(0, "command killed by signal %d", signum);
+  say(1, "command exited with status %lld, signal %d", (long long)status,
+      signum);
+  /* The command's failure is ours, unless we stopped it; report_end() says
+   * so. */
+  if ((signum != 0 || status != 0) && !shutting_down && !child_killed) {
+    child_failed = 1;
+    child_status = status;
+    child_signal = signum;
+  }
+}
+
+/* One line on stderr and exit status 1 for an end that was not clean: the
+ * session failed or left connections unfinished (the command's failure, if
+ * it also failed, on the same line), or the command failed alone. */
+static void report_end(void) {
+  char cut[80] = "";
+  char cmd[80] = "";
+
+  if (child_failed && child_signal != 0)
+    snprintf(cmd, sizeof(cmd), "command killed by signal %d", child_signal);
+  else if (child_failed)
+    snprintf(cmd, sizeof(cmd), "command exited with status %lld",
+             (long long)child_status);
+  if (session_failed || flows_cut > 0) {
+    if (flows_cut > 0)
+      snprintf(cut, sizeof(cut), "; %lu unfinished connection%s %s", flows_cut,
+               flows_cut == 1 ? "" : "s", kind == K_TCP ? "reset" : "closed");
+    say(0, "session ended: %s%s%s%s",
+        end_status != 0 ? errstr(end_status) : "closed", cut,
+        cmd[0] != '\0' ? "; " : "", cmd);
     exit_code = 1;
-  } else if (status != 0 && !shutting_down && !child_killed) {
-    say(0, "command exited with status %lld", (long long)status);
+  } else if (child_failed) {
+    say(0, "%s", cmd);
     exit_code = 1;
-  } else {
-    say(1, "command exited with status %lld, signal %d", (long long)status,
-        signum);
   }
 }
 
@@ -1564,7 +1266,9 @@ static int valid_port(const char* s) {
   if (s[0] >= '0' && s[0] <= '9') {
     for (const char* p = s; *p; p++)
       if (*p < '0' || *p > '9') return 0;
-    return parse_u64(s, &v) == 0 && v <= 65535;
+    /* Port 0 is any port: a listener may ask for one (-v says which it
+     * got), a dial cannot. */
+    return parse_u64(s, &v) == 0 && v <= 65535 && (v > 0 || opt_listen);
   }
   return getservbyname(s, opt_udp ? "udp" : "tcp") != NULL;
 }
@@ -1629,8 +1333,8 @@ static int parse_args(int argc, char** argv) {
         if (errno != 0 || *end != '\0' || end == optarg || !(d >= 0) || d > 1e9)
           return bad_usage("--udp-timeout: not a number of seconds: %s",
                            optarg);
-        opt_udp_timeout_ms = (uint64_t)(d * 1000 + 0.5);
-        if (d > 0 && opt_udp_timeout_ms == 0) opt_udp_timeout_ms = 1;
+        udp_timeout_ms = (uint64_t)(d * 1000 + 0.5);
+        if (d > 0 && udp_timeout_ms == 0) udp_timeout_ms = 1;
         break;
       case 'v':
         opt_verbose++;
@@ -1703,7 +1407,6 @@ int main(int argc, char** argv) {
 
   loop = uv_default_loop();
   flows.next = flows.prev = &flows;
-  uv_timer_init(loop, &udp_timer);
   uv_timer_init(loop, &drain_timer);
   uv_signal_init(loop, &sig_int);
   uv_signal_init(loop, &sig_term);
@@ -1731,15 +1434,10 @@ int main(int argc, char** argv) {
     stop_listener();
     goto out;
   }
-  if (kind == K_UDP && opt_udp_timeout_ms > 0) {
-    uint64_t tick = opt_udp_timeout_ms / 4;
-    if (tick < 10) tick = 10;
-    if (tick > 1000) tick = 1000;
-    uv_timer_start(&udp_timer, on_udp_timer, tick, tick);
-    uv_unref((uv_handle_t*)&udp_timer);
-  }
+  if (kind == K_UDP) udp_expiry_start();
   uv_run(loop, UV_RUN_DEFAULT);
   if (opt_stats || opt_verbose > 0) print_stats();
+  report_end();
 
 out:
   stop_listener();
