@@ -586,6 +586,18 @@ YAMUX_EXTERN int yamux_write(yamux_write_t* req, yamux_stream_t* stream,
                              const uv_buf_t bufs[], unsigned int nbufs,
                              yamux_write_cb cb);
 
+/* Sets the stream's send priority: its urgency, 0 (most urgent) to 7
+ * (least), default 3, as in HTTP's extensible priorities (RFC 9218). When
+ * the transport can take more, Data frames of more urgent streams go
+ * first; streams of equal urgency take turns (round-robin, one frame of at
+ * most max_frame_size each). Control frames (pings, credit, SYN, FIN, RST)
+ * always go ahead of Data. Priorities order only what waits in this
+ * session: a frame the transport already holds is finished first (see
+ * yamux_session_send_buffers()). Takes effect at once, also for data
+ * already queued. Local only: nothing goes on the wire.
+ * Returns 0 or UV_EINVAL (not live, closing, urgency out of range). */
+YAMUX_EXTERN int yamux_stream_set_priority(yamux_stream_t* stream, int urgency);
+
 /* Bytes accepted by yamux_write() and not yet written by the transport
  * (queued, or in the gather list the transport holds): the backpressure
  * signal (stop writing above your threshold, resume from a write callback).

@@ -69,9 +69,20 @@ enum {
   YAMUX__S_ON_TIMER = 1u << 18,       /* link is in open/linger_timers */
   YAMUX__S_ON_DELIVERQ = 1u << 19,    /* link is in deliverq */
   YAMUX__S_LINGER = 1u << 20,         /* the timer is the linger timer */
-  YAMUX__S_TUNE_SETTLE = 1u << 21     /* window just changed: next epoch
+  YAMUX__S_TUNE_SETTLE = 1u << 21,    /* window just changed: next epoch
                                        * only measures (tune.c) */
+  YAMUX__S_SPARSE = 1u << 22          /* in sendq ahead of its round: a
+                                       * small write on an idle stream */
 };
+
+/* Bits 24-26 of the state hold the stream's send priority (urgency 0-7,
+ * lower first; yamux_stream_set_priority()). */
+#define YAMUX__S_PRIO_SHIFT 24
+#define YAMUX__S_PRIO_MASK (7u << YAMUX__S_PRIO_SHIFT)
+#define YAMUX__PRIO_LEVELS 8
+#define YAMUX__PRIO_DEFAULT 3
+#define YAMUX__STREAM_PRIO(st) \
+  (((st)->state & YAMUX__S_PRIO_MASK) >> YAMUX__S_PRIO_SHIFT)
 
 #define YAMUX__S_RESET \
   (YAMUX__S_RST_SENT | YAMUX__S_RST_RCVD | YAMUX__S_RST_PENDING)
@@ -196,7 +207,7 @@ typedef struct yamux__session {
 
   /* Queues. */
   yamux__queue_t ctrlq;
-  yamux__queue_t sendq;
+  yamux__queue_t sendq[YAMUX__PRIO_LEVELS]; /* by priority, round-robin */
   yamux__queue_t accept_q;
   yamux__queue_t syn_waitq;
   yamux__queue_t deliverq;
@@ -236,7 +247,13 @@ typedef struct yamux__session {
   uint64_t rtt_probed_at;  /* when window tuning last asked for a ping */
   uint64_t close_deadline;
 
-  /* The output batch: [head, tail) is unsent. */
+  /* The output batch: [head, tail) is unsent. While `lent` the transport
+   * holds [head, tail) (send_buffers() returned it, send_done() not yet
+   * called) and nothing in it may move. `backed_up`: the transport's last
+   * write was short, so it is handed at most one frame at a time. */
+  int lent;
+  int backed_up;
+  size_t lent_bytes; /* bytes of the entries lent */
   uv_buf_t iov[YAMUX__BATCH_IOV];
   uint8_t hdrs[YAMUX__BATCH_IOV][YAMUX__HDR_LEN];
   yamux_write_t* owner[YAMUX__BATCH_IOV]; /* the write request a slice ends */
@@ -287,6 +304,8 @@ uint32_t yamux__take_credit(yamux__stream_t* st);
 
 /* sched.c */
 unsigned int yamux__gather(yamux__session_t* s, unsigned int max_bufs);
+unsigned int yamux__lend(yamux__session_t* s, unsigned int max_bufs);
+void yamux__sendq_insert(yamux__session_t* s, yamux__stream_t* st, int front);
 void yamux__consume(yamux__session_t* s, size_t nbytes);
 void yamux__fail_batch(yamux__session_t* s, int status);
 int yamux__want_write(const yamux__session_t* s);

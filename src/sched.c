@@ -70,6 +70,7 @@ static int emit_ctrl(yamux__session_t* s, yamux__stream_t* st, uint32_t limit,
     if (extra == 0 && has_sendable(st) && *budget > 0) {
       emit_data(s, st, limit, budget);
       yamux__queue_remove(&st->send_link);
+      st->state &= ~YAMUX__S_SPARSE;
       yamux__stream_queue_send(st); /* to the back of the round */
       if (s->tail >= limit) {
         if (st->credit_pending >= yamux__credit_threshold(st) ||
@@ -152,8 +153,158 @@ static int emit_data(yamux__session_t* s, yamux__stream_t* st, uint32_t limit,
   return 1;
 }
 
+/* ---- the batch between writes ------------------------------------------ */
+
+/* Is entry i the header of a frame? Headers point into hdrs[i] (the first
+ * entry, partly written, may point into its middle). */
+static int is_header(const yamux__session_t* s, uint32_t i) {
+  const uint8_t* b = (const uint8_t*)s->iov[i].base;
+  return b >= s->hdrs[i] && b < s->hdrs[i] + YAMUX__HDR_LEN;
+}
+
+/* Where the first frame of the batch ends. */
+static uint32_t first_frame_end(const yamux__session_t* s) {
+  uint32_t i = s->head + 1;
+  while (i < s->tail && !is_header(s, i)) i++;
+  return i;
+}
+
+/* Moves the unsent entries to the front of the batch. */
+static void compact(yamux__session_t* s) {
+  uint32_t i, j;
+  if (s->head == 0) return;
+  for (i = s->head, j = 0; i < s->tail; i++, j++) {
+    if (is_header(s, i)) {
+      size_t off = (size_t)((uint8_t*)s->iov[i].base - s->hdrs[i]);
+      memcpy(s->hdrs[j], s->hdrs[i], YAMUX__HDR_LEN);
+      s->iov[j] = uv_buf_init((char*)s->hdrs[j] + off, s->iov[i].len);
+    } else {
+      s->iov[j] = s->iov[i];
+    }
+    s->owner[j] = s->owner[i];
+  }
+  s->tail -= s->head;
+  s->head = 0;
+}
+
+/* Steps a write request back over its last gathered `len` bytes. */
+static void rewind_req(yamux__stream_t* st, yamux_write_t* r, size_t len) {
+  if (r->buf_index_ == r->nbufs_ || r->buf_offset_ == 0) {
+    /* The slice ended a buffer: back to the last non-empty one. */
+    unsigned int k = r->buf_index_;
+    do k--;
+    while (r->bufs_[k].len == 0);
+    r->buf_index_ = k;
+    r->buf_offset_ = r->bufs_[k].len;
+  }
+  r->buf_offset_ -= len;
+  if (yamux__queue_empty(&r->queue_)) /* it was wholly gathered */
+    yamux__queue_insert_head(&st->writes, &r->queue_);
+  if (--r->refs_ == 0) st->inflight_reqs--;
+}
+
+/* Takes back the Data frames at the end of the batch that the transport has
+ * not started (nor been given), so that the next gather puts control frames
+ * and other streams' data ahead of them: what waits behind our own backlog
+ * is then at most the frame being written. Only plain Data frames of
+ * healthy streams go back; a frame with SYN, ACK, FIN or RST, a control
+ * frame, or anything of a failed stream stays, and so does all before it. */
+static void ungather(yamux__session_t* s) {
+  uint32_t keep = first_frame_end(s);
+  while (s->tail > keep) {
+    uint32_t h = s->tail - 1, j;
+    yamux__frame_hdr_t f;
+    yamux__stream_t* st;
+    while (h > keep && !is_header(s, h)) h--;
+    if (!is_header(s, h) || h + 1 == s->tail) return;
+    yamux__frame_decode(s->hdrs[h], &f);
+    if (f.type != YAMUX__TYPE_DATA || f.flags != 0) return;
+    st = yamux__map_find(&s->map, f.stream_id);
+    if (st == NULL ||
+        (st->state & (YAMUX__S_RELEASED | YAMUX__S_FAILED | YAMUX__S_RESET)))
+      return;
+    for (j = h + 1; j < s->tail; j++)
+      if (s->owner[j] == NULL || s->owner[j]->status_ != 0) return;
+    for (j = s->tail; j-- > h + 1;) {
+      rewind_req(st, s->owner[j], s->iov[j].len);
+      s->owner[j] = NULL;
+    }
+    st->write_queued += f.length;
+    st->send_window += f.length;
+    st->bytes_sent -= f.length;
+    s->stats.data_bytes_sent -= f.length;
+    s->stats.frames_sent--;
+    s->tail = h;
+    /* Its turn had come: back to the front of its round. */
+    yamux__queue_remove(&st->send_link);
+    yamux__sendq_insert(s, st, 1);
+  }
+}
+
+/* How many entries to hand the transport: all, or while its writes come
+ * back short, whole frames up to one Data frame's worth, so that it never
+ * holds (and cannot be stuck writing) more of our backlog than that. */
+unsigned int yamux__lend(yamux__session_t* s, unsigned int max_bufs) {
+  uint32_t end = s->tail;
+  if (s->backed_up) {
+    size_t bytes = 0;
+    for (end = s->head; end < s->tail; end++) {
+      if (end > s->head && is_header(s, end) && bytes >= s->cfg.max_frame_size)
+        break;
+      bytes += s->iov[end].len;
+    }
+  }
+  return YAMUX__MIN(end - s->head, max_bufs);
+}
+
+/* ---- gathering ----------------------------------------------------------- */
+
+/* Puts a stream with data to send into its priority's round: sparse
+ * streams (S_SPARSE) first, in arrival order, then with `front` at the
+ * head of the rest (its turn had come), else at the tail. fq_codel serves
+ * new flows ahead of old ones the same way, so that a request beside a
+ * bulk transfer waits for at most the frame being written. */
+void yamux__sendq_insert(yamux__session_t* s, yamux__stream_t* st, int front) {
+  yamux__queue_t* q = &s->sendq[YAMUX__STREAM_PRIO(st)];
+  yamux__queue_t* at = q->next;
+  if (!(st->state & YAMUX__S_SPARSE) && !front) {
+    yamux__queue_insert_tail(q, &st->send_link);
+    return;
+  }
+  while (at != q && (yamux__queue_data(at, yamux__stream_t, send_link)->state &
+                     YAMUX__S_SPARSE))
+    at = at->next;
+  yamux__queue_insert_tail(at, &st->send_link); /* just before `at` */
+}
+
+/* One round of Data frames from the streams of one priority, round-robin.
+ * Returns 0 when the batch is full. */
+static int gather_data(yamux__session_t* s, yamux__queue_t* q, uint32_t limit,
+                       uint32_t* budget) {
+  while (!yamux__queue_empty(q) && *budget > 0) {
+    yamux__queue_t* l = yamux__queue_head(q);
+    yamux__stream_t* st = yamux__queue_data(l, yamux__stream_t, send_link);
+    yamux__queue_remove(l);
+    if (!has_sendable(st)) continue;
+    if (!emit_data(s, st, limit, budget)) {
+      yamux__queue_insert_head(q, l);
+      return 0;
+    }
+    st->state &= ~YAMUX__S_SPARSE; /* served: an ordinary turn from now on */
+    /* Round-robin: a stream with more goes to the back. */
+    if (has_sendable(st)) yamux__queue_insert_tail(q, l);
+  }
+  return 1;
+}
+
 unsigned int yamux__gather(yamux__session_t* s, unsigned int max_bufs) {
   uint32_t limit, budget;
+  int prio;
+  if (!s->lent) {
+    /* Nothing is in the transport's hands: the unsent rest may move. */
+    compact(s);
+    ungather(s);
+  }
   if (s->head == s->tail) s->head = s->tail = 0;
   limit = YAMUX__BATCH_IOV;
   if (max_bufs < limit - s->head) limit = s->head + max_bufs;
@@ -209,18 +360,9 @@ unsigned int yamux__gather(yamux__session_t* s, unsigned int max_bufs) {
     s->goaway_sent = 1;
     s->stats.goaway_sent = (uint64_t)s->goaway_code + 1;
   }
-  while (!yamux__queue_empty(&s->sendq) && budget > 0) {
-    yamux__queue_t* q = yamux__queue_head(&s->sendq);
-    yamux__stream_t* st = yamux__queue_data(q, yamux__stream_t, send_link);
-    yamux__queue_remove(q);
-    if (!has_sendable(st)) continue;
-    if (!emit_data(s, st, limit, &budget)) {
-      yamux__queue_insert_head(&s->sendq, q);
-      break;
-    }
-    /* Round-robin: a stream with more goes to the back. */
-    if (has_sendable(st)) yamux__queue_insert_tail(&s->sendq, q);
-  }
+  /* Data, most urgent priority first. */
+  for (prio = 0; prio < YAMUX__PRIO_LEVELS && budget > 0; prio++)
+    if (!gather_data(s, &s->sendq[prio], limit, &budget)) break;
   return s->tail - s->head;
 }
 
@@ -265,8 +407,12 @@ void yamux__fail_batch(yamux__session_t* s, int status) {
 }
 
 int yamux__want_write(const yamux__session_t* s) {
-  return s->head < s->tail || s->pong_count > 0 || s->refuse_count > 0 ||
-         s->goaway_pending || s->keepalive_todo ||
-         !yamux__queue_empty(&s->pings_todo) ||
-         !yamux__queue_empty(&s->ctrlq) || !yamux__queue_empty(&s->sendq);
+  int prio;
+  if (s->head < s->tail || s->pong_count > 0 || s->refuse_count > 0 ||
+      s->goaway_pending || s->keepalive_todo ||
+      !yamux__queue_empty(&s->pings_todo) || !yamux__queue_empty(&s->ctrlq))
+    return 1;
+  for (prio = 0; prio < YAMUX__PRIO_LEVELS; prio++)
+    if (!yamux__queue_empty(&s->sendq[prio])) return 1;
+  return 0;
 }

@@ -402,7 +402,7 @@ int yamux_session_init(yamux_session_t* handle, yamux_role_t role,
   yamux_config_t def;
   const yamux_allocator_t* mem;
   yamux__session_t* s;
-  int rc;
+  int rc, i;
 
   if (handle == NULL || (role != YAMUX_CLIENT && role != YAMUX_SERVER))
     return UV_EINVAL;
@@ -440,7 +440,7 @@ int yamux_session_init(yamux_session_t* handle, yamux_role_t role,
    * peer in practice; the address of the state is good enough and free. */
   yamux__map_init(&s->map, (uint32_t)((uintptr_t)s >> 4) * 2654435761u);
   yamux__queue_init(&s->ctrlq);
-  yamux__queue_init(&s->sendq);
+  for (i = 0; i < YAMUX__PRIO_LEVELS; i++) yamux__queue_init(&s->sendq[i]);
   yamux__queue_init(&s->accept_q);
   yamux__queue_init(&s->syn_waitq);
   yamux__queue_init(&s->deliverq);
@@ -962,13 +962,19 @@ unsigned int yamux_session_send_buffers(yamux_session_t* handle,
                                         const uv_buf_t** bufs,
                                         unsigned int max_bufs, uint64_t now) {
   yamux__session_t* s = sess_of(handle);
-  unsigned int n;
+  unsigned int n, i;
   if (s == NULL || bufs == NULL || !s->started || max_bufs == 0) return 0;
   drive_begin(s, now);
   /* A stream frame takes two entries (header and body): the batch is built
    * with room for both and handed out max_bufs entries at a time. */
-  n = s->transport_dead ? 0 : yamux__gather(s, YAMUX__MAX(max_bufs, 2u));
-  n = YAMUX__MIN(n, max_bufs);
+  n = 0;
+  if (!s->transport_dead) {
+    yamux__gather(s, YAMUX__MAX(max_bufs, 2u));
+    n = yamux__lend(s, max_bufs);
+    s->lent_bytes = 0;
+    for (i = 0; i < n; i++) s->lent_bytes += s->iov[s->head + i].len;
+    s->lent = n > 0;
+  }
   *bufs = &s->iov[s->head];
   yamux__leave(s);
   return sess_of(handle) == NULL ? 0 : n;
@@ -981,9 +987,13 @@ void yamux_session_send_done(yamux_session_t* handle, size_t nbytes, int status,
   drive_begin(s, now);
   if (status < 0) {
     s->transport_dead = 1;
+    s->lent = 0;
     yamux__fail_batch(s, status);
     session_end(s, status);
   } else {
+    /* A short write: the transport is backed up (see yamux__lend). */
+    s->backed_up = s->lent && nbytes < s->lent_bytes;
+    s->lent = 0;
     yamux__consume(s, nbytes);
   }
   yamux__leave(s);

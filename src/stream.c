@@ -22,7 +22,7 @@ yamux__stream_t* yamux__stream_new(yamux__session_t* s, uint32_t id,
   }
   st->sess = s;
   st->id = id;
-  st->state = state;
+  st->state = state | (YAMUX__PRIO_DEFAULT << YAMUX__S_PRIO_SHIFT);
   st->send_window = YAMUX__DEFAULT_WINDOW;
   st->recv_window = s->cfg.initial_window;
   st->recv_window_max = s->cfg.initial_window;
@@ -189,8 +189,7 @@ void yamux__stream_queue_send(yamux__stream_t* st) {
   if (st->state & (YAMUX__S_SYN_WAIT | YAMUX__S_RELEASED | YAMUX__S_RESET |
                    YAMUX__S_FAILED))
     return;
-  if (yamux__queue_empty(&st->send_link))
-    yamux__queue_insert_tail(&st->sess->sendq, &st->send_link);
+  if (yamux__queue_empty(&st->send_link)) yamux__sendq_insert(st->sess, st, 0);
 }
 
 void yamux__stream_release_syn_waiters(yamux__session_t* s) {
@@ -242,6 +241,7 @@ void yamux__stream_cancel_writes(yamux__stream_t* st, int status) {
       r->status_ = status; /* completes when its bytes leave the batch */
   }
   st->write_queued = 0;
+  st->state &= ~YAMUX__S_SPARSE;
   yamux__queue_remove(&st->send_link);
 }
 
@@ -697,11 +697,29 @@ int yamux_write(yamux_write_t* req, yamux_stream_t* h, const uv_buf_t bufs[],
   if (total == 0) {
     yamux__complete_req(s, req, 0);
   } else {
+    /* A small write on an idle stream (a request, a reply) goes ahead of
+     * the streams with a backlog, once. */
+    if (st->write_queued == 0 && total <= s->cfg.max_frame_size &&
+        yamux__queue_empty(&st->send_link))
+      st->state |= YAMUX__S_SPARSE;
     yamux__queue_insert_tail(&st->writes, &req->queue_);
     st->write_queued += total;
     yamux__stream_queue_send(st);
   }
   yamux__api_leave(s);
+  return 0;
+}
+
+int yamux_stream_set_priority(yamux_stream_t* h, int urgency) {
+  yamux__stream_t* st = live(h);
+  if (st == NULL || urgency < 0 || urgency >= YAMUX__PRIO_LEVELS)
+    return UV_EINVAL;
+  st->state = (st->state & ~YAMUX__S_PRIO_MASK) |
+              ((uint32_t)urgency << YAMUX__S_PRIO_SHIFT);
+  if (!yamux__queue_empty(&st->send_link)) { /* to its new round */
+    yamux__queue_remove(&st->send_link);
+    yamux__stream_queue_send(st);
+  }
   return 0;
 }
 

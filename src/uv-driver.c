@@ -18,6 +18,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +39,12 @@
 /* Rounds of yamux_session_run() per dispatch while callbacks keep waking the
  * session; past that the next loop turn continues. */
 #define DRIVER_RUN_ROUNDS 8
+/* A TCP transport's kernel queue of unsent bytes is kept this short
+ * (TCP_NOTSENT_LOWAT): what the socket will not take yet waits in the
+ * session, where a ping reply or another stream's frame can still go
+ * first, not in the kernel behind our own backlog. Bytes in flight (sent,
+ * not yet acknowledged) are not limited, so throughput is not. */
+#define DRIVER_NOTSENT_LOWAT (128 * 1024)
 /* After our half-close, how long to keep reading (and discarding) while
  * waiting for the peer's EOF. Closing a socket with unread data makes the
  * kernel send RST, which could destroy our Go Away in flight. */
@@ -586,6 +594,12 @@ static int start(uv_loop_t* loop, yamux_session_t* s, driver_t* d,
     goto fail;
   }
 
+  if (d->tx != NULL && d->tx->type == UV_TCP) {
+    uv_os_fd_t fd;
+    int lowat = DRIVER_NOTSENT_LOWAT;
+    if (uv_fileno((uv_handle_t*)d->tx, &fd) == 0)
+      setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof(lowat));
+  }
   uv_timer_init(loop, &s->timer_);
   uv_prepare_init(loop, &s->prepare_);
   uv_idle_init(loop, &d->idle);

@@ -1,0 +1,245 @@
+/* Send scheduling under backpressure: a transport that takes a little at a
+ * time (a full pipe or socket) must never make a control frame, or another
+ * stream's data, wait behind more than one Data frame of our own backlog;
+ * priorities order the streams' Data. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "helpers.h"
+#include "task.h"
+
+#define KIB 1024u
+
+/* One write by a slow transport: takes at most `limit` bytes of what the
+ * session offers and decodes the frames that completed. */
+static size_t take_once(tpeer_t* p, size_t limit) {
+  const uv_buf_t* bufs;
+  unsigned int n, i;
+  size_t took = 0;
+
+  if (p->side.woken) {
+    p->side.woken = 0;
+    yamux_session_run(&p->side.session, p->now_ns);
+  }
+  n = yamux_session_send_buffers(&p->side.session, &bufs, 1024, p->now_ns);
+  for (i = 0; i < n && took < limit; i++) {
+    size_t len = bufs[i].len;
+    if (len > limit - took) len = limit - took;
+    tbuf_append(&p->raw, bufs[i].base, len);
+    took += len;
+  }
+  if (n > 0) yamux_session_send_done(&p->side.session, took, 0, p->now_ns);
+  if (took > 0) {
+    size_t used = tframes_decode(&p->out, p->raw.data, p->raw.len);
+    tbuf_consume(&p->raw, used);
+  }
+  return took;
+}
+
+/* Opens a stream and has the peer ACK it with a window of 64 MiB (before
+ * anything is written, so that pumping sends only the SYN). */
+static void open_stream(tpeer_t* p, tstream_t* t) {
+  tstream_init(t, &p->side.session);
+  ASSERT_OK(tstream_open(t));
+  tpeer_pump(p);
+  ASSERT_OK(tpeer_send_frame(p, T_WU, F_ACK, t->handle.id, 64u << 20, NULL, 0));
+}
+
+static void open_bulk(tpeer_t* p, tstream_t* t, size_t bytes) {
+  open_stream(p, t);
+  ASSERT_OK(tstream_write(t, NULL, bytes));
+}
+
+/* Data bytes in frames out[from..) before the first frame that matches,
+ * or SIZE_MAX if none does. */
+static size_t data_before(const tpeer_t* p, size_t from, int type, int flags,
+                          uint32_t id) {
+  size_t i, bytes = 0;
+  for (i = from; i < p->out.n; i++) {
+    const tframe_t* f = &p->out.v[i];
+    if (f->type == type && (flags < 0 || f->flags == flags) && f->id == id)
+      return bytes;
+    if (f->type == T_DATA) bytes += f->length;
+  }
+  return SIZE_MAX;
+}
+
+/* A ping arrives while 4 MiB wait to go out through a transport that
+ * takes 16 KiB a turn: the pong follows at most the Data frame being
+ * written. */
+TEST(sched_pong_waits_at_most_one_frame) {
+  tpeer_t p;
+  tstream_t t;
+  size_t mark, before;
+  int turn;
+
+  tpeer_init(&p, YAMUX_CLIENT, NULL);
+  open_bulk(&p, &t, 4u << 20);
+  for (turn = 0; turn < 20; turn++) ASSERT_GT(take_once(&p, 16 * KIB), 0);
+  mark = p.out.n;
+  ASSERT_OK(tpeer_send_frame(&p, T_PING, F_SYN, 0, 77, NULL, 0));
+  for (turn = 0; turn < 20; turn++) take_once(&p, 16 * KIB);
+  before = data_before(&p, mark, T_PING, F_ACK, 0);
+  ASSERT_NE(before, SIZE_MAX);
+  ASSERT_LE(before, 65536);
+  tstream_close(&t);
+  tpeer_close(&p);
+  tbuf_free(&t.rx);
+  tpeer_free(&p);
+}
+
+/* The same for another stream's small write (an RPC beside a bulk
+ * transfer): it goes out after at most one frame of the bulk stream. */
+TEST(sched_small_write_waits_at_most_one_frame) {
+  tpeer_t p;
+  tstream_t bulk, rpc;
+  size_t mark, before;
+  int turn;
+
+  tpeer_init(&p, YAMUX_CLIENT, NULL);
+  open_stream(&p, &rpc);
+  open_bulk(&p, &bulk, 4u << 20);
+  for (turn = 0; turn < 20; turn++) ASSERT_GT(take_once(&p, 16 * KIB), 0);
+  mark = p.out.n;
+  ASSERT_OK(tstream_write(&rpc, NULL, 64));
+  for (turn = 0; turn < 20; turn++) take_once(&p, 16 * KIB);
+  before = data_before(&p, mark, T_DATA, -1, rpc.handle.id);
+  ASSERT_NE(before, SIZE_MAX);
+  ASSERT_LE(before, 65536);
+  tstream_close(&bulk);
+  tstream_close(&rpc);
+  tpeer_close(&p);
+  tbuf_free(&bulk.rx);
+  tbuf_free(&rpc.rx);
+  tpeer_free(&p);
+}
+
+/* A transport that takes everything gets full batches (the bound above
+ * costs nothing when nothing backs up), and every byte arrives in order. */
+TEST(sched_fast_transport_full_batches) {
+  tpeer_t p;
+  tstream_t t;
+  const uv_buf_t* bufs;
+  unsigned int n;
+  size_t i, data = 0;
+
+  tpeer_init(&p, YAMUX_CLIENT, NULL);
+  open_bulk(&p, &t, 1u << 20);
+  n = yamux_session_send_buffers(&p.side.session, &bufs, 1024, p.now_ns);
+  ASSERT_GE(n, 8); /* 256 KiB: four frames, header and body each */
+  yamux_session_send_done(&p.side.session, 0, 0, p.now_ns);
+  tpeer_pump(&p);
+  for (i = 0; i < p.out.n; i++)
+    if (p.out.v[i].type == T_DATA) {
+      ASSERT_MEM_EQ(p.out.v[i].body, t.rx.data, 0);
+      data += p.out.v[i].length;
+    }
+  ASSERT_EQ(data, 1u << 20);
+  tstream_close(&t);
+  tpeer_close(&p);
+  tbuf_free(&t.rx);
+  tpeer_free(&p);
+}
+
+/* Frames taken back from a backed-up batch go out again later, in order:
+ * the peer receives every byte of every stream exactly once. */
+TEST(sched_backed_up_streams_bytes_intact) {
+  tpair_t pair;
+  tstream_t c[4];
+  tstream_t s[4];
+  int i, turns;
+  yamux_config_t cfg;
+
+  yamux_config_init(&cfg);
+  cfg.keepalive_interval_ms = 0;
+  tpair_init(&pair, &cfg, &cfg);
+  pair.short_write = 3000; /* every write is short */
+  for (i = 0; i < 4; i++) {
+    tstream_init(&c[i], &pair.c.session);
+    ASSERT_OK(tstream_open(&c[i]));
+    ASSERT_OK(tstream_write(&c[i], NULL, 300000 + (size_t)i * 7777));
+    ASSERT_OK(tstream_shutdown(&c[i]));
+  }
+  tpair_pump(&pair);
+  for (i = 0; i < 4; i++) {
+    ASSERT_OK(tstream_accept(&s[i], &pair.s.session));
+    ASSERT_OK(tstream_read_start(&s[i]));
+  }
+  for (turns = 0; turns < 10000; turns++) {
+    int done = 1;
+    tpair_pump(&pair);
+    for (i = 0; i < 4; i++) done &= s[i].eof == 1;
+    if (done) break;
+  }
+  for (i = 0; i < 4; i++) {
+    size_t k, want = 300000 + (size_t)i * 7777;
+    ASSERT_EQ(s[i].eof, 1);
+    ASSERT_EQ(s[i].rx.len, want);
+    for (k = 0; k < want; k++) ASSERT_EQ(s[i].rx.data[k], tpattern(k));
+    ASSERT_EQ(c[i].writes_done, 1);
+    ASSERT_EQ(c[i].last_write_status, 0);
+    tstream_close(&c[i]);
+    tstream_close(&s[i]);
+  }
+  tpair_close(&pair);
+  for (i = 0; i < 4; i++) {
+    tbuf_free(&c[i].rx);
+    tbuf_free(&s[i].rx);
+  }
+}
+
+/* Priorities: while both have data, the urgent stream's frames go first;
+ * equal priorities take turns. */
+TEST(sched_priority_orders_data) {
+  tpeer_t p;
+  tstream_t lo, hi, hi2;
+  size_t i, hi_bytes = 0, lo_before_hi_done = 0;
+  int turn;
+
+  tpeer_init(&p, YAMUX_CLIENT, NULL);
+  open_stream(&p, &lo);
+  open_stream(&p, &hi);
+  open_stream(&p, &hi2);
+  ASSERT_OK(tstream_write(&lo, NULL, 1u << 20));
+  ASSERT_OK(tstream_write(&hi, NULL, 512 * KIB));
+  ASSERT_OK(tstream_write(&hi2, NULL, 512 * KIB));
+  /* Set after the writes were queued: it applies to them too. */
+  ASSERT_OK(yamux_stream_set_priority(&hi.handle, 0));
+  ASSERT_OK(yamux_stream_set_priority(&hi2.handle, 0));
+  ASSERT_EQ(yamux_stream_set_priority(&lo.handle, 8), UV_EINVAL);
+  ASSERT_EQ(yamux_stream_set_priority(&lo.handle, -1), UV_EINVAL);
+  for (turn = 0; turn < 200; turn++) take_once(&p, 64 * KIB);
+  /* Once the first frames are out, nothing of `lo` goes until both urgent
+   * streams are done; they alternate. */
+  for (i = 0; i < p.out.n && hi_bytes < 1024 * KIB; i++) {
+    const tframe_t* f = &p.out.v[i];
+    if (f->type != T_DATA) continue;
+    if (f->id == hi.handle.id || f->id == hi2.handle.id)
+      hi_bytes += f->length;
+    else
+      lo_before_hi_done += f->length;
+  }
+  ASSERT_EQ(hi_bytes, 1024 * KIB);
+  ASSERT_EQ(lo_before_hi_done, 0);
+  {
+    int alternations = 0;
+    uint32_t last = 0;
+    for (i = 0; i < p.out.n; i++) {
+      const tframe_t* f = &p.out.v[i];
+      if (f->type != T_DATA || f->id == lo.handle.id) continue;
+      if (last != 0 && f->id != last) alternations++;
+      last = f->id;
+    }
+    ASSERT_GE(alternations, 10);
+  }
+  ASSERT_EQ(yamux_stream_set_priority(NULL, 0), UV_EINVAL);
+  tstream_close(&lo);
+  tstream_close(&hi);
+  tstream_close(&hi2);
+  ASSERT_EQ(yamux_stream_set_priority(&lo.handle, 0), UV_EINVAL);
+  tpeer_close(&p);
+  tbuf_free(&lo.rx);
+  tbuf_free(&hi.rx);
+  tbuf_free(&hi2.rx);
+  tpeer_free(&p);
+}
