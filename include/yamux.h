@@ -188,20 +188,26 @@ typedef struct yamux_config_s {
    * the SYN or ACK. Default 262144 (every peer's default: a larger value
    * costs memory per stream while the reader is slow). Minimum 262144. */
   uint32_t initial_window;
-  /* Largest receive window a stream may grow to when the reader keeps up
-   * and the measured round-trip time says a larger window would help
-   * (window auto-tuning, as go-yamux and rust-yamux do). Default 512 KiB,
-   * chosen by measurement (bench/RESULTS.md, workloads W1 and W7): on
-   * loopback and pipes, twice the protocol's window doubles bulk throughput,
-   * while anything larger only queues data in the kernel, so that a small
-   * stream's round trip behind a bulk stream went from ~0.13 ms (512 KiB) to
-   * ~0.3 ms (1 MiB) and 2-3 ms (16 MiB) with no throughput gain. Raise it
-   * for long fat links (window >= bandwidth x RTT). A value at or below
-   * initial_window turns growth off. */
+  /* Largest receive window a stream may grow to. Each stream's window is
+   * tuned by the receiver from what it measures (src/tune.c): the rate at
+   * which the application reads the stream times the minimum round-trip
+   * time of the session's pings (at least 100 us: below that the round
+   * trip a window must cover is the OS scheduler's). While the read rate
+   * keeps rising the window grows fast (about a doubling per round trip);
+   * then it settles at 5/4 of rate x RTT, enough to keep the path busy and
+   * little enough that a bottleneck's queue, which every other stream's
+   * frames wait behind, stays short; it shrinks again when the reader or
+   * the path slows down. So the window is about 256-512 KiB on loopback and
+   * pipes and reaches a WAN's bandwidth-delay product by itself (15 MiB for
+   * 300 MiB/s at 50 ms RTT) in well under a second. Default 64 MiB: room
+   * for 1 GiB/s at 50 ms RTT or 500 MiB/s at 100 ms; what a peer can make
+   * the session buffer is bounded by window_budget, not by this. A value at
+   * or below initial_window turns tuning off (a fixed window). */
   uint32_t max_window;
   /* Budget for the growth above initial_window, summed over all streams of
-   * the session, in bytes. Bounds the memory a session can be made to hold
-   * by window growth. Default 256 MiB. */
+   * the session, in bytes: the bound on the memory a peer can make a
+   * session hold beyond the initial windows (a reader that stops reading
+   * holds at most its stream's window). Default 256 MiB. */
   uint64_t window_budget;
   /* Largest Data frame body sent, in bytes. At most 1 MiB (rust-yamux
    * rejects larger frames; larger values make yamux_session_init() fail
@@ -436,7 +442,13 @@ YAMUX_EXTERN void yamux_session_feed_error(yamux_session_t* session, int status,
  * close timeout never takes it back from a transport still writing).
  * Calling it again before send_done returns the same unsent bytes (possibly
  * with more appended). At most `max_bufs` entries are returned; any
- * max_bufs >= 1 works (a frame may then span calls); 0 returns 0. */
+ * max_bufs >= 1 works (a frame may then span calls); 0 returns 0.
+ * Scheduling: when the transport wrote less than it was given (a short
+ * write: it is backed up), the frames it had not started are taken back
+ * (the list returned next may differ after the first unfinished frame) and,
+ * until a write completes in full, it is given at most one Data frame's
+ * worth at a time, so that no frame waits behind more of our own backlog
+ * than the frame being written. */
 YAMUX_EXTERN unsigned int yamux_session_send_buffers(yamux_session_t* session,
                                                      const uv_buf_t** bufs,
                                                      unsigned int max_bufs,
@@ -473,7 +485,10 @@ YAMUX_EXTERN void yamux_session_transport_closed(yamux_session_t* session);
  * session->io: io[0] alone (a TCP or Unix socket, a duplex pipe, a TTY) or,
  * with `duplex` zero, io[0] for reading and io[1] for writing (stdin and
  * stdout). Reading starts at once. The session owns the handles from now on
- * and closes them when it closes.
+ * and closes them when it closes. On a TCP handle the driver sets
+ * TCP_NOTSENT_LOWAT (128 KiB): the kernel then holds little of our data
+ * unsent, and what waits does so in the session, where control frames and
+ * other streams (see yamux_stream_set_priority()) can still go first.
  * Returns 0, UV_EINVAL, or the error of uv_read_start(). On error the handles
  * are still the caller's. */
 YAMUX_EXTERN int yamux_session_start_uv(uv_loop_t* loop,
