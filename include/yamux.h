@@ -341,7 +341,7 @@ struct yamux_session_s {
   /* private */
   uv_timer_t timer_;
   uv_prepare_t prepare_;
-  struct yamux__session* internal_;
+  struct yamux__sess* internal_;
   void* reserved_[4];
 };
 
@@ -541,7 +541,7 @@ struct yamux_stream_s {
     struct yamux__queue pending_; /* once closed: the deferred-close list */
   } u_;
   yamux_close_cb close_cb_;
-  struct yamux__stream* internal_;
+  struct yamux__strm* internal_;
 };
 
 /* Initializes a stream handle for `session`. Allocates nothing. The handle

@@ -107,8 +107,8 @@ typedef struct yamux__rxchunk {
 /* Kept small: a session may hold 100,000 idle streams, and each costs this
  * record, one map slot and the caller's handle. Fields that are never live
  * at the same time share storage; see the size check below. */
-typedef struct yamux__stream {
-  struct yamux__session* sess;
+typedef struct yamux__strm {
+  struct yamux__sess* sess;
   yamux_stream_t* handle; /* NULL before accept and after close */
   /* Received bytes waiting for the reader: a circular list held by its last
    * chunk (whose next is the first), NULL when empty. */
@@ -148,18 +148,73 @@ typedef struct yamux__stream {
    * waiting for room), deliverq (S_ON_DELIVERQ), open_timers or
    * linger_timers (S_ON_TIMER); once released, next links free_list. */
   yamux__queue_t link;
-} yamux__stream_t;
+} yamux__strm_t;
 
 /* glibc hands out 176-byte chunks for 161..168 bytes: a record of at most
  * 168 bytes, a 56-byte handle and a map slot stay under 256 bytes per idle
  * stream (bench W6). */
 #if UINTPTR_MAX == 0xffffffffffffffffu
-_Static_assert(sizeof(yamux__stream_t) <= 168, "stream record grew");
+_Static_assert(sizeof(yamux__strm_t) <= 168, "stream record grew");
 _Static_assert(sizeof(yamux_stream_t) <= 56, "stream handle grew");
 #endif
 _Static_assert(YAMUX__BATCH_IOV <= UINT16_MAX, "inflight_reqs is 16 bits");
 
-typedef struct yamux__session {
+/* Session flags (yamux__sess_t.flags). */
+enum {
+  /* yamux_session_start_*() ran: the transport hooks may be called. */
+  YAMUX__SESS_STARTED = 1u << 0,
+  /* yamux_session_close() was called: no new work is accepted; implies
+   * INPUT_DEAD. The transport is closed once the batch is flushed (or
+   * TX_DEAD), then the session is freed. */
+  YAMUX__SESS_CLOSING = 1u << 1,
+  /* The session ended by itself (session_end: EOF, transport error,
+   * protocol error, keepalive, the peer's error Go Away); end_status says
+   * why; implies INPUT_DEAD; every stream and request has failed. */
+  YAMUX__SESS_ENDED = 1u << 2,
+  /* end_cb ran (or CLOSING came first and it never will). */
+  YAMUX__SESS_END_REPORTED = 1u << 3,
+  /* The transport cannot write (a write failed, or the close timeout gave
+   * up): nothing more is gathered. */
+  YAMUX__SESS_TX_DEAD = 1u << 4,
+  /* The transport's close hook was called; TRANSPORT_CLOSED follows when
+   * it calls yamux_session_transport_closed(). */
+  YAMUX__SESS_TRANSPORT_CLOSING = 1u << 5,
+  YAMUX__SESS_TRANSPORT_CLOSED = 1u << 6,
+  /* The wake hook was called and yamux_session_run() has not run since. */
+  YAMUX__SESS_WOKEN = 1u << 7,
+  /* Received bytes are ignored: after ENDED or CLOSING. The sticky error
+   * state of the parser: a handler that ends the session sets it and the
+   * parse loop stops. */
+  YAMUX__SESS_INPUT_DEAD = 1u << 8,
+  /* A keepalive (or window-tuning RTT) ping is to be gathered. */
+  YAMUX__SESS_KEEPALIVE_DUE = 1u << 9,
+  /* That ping is on its way; its pong is a liveness and RTT sample. */
+  YAMUX__SESS_KEEPALIVE_INFLIGHT = 1u << 10,
+  /* The transport holds [head, tail) of the batch: send_buffers() returned
+   * it and send_done() has not been called. Nothing in the batch moves. */
+  YAMUX__SESS_LENT = 1u << 11,
+  /* The last write was short: the transport is lent at most one Data
+   * frame's worth until a write completes in full (sched.c). */
+  YAMUX__SESS_BACKED_UP = 1u << 12
+};
+
+/* Go Away flags (yamux__sess_t.goaway_flags), as nghttp2's goaway_flags. */
+enum {
+  YAMUX__GOAWAY_QUEUED = 1u << 0, /* ours, not yet gathered */
+  YAMUX__GOAWAY_SENT = 1u << 1,   /* ours is in the batch or on the wire */
+  YAMUX__GOAWAY_RECV = 1u << 2    /* the peer's arrived */
+};
+
+/* Sets or clears `flag` in the word `word` as `cond` says. */
+#define YAMUX__SET_FLAG(word, flag, cond) \
+  do {                                    \
+    if (cond)                             \
+      (word) |= (flag);                   \
+    else                                  \
+      (word) &= ~(flag);                  \
+  } while (0)
+
+typedef struct yamux__sess {
   yamux_session_t* handle;
   yamux_config_t cfg;
   yamux_allocator_t mem;
@@ -169,17 +224,10 @@ typedef struct yamux__session {
   yamux_connection_cb connection_cb;
   yamux_goaway_cb goaway_cb;
 
-  uint64_t now;
-  int started;
-  int closing; /* yamux_session_close() called */
-  int ended;   /* end status delivered or pending */
-  int end_status;
-  int end_reported;
-  int transport_dead; /* reading/writing failed: do not write */
-  int transport_closing;
-  int transport_closed;
-  int depth; /* drive/callback nesting */
-  int woken;
+  uint64_t now;   /* the time of the current (or last) drive */
+  uint32_t flags; /* YAMUX__SESS_* */
+  int end_status; /* with ENDED: what end_cb reports */
+  int depth;      /* drive/callback nesting: > 0 inside a drive */
 
   /* Stream ids. */
   uint32_t next_id;
@@ -202,8 +250,7 @@ typedef struct yamux__session {
   uint32_t hdr_len;
   yamux__frame_hdr_t cur;
   uint32_t body_left;
-  yamux__stream_t* body_stream; /* NULL: discard the body */
-  int dead_input;               /* after a protocol error: ignore input */
+  yamux__strm_t* body_stream; /* NULL: discard the body */
 
   /* Queues. */
   yamux__queue_t ctrlq;
@@ -218,8 +265,8 @@ typedef struct yamux__session {
   yamux__queue_t closing_handles; /* yamux_stream_t whose close_cb is due */
   yamux__queue_t pings_todo;      /* yamux_ping_t to send */
   yamux__queue_t pings_sent;      /* yamux_ping_t waiting for the reply */
-  yamux__stream_t* free_list;     /* released records to free */
-  yamux__stream_t* pool;          /* freed records kept for reuse */
+  yamux__strm_t* free_list;       /* released records to free */
+  yamux__strm_t* pool;            /* freed records kept for reuse */
   uint32_t pool_count;
 
   /* Session-level control frames to send. */
@@ -227,87 +274,82 @@ typedef struct yamux__session {
   uint32_t pong_head, pong_count;
   uint32_t refuse_ring[YAMUX__REFUSE_RING];
   uint32_t refuse_head, refuse_count;
-  int goaway_pending;
-  uint32_t goaway_code;
-  int goaway_sent;
-  int goaway_received;
+  uint32_t goaway_flags; /* YAMUX__GOAWAY_* */
+  uint32_t goaway_code;  /* ours, with QUEUED or SENT */
   uint32_t goaway_rx_code;
 
   /* Keepalive and RTT. */
   uint32_t next_opaque;
   uint64_t next_keepalive;     /* when to send the next keepalive ping */
   uint64_t keepalive_deadline; /* liveness deadline, UINT64_MAX if none */
-  int keepalive_todo;          /* a keepalive ping is to be sent */
-  uint32_t keepalive_opaque;
+  uint32_t keepalive_opaque;   /* with KEEPALIVE_INFLIGHT */
   uint64_t keepalive_sent_at;
-  int keepalive_inflight;
   uint64_t rtt_ns;
   uint64_t rtt_min_ns;
   uint64_t rtt_sampled_at; /* when the last RTT sample arrived */
   uint64_t rtt_probed_at;  /* when window tuning last asked for a ping */
   uint64_t close_deadline;
 
-  /* The output batch: [head, tail) is unsent. While `lent` the transport
-   * holds [head, tail) (send_buffers() returned it, send_done() not yet
-   * called) and nothing in it may move. `backed_up`: the transport's last
-   * write was short, so it is handed at most one frame at a time. */
-  int lent;
-  int backed_up;
-  size_t lent_bytes; /* bytes of the entries lent */
+  /* The output batch: [head, tail) is unsent (see LENT and BACKED_UP). */
+  size_t lent_bytes; /* with LENT: bytes of the entries lent */
   uv_buf_t iov[YAMUX__BATCH_IOV];
   uint8_t hdrs[YAMUX__BATCH_IOV][YAMUX__HDR_LEN];
   yamux_write_t* owner[YAMUX__BATCH_IOV]; /* the write request a slice ends */
   uint32_t head, tail;
 
   yamux_session_stats_t stats;
-} yamux__session_t;
+} yamux__sess_t;
+
+/* Either side announced Go Away: no new streams either way. */
+static inline int yamux__sess_going_away(const yamux__sess_t* s) {
+  return s->goaway_flags != 0;
+}
 
 /* session.c */
-void yamux__leave(yamux__session_t* s);
-void yamux__api_leave(yamux__session_t* s);
-void yamux__wake(yamux__session_t* s);
-void yamux__complete_req(yamux__session_t* s, void* req, int status);
-void yamux__log(yamux__session_t* s, yamux_log_level_t level, const char* fmt,
-                ...)
+void yamux__sess_leave(yamux__sess_t* s);
+void yamux__sess_api_leave(yamux__sess_t* s);
+void yamux__sess_wake(yamux__sess_t* s);
+void yamux__sess_complete_req(yamux__sess_t* s, void* req, int status);
+void yamux__sess_log(yamux__sess_t* s, yamux_log_level_t level, const char* fmt,
+                     ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
-void yamux__protocol_error(yamux__session_t* s, const char* why);
-int yamux__stream_error_status(const yamux__session_t* s);
+void yamux__sess_protocol_error(yamux__sess_t* s, const char* why);
+int yamux__sess_read_error_status(const yamux__sess_t* s);
 
 /* stream.c */
-yamux__stream_t* yamux__stream_new(yamux__session_t* s, uint32_t id,
-                                   uint32_t state);
-void yamux__stream_maybe_release(yamux__stream_t* st);
-void yamux__stream_free(yamux__session_t* s, yamux__stream_t* st);
-void yamux__stream_pool_free(yamux__session_t* s);
-void yamux__stream_on_data(yamux__stream_t* st, const char* data, size_t len);
-void yamux__stream_on_fin(yamux__stream_t* st);
-void yamux__stream_on_rst(yamux__stream_t* st, uint32_t code);
-void yamux__stream_on_ack(yamux__stream_t* st);
-void yamux__stream_deliver(yamux__stream_t* st);
-void yamux__stream_fail(yamux__stream_t* st, int status, int send_rst);
-void yamux__stream_cancel_writes(yamux__stream_t* st, int status);
-void yamux__stream_credit(yamux__stream_t* st, uint32_t n);
-void yamux__stream_queue_ctrl(yamux__stream_t* st);
-void yamux__stream_queue_send(yamux__stream_t* st);
-void yamux__stream_release_syn_waiters(yamux__session_t* s);
-void yamux__stream_handle_closed(yamux__stream_t* st);
-void yamux__stream_timer_remove(yamux__stream_t* st);
-void yamux__stream_timer_insert(yamux__stream_t* st, yamux__queue_t* list,
-                                uint64_t timeout_ms);
+yamux__strm_t* yamux__strm_new(yamux__sess_t* s, uint32_t id, uint32_t state);
+void yamux__strm_maybe_release(yamux__strm_t* st);
+void yamux__strm_free(yamux__sess_t* s, yamux__strm_t* st);
+void yamux__strm_pool_free(yamux__sess_t* s);
+void yamux__strm_on_data(yamux__strm_t* st, const char* data, size_t len);
+void yamux__strm_on_fin(yamux__strm_t* st);
+void yamux__strm_on_rst(yamux__strm_t* st, uint32_t code);
+void yamux__strm_on_ack(yamux__strm_t* st);
+void yamux__strm_deliver(yamux__strm_t* st);
+void yamux__strm_fail(yamux__strm_t* st, int status, int send_rst);
+void yamux__strm_cancel_writes(yamux__strm_t* st, int status);
+void yamux__tune_on_read(yamux__strm_t* st, uint32_t n);
+void yamux__strm_queue_ctrl(yamux__strm_t* st);
+void yamux__strm_queue_send(yamux__strm_t* st);
+void yamux__strm_release_syn_waiters(yamux__sess_t* s);
+void yamux__strm_handle_closed(yamux__strm_t* st);
+void yamux__strm_timer_remove(yamux__strm_t* st);
+void yamux__strm_timer_insert(yamux__strm_t* st, yamux__queue_t* list,
+                              uint64_t timeout_ms);
 
 /* tune.c */
-uint32_t yamux__credit_threshold(const yamux__stream_t* st);
-uint32_t yamux__take_credit(yamux__stream_t* st);
+uint32_t yamux__tune_credit_threshold(const yamux__strm_t* st);
+uint32_t yamux__tune_take_credit(yamux__strm_t* st);
 
 /* sched.c */
-unsigned int yamux__gather(yamux__session_t* s, unsigned int max_bufs);
-unsigned int yamux__lend(yamux__session_t* s, unsigned int max_bufs);
-void yamux__sendq_insert(yamux__session_t* s, yamux__stream_t* st, int front);
-void yamux__consume(yamux__session_t* s, size_t nbytes);
-void yamux__fail_batch(yamux__session_t* s, int status);
-int yamux__want_write(const yamux__session_t* s);
+unsigned int yamux__sched_gather(yamux__sess_t* s, unsigned int max_bufs);
+unsigned int yamux__sched_lend(yamux__sess_t* s, unsigned int max_bufs);
+void yamux__sched_sendq_insert(yamux__sess_t* s, yamux__strm_t* st, int front);
+void yamux__sched_consume(yamux__sess_t* s, size_t nbytes);
+void yamux__sched_fail_batch(yamux__sess_t* s, int status);
+int yamux__sched_want_write(const yamux__sess_t* s);
 
 #endif /* YAMUX_INTERNAL_H */

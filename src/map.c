@@ -25,7 +25,7 @@ void yamux__map_free(yamux__map_t* m, const yamux_allocator_t* mem) {
   m->size = 0;
 }
 
-struct yamux__stream* yamux__map_find(const yamux__map_t* m, uint32_t id) {
+struct yamux__strm* yamux__map_find(const yamux__map_t* m, uint32_t id) {
   uint32_t i;
   if (m->cap == 0) return NULL;
   for (i = slot_of(m, id);; i = (i + 1) & (m->cap - 1)) {
@@ -34,7 +34,7 @@ struct yamux__stream* yamux__map_find(const yamux__map_t* m, uint32_t id) {
   }
 }
 
-static void put(yamux__map_t* m, uint32_t id, struct yamux__stream* st) {
+static void put(yamux__map_t* m, uint32_t id, struct yamux__strm* st) {
   uint32_t i = slot_of(m, id);
   while (m->slots[i] != NULL) i = (i + 1) & (m->cap - 1);
   m->slots[i] = st;
@@ -65,7 +65,7 @@ static int grow(yamux__map_t* m, const yamux_allocator_t* mem) {
 }
 
 int yamux__map_insert(yamux__map_t* m, const yamux_allocator_t* mem,
-                      uint32_t id, struct yamux__stream* st) {
+                      uint32_t id, struct yamux__strm* st) {
   int rc;
   /* At most 4/5 full: keys sit apart from the pointers, so a probe run of
    * linear probing at that load (about 13 slots for a miss) stays within a
@@ -79,7 +79,7 @@ int yamux__map_insert(yamux__map_t* m, const yamux_allocator_t* mem,
 }
 
 void yamux__map_remove(yamux__map_t* m, uint32_t id,
-                       const struct yamux__stream* st) {
+                       const struct yamux__strm* st) {
   uint32_t i, j, home;
   if (m->cap == 0) return;
   for (i = slot_of(m, id);; i = (i + 1) & (m->cap - 1)) {

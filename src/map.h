@@ -6,10 +6,10 @@
 
 #include "common.h"
 
-struct yamux__stream;
+struct yamux__strm;
 
 typedef struct {
-  struct yamux__stream** slots; /* NULL = empty */
+  struct yamux__strm** slots; /* NULL = empty */
   uint32_t* keys;
   uint32_t cap; /* power of two, or 0 */
   uint32_t size;
@@ -18,12 +18,12 @@ typedef struct {
 
 void yamux__map_init(yamux__map_t* m, uint32_t seed);
 void yamux__map_free(yamux__map_t* m, const yamux_allocator_t* mem);
-struct yamux__stream* yamux__map_find(const yamux__map_t* m, uint32_t id);
+struct yamux__strm* yamux__map_find(const yamux__map_t* m, uint32_t id);
 /* Returns 0 or UV_ENOMEM. The id must not be present. */
 int yamux__map_insert(yamux__map_t* m, const yamux_allocator_t* mem,
-                      uint32_t id, struct yamux__stream* st);
+                      uint32_t id, struct yamux__strm* st);
 /* Removes the entry of `id` that holds `st` (a no-op if there is none). */
 void yamux__map_remove(yamux__map_t* m, uint32_t id,
-                       const struct yamux__stream* st);
+                       const struct yamux__strm* st);
 
 #endif

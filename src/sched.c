@@ -5,7 +5,7 @@
  * the callers' write buffers. */
 #include "internal.h"
 
-static uint8_t* add_hdr(yamux__session_t* s, uint8_t type, uint16_t flags,
+static uint8_t* add_hdr(yamux__sess_t* s, uint8_t type, uint16_t flags,
                         uint32_t id, uint32_t length) {
   uint32_t i = s->tail++;
   yamux__frame_encode(s->hdrs[i], type, flags, id, length);
@@ -15,7 +15,7 @@ static uint8_t* add_hdr(yamux__session_t* s, uint8_t type, uint16_t flags,
   return s->hdrs[i];
 }
 
-static void sent_syn_or_ack(yamux__stream_t* st, uint16_t flags) {
+static void sent_syn_or_ack(yamux__strm_t* st, uint16_t flags) {
   if (flags & YAMUX__FLAG_SYN) {
     st->state &= ~YAMUX__S_SYN_PENDING;
     st->state |= YAMUX__S_SYN_SENT;
@@ -23,8 +23,8 @@ static void sent_syn_or_ack(yamux__stream_t* st, uint16_t flags) {
   if (flags & YAMUX__FLAG_ACK) st->state &= ~YAMUX__S_ACK_PENDING;
 }
 
-static void sent_fin(yamux__stream_t* st) {
-  yamux__session_t* s = st->sess;
+static void sent_fin(yamux__strm_t* st) {
+  yamux__sess_t* s = st->sess;
   st->state &= ~YAMUX__S_FIN_PENDING;
   st->state |= YAMUX__S_FIN_SENT;
   /* The FIN is in the transport's hands from here. The shutdown request,
@@ -32,20 +32,21 @@ static void sent_fin(yamux__stream_t* st) {
   if (!yamux__queue_empty(&st->writes)) {
     yamux__queue_t* q = yamux__queue_head(&st->writes);
     yamux__queue_remove(q);
-    yamux__complete_req(s, yamux__queue_data(q, yamux_shutdown_t, queue_), 0);
+    yamux__sess_complete_req(s, yamux__queue_data(q, yamux_shutdown_t, queue_),
+                             0);
   }
-  yamux__stream_maybe_release(st);
+  yamux__strm_maybe_release(st);
 }
 
-static int has_sendable(const yamux__stream_t* st) {
+static int has_sendable(const yamux__strm_t* st) {
   return st->write_queued > 0 && st->send_window > 0;
 }
 
-static int emit_data(yamux__session_t* s, yamux__stream_t* st, uint32_t limit,
+static int emit_data(yamux__sess_t* s, yamux__strm_t* st, uint32_t limit,
                      uint32_t* budget);
 
 /* Emits the stream's control frame. Returns 0 if there was no room. */
-static int emit_ctrl(yamux__session_t* s, yamux__stream_t* st, uint32_t limit,
+static int emit_ctrl(yamux__sess_t* s, yamux__strm_t* st, uint32_t limit,
                      uint32_t* budget) {
   uint16_t flags = 0;
   uint32_t delta = 0;
@@ -59,7 +60,7 @@ static int emit_ctrl(yamux__session_t* s, yamux__stream_t* st, uint32_t limit,
     st->state &= ~YAMUX__S_RST_PENDING;
     st->state |= YAMUX__S_RST_SENT;
     s->stats.resets_sent++;
-    yamux__stream_maybe_release(st);
+    yamux__strm_maybe_release(st);
     return 1;
   }
   if (st->state & (YAMUX__S_SYN_PENDING | YAMUX__S_ACK_PENDING)) {
@@ -71,11 +72,11 @@ static int emit_ctrl(yamux__session_t* s, yamux__stream_t* st, uint32_t limit,
       emit_data(s, st, limit, budget);
       yamux__queue_remove(&st->send_link);
       st->state &= ~YAMUX__S_SPARSE;
-      yamux__stream_queue_send(st); /* to the back of the round */
+      yamux__strm_queue_send(st); /* to the back of the round */
       if (s->tail >= limit) {
-        if (st->credit_pending >= yamux__credit_threshold(st) ||
+        if (st->credit_pending >= yamux__tune_credit_threshold(st) ||
             (st->state & YAMUX__S_FIN_PENDING))
-          yamux__stream_queue_ctrl(st);
+          yamux__strm_queue_ctrl(st);
         return 1;
       }
     } else {
@@ -84,7 +85,7 @@ static int emit_ctrl(yamux__session_t* s, yamux__stream_t* st, uint32_t limit,
       delta += extra;
     }
   }
-  delta += yamux__take_credit(st);
+  delta += yamux__tune_take_credit(st);
   if ((st->state & YAMUX__S_FIN_PENDING) && st->write_queued == 0)
     flags |= YAMUX__FLAG_FIN;
   if (flags == 0 && delta == 0) return 1;
@@ -95,7 +96,7 @@ static int emit_ctrl(yamux__session_t* s, yamux__stream_t* st, uint32_t limit,
 }
 
 /* One Data frame from the stream; returns 0 if there was no room. */
-static int emit_data(yamux__session_t* s, yamux__stream_t* st, uint32_t limit,
+static int emit_data(yamux__sess_t* s, yamux__strm_t* st, uint32_t limit,
                      uint32_t* budget) {
   uint64_t want = YAMUX__MIN(st->write_queued, (uint64_t)st->send_window);
   uint32_t len = 0;
@@ -147,7 +148,7 @@ static int emit_data(yamux__session_t* s, yamux__stream_t* st, uint32_t limit,
       add_hdr(s, YAMUX__TYPE_WINDOW_UPDATE, YAMUX__FLAG_FIN, st->id, 0);
       sent_fin(st);
     } else {
-      yamux__stream_queue_ctrl(st);
+      yamux__strm_queue_ctrl(st);
     }
   }
   return 1;
@@ -157,20 +158,20 @@ static int emit_data(yamux__session_t* s, yamux__stream_t* st, uint32_t limit,
 
 /* Is entry i the header of a frame? Headers point into hdrs[i] (the first
  * entry, partly written, may point into its middle). */
-static int is_header(const yamux__session_t* s, uint32_t i) {
+static int is_header(const yamux__sess_t* s, uint32_t i) {
   const uint8_t* b = (const uint8_t*)s->iov[i].base;
   return b >= s->hdrs[i] && b < s->hdrs[i] + YAMUX__HDR_LEN;
 }
 
 /* Where the first frame of the batch ends. */
-static uint32_t first_frame_end(const yamux__session_t* s) {
+static uint32_t first_frame_end(const yamux__sess_t* s) {
   uint32_t i = s->head + 1;
   while (i < s->tail && !is_header(s, i)) i++;
   return i;
 }
 
 /* Moves the unsent entries to the front of the batch. */
-static void compact(yamux__session_t* s) {
+static void compact(yamux__sess_t* s) {
   uint32_t i, j;
   if (s->head == 0) return;
   for (i = s->head, j = 0; i < s->tail; i++, j++) {
@@ -188,7 +189,7 @@ static void compact(yamux__session_t* s) {
 }
 
 /* Steps a write request back over its last gathered `len` bytes. */
-static void rewind_req(yamux__stream_t* st, yamux_write_t* r, size_t len) {
+static void rewind_req(yamux__strm_t* st, yamux_write_t* r, size_t len) {
   if (r->buf_index_ == r->nbufs_ || r->buf_offset_ == 0) {
     /* The slice ended a buffer: back to the last non-empty one. */
     unsigned int k = r->buf_index_;
@@ -209,12 +210,12 @@ static void rewind_req(yamux__stream_t* st, yamux_write_t* r, size_t len) {
  * is then at most the frame being written. Only plain Data frames of
  * healthy streams go back; a frame with SYN, ACK, FIN or RST, a control
  * frame, or anything of a failed stream stays, and so does all before it. */
-static void ungather(yamux__session_t* s) {
+static void ungather(yamux__sess_t* s) {
   uint32_t keep = first_frame_end(s);
   while (s->tail > keep) {
     uint32_t h = s->tail - 1, j;
     yamux__frame_hdr_t f;
-    yamux__stream_t* st;
+    yamux__strm_t* st;
     while (h > keep && !is_header(s, h)) h--;
     if (!is_header(s, h) || h + 1 == s->tail) return;
     yamux__frame_decode(s->hdrs[h], &f);
@@ -237,16 +238,16 @@ static void ungather(yamux__session_t* s) {
     s->tail = h;
     /* Its turn had come: back to the front of its round. */
     yamux__queue_remove(&st->send_link);
-    yamux__sendq_insert(s, st, 1);
+    yamux__sched_sendq_insert(s, st, 1);
   }
 }
 
 /* How many entries to hand the transport: all, or while its writes come
  * back short, whole frames up to one Data frame's worth, so that it never
  * holds (and cannot be stuck writing) more of our backlog than that. */
-unsigned int yamux__lend(yamux__session_t* s, unsigned int max_bufs) {
+unsigned int yamux__sched_lend(yamux__sess_t* s, unsigned int max_bufs) {
   uint32_t end = s->tail;
-  if (s->backed_up) {
+  if (s->flags & YAMUX__SESS_BACKED_UP) {
     size_t bytes = 0;
     for (end = s->head; end < s->tail; end++) {
       if (end > s->head && is_header(s, end) && bytes >= s->cfg.max_frame_size)
@@ -259,19 +260,27 @@ unsigned int yamux__lend(yamux__session_t* s, unsigned int max_bufs) {
 
 /* ---- gathering ----------------------------------------------------------- */
 
+static void emit_goaway(yamux__sess_t* s, uint32_t limit) {
+  if (!(s->goaway_flags & YAMUX__GOAWAY_QUEUED) || s->tail >= limit) return;
+  add_hdr(s, YAMUX__TYPE_GO_AWAY, 0, 0, s->goaway_code);
+  s->goaway_flags &= ~YAMUX__GOAWAY_QUEUED;
+  s->goaway_flags |= YAMUX__GOAWAY_SENT;
+  s->stats.goaway_sent = (uint64_t)s->goaway_code + 1;
+}
+
 /* Puts a stream with data to send into its priority's round: sparse
  * streams (S_SPARSE) first, in arrival order, then with `front` at the
  * head of the rest (its turn had come), else at the tail. fq_codel serves
  * new flows ahead of old ones the same way, so that a request beside a
  * bulk transfer waits for at most the frame being written. */
-void yamux__sendq_insert(yamux__session_t* s, yamux__stream_t* st, int front) {
+void yamux__sched_sendq_insert(yamux__sess_t* s, yamux__strm_t* st, int front) {
   yamux__queue_t* q = &s->sendq[YAMUX__STREAM_PRIO(st)];
   yamux__queue_t* at = q->next;
   if (!(st->state & YAMUX__S_SPARSE) && !front) {
     yamux__queue_insert_tail(q, &st->send_link);
     return;
   }
-  while (at != q && (yamux__queue_data(at, yamux__stream_t, send_link)->state &
+  while (at != q && (yamux__queue_data(at, yamux__strm_t, send_link)->state &
                      YAMUX__S_SPARSE))
     at = at->next;
   yamux__queue_insert_tail(at, &st->send_link); /* just before `at` */
@@ -279,11 +288,11 @@ void yamux__sendq_insert(yamux__session_t* s, yamux__stream_t* st, int front) {
 
 /* One round of Data frames from the streams of one priority, round-robin.
  * Returns 0 when the batch is full. */
-static int gather_data(yamux__session_t* s, yamux__queue_t* q, uint32_t limit,
+static int gather_data(yamux__sess_t* s, yamux__queue_t* q, uint32_t limit,
                        uint32_t* budget) {
   while (!yamux__queue_empty(q) && *budget > 0) {
     yamux__queue_t* l = yamux__queue_head(q);
-    yamux__stream_t* st = yamux__queue_data(l, yamux__stream_t, send_link);
+    yamux__strm_t* st = yamux__queue_data(l, yamux__strm_t, send_link);
     yamux__queue_remove(l);
     if (!has_sendable(st)) continue;
     if (!emit_data(s, st, limit, budget)) {
@@ -297,10 +306,10 @@ static int gather_data(yamux__session_t* s, yamux__queue_t* q, uint32_t limit,
   return 1;
 }
 
-unsigned int yamux__gather(yamux__session_t* s, unsigned int max_bufs) {
+unsigned int yamux__sched_gather(yamux__sess_t* s, unsigned int max_bufs) {
   uint32_t limit, budget;
   int prio;
-  if (!s->lent) {
+  if (!(s->flags & YAMUX__SESS_LENT)) {
     /* Nothing is in the transport's hands: the unsent rest may move. */
     compact(s);
     ungather(s);
@@ -311,21 +320,17 @@ unsigned int yamux__gather(yamux__session_t* s, unsigned int max_bufs) {
   /* Entries left from a call with a larger max_bufs: never more than asked. */
   if (s->tail >= limit) return YAMUX__MIN(s->tail - s->head, max_bufs);
 
-  if (s->goaway_pending && s->goaway_code != YAMUX_GOAWAY_NORMAL) {
-    add_hdr(s, YAMUX__TYPE_GO_AWAY, 0, 0, s->goaway_code);
-    s->goaway_pending = 0;
-    s->goaway_sent = 1;
-    s->stats.goaway_sent = (uint64_t)s->goaway_code + 1;
-  }
+  /* An error Go Away first, a normal one after the streams' frames. */
+  if (s->goaway_code != YAMUX_GOAWAY_NORMAL) emit_goaway(s, limit);
   while (s->pong_count > 0 && s->tail < limit) {
     add_hdr(s, YAMUX__TYPE_PING, YAMUX__FLAG_ACK, 0, s->pongs[s->pong_head]);
     s->pong_head = (s->pong_head + 1) % s->cfg.max_queued_pongs;
     s->pong_count--;
     s->stats.pongs_sent++;
   }
-  if (s->keepalive_todo && s->tail < limit) {
-    s->keepalive_todo = 0;
-    s->keepalive_inflight = 1;
+  if ((s->flags & YAMUX__SESS_KEEPALIVE_DUE) && s->tail < limit) {
+    s->flags &= ~YAMUX__SESS_KEEPALIVE_DUE;
+    s->flags |= YAMUX__SESS_KEEPALIVE_INFLIGHT;
     s->keepalive_opaque = s->next_opaque++;
     s->keepalive_sent_at = s->now;
     add_hdr(s, YAMUX__TYPE_PING, YAMUX__FLAG_SYN, 0, s->keepalive_opaque);
@@ -350,16 +355,11 @@ unsigned int yamux__gather(yamux__session_t* s, unsigned int max_bufs) {
   }
   budget = YAMUX__MAX(YAMUX__BATCH_DATA_BYTES, s->cfg.max_frame_size);
   while (!yamux__queue_empty(&s->ctrlq)) {
-    yamux__stream_t* st = yamux__queue_data(yamux__queue_head(&s->ctrlq),
-                                            yamux__stream_t, ctrl_link);
+    yamux__strm_t* st = yamux__queue_data(yamux__queue_head(&s->ctrlq),
+                                          yamux__strm_t, ctrl_link);
     if (!emit_ctrl(s, st, limit, &budget)) break;
   }
-  if (s->goaway_pending && s->tail < limit) {
-    add_hdr(s, YAMUX__TYPE_GO_AWAY, 0, 0, s->goaway_code);
-    s->goaway_pending = 0;
-    s->goaway_sent = 1;
-    s->stats.goaway_sent = (uint64_t)s->goaway_code + 1;
-  }
+  emit_goaway(s, limit);
   /* Data, most urgent priority first. */
   for (prio = 0; prio < YAMUX__PRIO_LEVELS && budget > 0; prio++)
     if (!gather_data(s, &s->sendq[prio], limit, &budget)) break;
@@ -367,25 +367,25 @@ unsigned int yamux__gather(yamux__session_t* s, unsigned int max_bufs) {
 }
 
 /* A gather-list entry left the session: its write request may be done. */
-static void finish_slot(yamux__session_t* s, uint32_t i, int status) {
+static void finish_slot(yamux__sess_t* s, uint32_t i, int status) {
   yamux_write_t* r = s->owner[i];
-  yamux__stream_t* st;
+  yamux__strm_t* st;
   s->owner[i] = NULL;
   if (r == NULL) return;
   if (status < 0 && r->status_ == 0) r->status_ = status;
   if (--r->refs_ != 0) return;
   st = r->stream->internal_;
   st->inflight_reqs--;
-  if (yamux__queue_empty(&r->queue_)) yamux__complete_req(s, r, 0);
+  if (yamux__queue_empty(&r->queue_)) yamux__sess_complete_req(s, r, 0);
   if (st->inflight_reqs == 0) {
     if (st->handle != NULL && (st->handle->flags_ & YAMUX__H_CLOSING))
-      yamux__stream_handle_closed(st);
+      yamux__strm_handle_closed(st);
     else
-      yamux__stream_maybe_release(st);
+      yamux__strm_maybe_release(st);
   }
 }
 
-void yamux__consume(yamux__session_t* s, size_t nbytes) {
+void yamux__sched_consume(yamux__sess_t* s, size_t nbytes) {
   s->stats.bytes_sent += nbytes;
   while (nbytes > 0 && s->head < s->tail) {
     uv_buf_t* b = &s->iov[s->head];
@@ -401,15 +401,16 @@ void yamux__consume(yamux__session_t* s, size_t nbytes) {
   if (s->head == s->tail) s->head = s->tail = 0;
 }
 
-void yamux__fail_batch(yamux__session_t* s, int status) {
+void yamux__sched_fail_batch(yamux__sess_t* s, int status) {
   while (s->head < s->tail) finish_slot(s, s->head++, status);
   s->head = s->tail = 0;
 }
 
-int yamux__want_write(const yamux__session_t* s) {
+int yamux__sched_want_write(const yamux__sess_t* s) {
   int prio;
   if (s->head < s->tail || s->pong_count > 0 || s->refuse_count > 0 ||
-      s->goaway_pending || s->keepalive_todo ||
+      (s->goaway_flags & YAMUX__GOAWAY_QUEUED) ||
+      (s->flags & YAMUX__SESS_KEEPALIVE_DUE) ||
       !yamux__queue_empty(&s->pings_todo) || !yamux__queue_empty(&s->ctrlq))
     return 1;
   for (prio = 0; prio < YAMUX__PRIO_LEVELS; prio++)

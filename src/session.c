@@ -12,14 +12,14 @@
 #define NEVER UINT64_MAX
 #define MS(x) ((uint64_t)(x)*1000000u)
 
-static yamux__session_t* sess_of(const yamux_session_t* h) {
+static yamux__sess_t* sess_of(const yamux_session_t* h) {
   return h == NULL ? NULL : h->internal_;
 }
 
 /* ---- logging ---------------------------------------------------------- */
 
-void yamux__log(yamux__session_t* s, yamux_log_level_t level, const char* fmt,
-                ...) {
+void yamux__sess_log(yamux__sess_t* s, yamux_log_level_t level, const char* fmt,
+                     ...) {
   char line[256];
   va_list ap;
   if (s->cfg.log_cb == NULL || level > s->cfg.log_level) return;
@@ -31,17 +31,19 @@ void yamux__log(yamux__session_t* s, yamux_log_level_t level, const char* fmt,
 
 /* ---- deferred work ---------------------------------------------------- */
 
-void yamux__wake(yamux__session_t* s) {
-  if (s->woken || !s->started || s->transport_closed) return;
-  s->woken = 1;
+void yamux__sess_wake(yamux__sess_t* s) {
+  if ((s->flags & YAMUX__SESS_WOKEN) || !(s->flags & YAMUX__SESS_STARTED) ||
+      (s->flags & YAMUX__SESS_TRANSPORT_CLOSED))
+    return;
+  s->flags |= YAMUX__SESS_WOKEN;
   if (s->transport.wake != NULL) s->transport.wake(s->handle);
 }
 
-void yamux__complete_req(yamux__session_t* s, void* req, int status) {
+void yamux__sess_complete_req(yamux__sess_t* s, void* req, int status) {
   struct yamux_write_s* any = req; /* every request starts with the fields */
   if (any->status_ == 0) any->status_ = status;
   yamux__queue_insert_tail(&s->done_reqs, &any->queue_);
-  yamux__wake(s);
+  yamux__sess_wake(s);
 }
 
 static void run_req(yamux_write_t* any) {
@@ -49,7 +51,7 @@ static void run_req(yamux_write_t* any) {
   switch (any->type_) {
     case YAMUX__REQ_WRITE:
       if (any->bufs_ != any->bufsml_ && any->bufs_ != NULL) {
-        yamux__session_t* s = any->stream->session->internal_;
+        yamux__sess_t* s = any->stream->session->internal_;
         yamux__free(&s->mem, any->bufs_);
         any->bufs_ = NULL;
       }
@@ -74,27 +76,27 @@ static void run_req(yamux_write_t* any) {
   }
 }
 
-static void free_records(yamux__session_t* s) {
-  yamux__stream_t* st;
+static void free_records(yamux__sess_t* s) {
+  yamux__strm_t* st;
   while ((st = s->free_list) != NULL) {
-    s->free_list = (yamux__stream_t*)st->link.next;
+    s->free_list = (yamux__strm_t*)st->link.next;
     yamux__map_remove(&s->map, st->id, st); /* may be gone already */
     /* A body split across feeds may still be arriving for it: the rest is
      * discarded, never written into freed (or recycled) memory. */
     if (s->body_stream == st) s->body_stream = NULL;
-    yamux__stream_free(s, st);
+    yamux__strm_free(s, st);
   }
 }
 
-static void finish_close(yamux__session_t* s);
+static void finish_close(yamux__sess_t* s);
 
 /* Tells the application about inbound streams it has not heard of, one
  * connection callback each. Returns whether any callback ran. */
-static int announce(yamux__session_t* s) {
+static int announce(yamux__sess_t* s) {
   int ran = 0;
   s->depth++;
-  while (s->announce_count > 0 && s->connection_cb != NULL && !s->closing &&
-         s->accept_count > 0) {
+  while (s->announce_count > 0 && s->connection_cb != NULL &&
+         !(s->flags & YAMUX__SESS_CLOSING) && s->accept_count > 0) {
     s->announce_count--;
     s->connection_cb(s->handle, 0);
     ran = 1;
@@ -105,13 +107,15 @@ static int announce(yamux__session_t* s) {
 
 /* Runs everything that is due. Callbacks run at depth 1 so that API calls
  * made from them only queue work. */
-static void settle(yamux__session_t* s) {
+static void settle(yamux__sess_t* s) {
   int progress;
   s->depth++;
   do {
     progress = 0;
-    if (s->ended && !s->end_reported && !s->closing) {
-      s->end_reported = 1;
+    if ((s->flags & YAMUX__SESS_ENDED) &&
+        !(s->flags & YAMUX__SESS_END_REPORTED) &&
+        !(s->flags & YAMUX__SESS_CLOSING)) {
+      s->flags |= YAMUX__SESS_END_REPORTED;
       progress = 1;
       if (s->end_cb != NULL) s->end_cb(s->handle, s->end_status);
     }
@@ -124,10 +128,10 @@ static void settle(yamux__session_t* s) {
     }
     while (!yamux__queue_empty(&s->deliverq)) {
       yamux__queue_t* q = yamux__queue_head(&s->deliverq);
-      yamux__stream_t* st = yamux__queue_data(q, yamux__stream_t, link);
+      yamux__strm_t* st = yamux__queue_data(q, yamux__strm_t, link);
       yamux__queue_remove(q);
       st->state &= ~YAMUX__S_ON_DELIVERQ;
-      yamux__stream_deliver(st);
+      yamux__strm_deliver(st);
       progress = 1;
     }
     if (announce(s)) progress = 1;
@@ -148,18 +152,20 @@ static void settle(yamux__session_t* s) {
   free_records(s);
   s->depth--;
 
-  if (s->closing && !s->transport_closing &&
-      (s->transport_dead || !yamux__want_write(s))) {
+  if ((s->flags & YAMUX__SESS_CLOSING) &&
+      !(s->flags & YAMUX__SESS_TRANSPORT_CLOSING) &&
+      ((s->flags & YAMUX__SESS_TX_DEAD) || !yamux__sched_want_write(s))) {
     yamux_session_t* h = s->handle;
-    s->transport_closing = 1;
+    s->flags |= YAMUX__SESS_TRANSPORT_CLOSING;
     if (s->transport.close != NULL)
       s->transport.close(h);
     else
-      s->transport_closed = 1;
+      s->flags |= YAMUX__SESS_TRANSPORT_CLOSED;
     /* The transport may have finished closing inside its hook. */
     if (h->internal_ == NULL) return;
   }
-  if (s->transport_closed && s->depth == 0) finish_close(s);
+  if ((s->flags & YAMUX__SESS_TRANSPORT_CLOSED) && s->depth == 0)
+    finish_close(s);
 }
 
 /* Deadlines set by API calls start at the next drive: between drives the
@@ -169,13 +175,13 @@ static void settle(yamux__session_t* s) {
 static void arm_list(yamux__queue_t* list, uint64_t deadline) {
   yamux__queue_t* q;
   for (q = list->prev; q != list; q = q->prev) {
-    yamux__stream_t* st = yamux__queue_data(q, yamux__stream_t, link);
+    yamux__strm_t* st = yamux__queue_data(q, yamux__strm_t, link);
     if (st->t.deadline != YAMUX__UNARMED) break;
     st->t.deadline = deadline;
   }
 }
 
-static void drive_begin(yamux__session_t* s, uint64_t now) {
+static void drive_begin(yamux__sess_t* s, uint64_t now) {
   s->depth++;
   s->now = now;
   arm_list(&s->open_timers, now + MS(s->cfg.open_timeout_ms));
@@ -190,20 +196,22 @@ static void drive_begin(yamux__session_t* s, uint64_t now) {
   }
 }
 
-void yamux__leave(yamux__session_t* s) {
+void yamux__sess_leave(yamux__sess_t* s) {
   if (--s->depth == 0) settle(s);
 }
 
 /* API calls made outside a drive must not run callbacks: they ask the
  * transport for a run() instead. */
-void yamux__api_leave(yamux__session_t* s) {
+void yamux__sess_api_leave(yamux__sess_t* s) {
   if (s->depth == 0 &&
-      (yamux__want_write(s) || !yamux__queue_empty(&s->done_reqs) ||
+      (yamux__sched_want_write(s) || !yamux__queue_empty(&s->done_reqs) ||
        !yamux__queue_empty(&s->deliverq) ||
        !yamux__queue_empty(&s->closing_handles) || s->free_list != NULL ||
        (s->announce_count && s->connection_cb) ||
-       (s->ended && !s->end_reported) || s->closing))
-    yamux__wake(s);
+       ((s->flags & YAMUX__SESS_ENDED) &&
+        !(s->flags & YAMUX__SESS_END_REPORTED)) ||
+       (s->flags & YAMUX__SESS_CLOSING)))
+    yamux__sess_wake(s);
 }
 
 /* ---- session end ------------------------------------------------------ */
@@ -212,7 +220,7 @@ void yamux__api_leave(yamux__session_t* s) {
  * pass through; a transport EOF or error becomes UV_ECONNABORTED, so that it
  * cannot be mistaken for the stream's own FIN (UV_EOF) or RST
  * (UV_ECONNRESET). end_cb has the transport's code. */
-int yamux__stream_error_status(const yamux__session_t* s) {
+int yamux__sess_read_error_status(const yamux__sess_t* s) {
   if (s->end_status <= YAMUX_EPROTO && s->end_status > YAMUX_ERRNO_RESERVED_END)
     return s->end_status;
   return UV_ECONNABORTED;
@@ -220,21 +228,23 @@ int yamux__stream_error_status(const yamux__session_t* s) {
 
 /* What pending requests get when the session ends: the transport's own
  * error (a write that hit EPIPE says so), except that EOF is no error. */
-static int request_error_status(const yamux__session_t* s) {
+static int request_error_status(const yamux__sess_t* s) {
   return s->end_status == UV_EOF ? UV_ECONNABORTED : s->end_status;
 }
 
-static void fail_pings(yamux__session_t* s, int status) {
+static void fail_pings(yamux__sess_t* s, int status) {
   yamux__queue_t* q;
   while (!yamux__queue_empty(&s->pings_todo)) {
     q = yamux__queue_head(&s->pings_todo);
     yamux__queue_remove(q);
-    yamux__complete_req(s, yamux__queue_data(q, yamux_write_t, queue_), status);
+    yamux__sess_complete_req(s, yamux__queue_data(q, yamux_write_t, queue_),
+                             status);
   }
   while (!yamux__queue_empty(&s->pings_sent)) {
     q = yamux__queue_head(&s->pings_sent);
     yamux__queue_remove(q);
-    yamux__complete_req(s, yamux__queue_data(q, yamux_write_t, queue_), status);
+    yamux__sess_complete_req(s, yamux__queue_data(q, yamux_write_t, queue_),
+                             status);
   }
 }
 
@@ -243,16 +253,16 @@ static void fail_pings(yamux__session_t* s, int status) {
 /* The table's records sorted by address, into `v` (room for 2 * n); returns
  * where the sorted run is (v or v + n). An LSD radix sort, 11 bits a pass,
  * over the bits in which the addresses differ: two or three passes. */
-static yamux__stream_t** sort_by_address(yamux__stream_t** v, uint32_t n,
-                                         uintptr_t lo, uintptr_t hi) {
+static yamux__strm_t** sort_by_address(yamux__strm_t** v, uint32_t n,
+                                       uintptr_t lo, uintptr_t hi) {
   enum { DIGIT_BITS = 11, BUCKETS = 1 << DIGIT_BITS };
   uint32_t counts[BUCKETS];
-  yamux__stream_t** tmp = v + n;
+  yamux__strm_t** tmp = v + n;
   unsigned int shift;
   uint32_t i, sum, c;
   for (shift = 0; shift < sizeof(uintptr_t) * 8 && ((hi - lo) >> shift) != 0;
        shift += DIGIT_BITS) {
-    yamux__stream_t** swap;
+    yamux__strm_t** swap;
     memset(counts, 0, sizeof(counts));
     for (i = 0; i < n; i++)
       counts[(((uintptr_t)v[i] - lo) >> shift) & (BUCKETS - 1)]++;
@@ -277,12 +287,12 @@ static yamux__stream_t** sort_by_address(yamux__stream_t** v, uint32_t n,
  * allocated in opening order, next to each other) the same visits cost
  * a tenth of that, and sorting the addresses costs about a millisecond. fn
  * must not add or remove table entries. */
-static void for_each_stream(yamux__session_t* s,
-                            void (*fn)(yamux__session_t* s, yamux__stream_t* st,
+static void for_each_stream(yamux__sess_t* s,
+                            void (*fn)(yamux__sess_t* s, yamux__strm_t* st,
                                        int arg),
                             int arg) {
   enum { MIN_SORTED = 256 }; /* below this the table order is as good */
-  yamux__stream_t **buf = NULL, **v;
+  yamux__strm_t **buf = NULL, **v;
   uintptr_t lo = UINTPTR_MAX, hi = 0;
   uint32_t i, n = 0;
   if (s->map.size >= MIN_SORTED)
@@ -293,7 +303,7 @@ static void for_each_stream(yamux__session_t* s,
     return;
   }
   for (i = 0; i < s->map.cap; i++) {
-    yamux__stream_t* st = s->map.slots[i];
+    yamux__strm_t* st = s->map.slots[i];
     if (st == NULL) continue;
     buf[n++] = st;
     if ((uintptr_t)st < lo) lo = (uintptr_t)st;
@@ -304,37 +314,38 @@ static void for_each_stream(yamux__session_t* s,
   yamux__free(&s->mem, buf);
 }
 
-static void fail_one(yamux__session_t* s, yamux__stream_t* st, int status) {
+static void fail_one(yamux__sess_t* s, yamux__strm_t* st, int status) {
   (void)s;
-  if (!(st->state & YAMUX__S_RELEASED)) yamux__stream_fail(st, status, 0);
+  if (!(st->state & YAMUX__S_RELEASED)) yamux__strm_fail(st, status, 0);
 }
 
 /* Fails every stream and request: the session can carry nothing more. */
-static void fail_all(yamux__session_t* s, int stream_status) {
+static void fail_all(yamux__sess_t* s, int stream_status) {
   for_each_stream(s, fail_one, stream_status);
   fail_pings(s, stream_status);
   s->pong_count = 0;
   s->refuse_count = 0;
-  s->keepalive_todo = 0;
+  s->flags &= ~YAMUX__SESS_KEEPALIVE_DUE;
   s->keepalive_deadline = NEVER;
 }
 
-static void session_end(yamux__session_t* s, int status) {
-  if (s->ended) return;
-  s->ended = 1;
+static void session_end(yamux__sess_t* s, int status) {
+  if (s->flags & YAMUX__SESS_ENDED) return;
+  s->flags |= YAMUX__SESS_ENDED;
   s->end_status = status;
-  s->dead_input = 1;
-  yamux__log(s, YAMUX_LOG_INFO, "session ended: %s", yamux_strerror(status));
+  s->flags |= YAMUX__SESS_INPUT_DEAD;
+  yamux__sess_log(s, YAMUX_LOG_INFO, "session ended: %s",
+                  yamux_strerror(status));
   fail_all(s, request_error_status(s));
-  yamux__wake(s);
+  yamux__sess_wake(s);
 }
 
-void yamux__protocol_error(yamux__session_t* s, const char* why) {
-  if (s->ended) return;
-  yamux__log(s, YAMUX_LOG_ERROR, "protocol error: %s", why);
+void yamux__sess_protocol_error(yamux__sess_t* s, const char* why) {
+  if (s->flags & YAMUX__SESS_ENDED) return;
+  yamux__sess_log(s, YAMUX_LOG_ERROR, "protocol error: %s", why);
   s->stats.protocol_errors++;
-  if (!s->goaway_sent) {
-    s->goaway_pending = 1;
+  if (!(s->goaway_flags & YAMUX__GOAWAY_SENT)) {
+    s->goaway_flags |= YAMUX__GOAWAY_QUEUED;
     s->goaway_code = YAMUX_GOAWAY_PROTOCOL;
   }
   session_end(s, YAMUX_EPROTO);
@@ -401,7 +412,7 @@ int yamux_session_init(yamux_session_t* handle, yamux_role_t role,
                        const yamux_config_t* cfg) {
   yamux_config_t def;
   const yamux_allocator_t* mem;
-  yamux__session_t* s;
+  yamux__sess_t* s;
   int rc, i;
 
   if (handle == NULL || (role != YAMUX_CLIENT && role != YAMUX_SERVER))
@@ -459,50 +470,55 @@ int yamux_session_init(yamux_session_t* handle, yamux_role_t role,
 }
 
 int yamux_session_listen(yamux_session_t* handle, yamux_connection_cb cb) {
-  yamux__session_t* s = sess_of(handle);
-  if (s == NULL || s->closing) return UV_EINVAL;
+  yamux__sess_t* s = sess_of(handle);
+  if (s == NULL || (s->flags & YAMUX__SESS_CLOSING)) return UV_EINVAL;
   s->connection_cb = cb;
-  yamux__api_leave(s);
+  yamux__sess_api_leave(s);
   return 0;
 }
 
 void yamux_session_on_goaway(yamux_session_t* handle, yamux_goaway_cb cb) {
-  yamux__session_t* s = sess_of(handle);
+  yamux__sess_t* s = sess_of(handle);
   if (s != NULL) s->goaway_cb = cb;
 }
 
 int yamux_session_goaway(yamux_session_t* handle, uint32_t code) {
-  yamux__session_t* s = sess_of(handle);
-  if (s == NULL || s->closing || !s->started || s->ended) return UV_EINVAL;
-  if (s->goaway_pending || s->goaway_sent) return UV_EALREADY;
-  s->goaway_pending = 1;
+  yamux__sess_t* s = sess_of(handle);
+  if (s == NULL || (s->flags & YAMUX__SESS_CLOSING) ||
+      !(s->flags & YAMUX__SESS_STARTED) || (s->flags & YAMUX__SESS_ENDED))
+    return UV_EINVAL;
+  if (s->goaway_flags & (YAMUX__GOAWAY_QUEUED | YAMUX__GOAWAY_SENT))
+    return UV_EALREADY;
+  s->goaway_flags |= YAMUX__GOAWAY_QUEUED;
   s->goaway_code = code;
   /* Refuse what the peer opens from now on; ours fail in open. */
-  yamux__api_leave(s);
+  yamux__sess_api_leave(s);
   return 0;
 }
 
 int yamux_ping(yamux_ping_t* req, yamux_session_t* handle, yamux_ping_cb cb) {
-  yamux__session_t* s = sess_of(handle);
-  if (req == NULL || s == NULL || s->closing) return UV_EINVAL;
-  if (s->ended || !s->started) return YAMUX_ECLOSED;
+  yamux__sess_t* s = sess_of(handle);
+  if (req == NULL || s == NULL || (s->flags & YAMUX__SESS_CLOSING))
+    return UV_EINVAL;
+  if ((s->flags & YAMUX__SESS_ENDED) || !(s->flags & YAMUX__SESS_STARTED))
+    return YAMUX_ECLOSED;
   YAMUX__REQ_INIT(req, YAMUX__REQ_PING, cb);
   req->opaque_ = 0;
   req->sent_at_ = 0;
   req->session = handle;
   yamux__queue_insert_tail(&s->pings_todo, &req->queue_);
-  yamux__api_leave(s);
+  yamux__sess_api_leave(s);
   return 0;
 }
 
 int yamux_session_is_closing(const yamux_session_t* handle) {
-  const yamux__session_t* s = sess_of(handle);
-  return s == NULL || s->closing;
+  const yamux__sess_t* s = sess_of(handle);
+  return s == NULL || (s->flags & YAMUX__SESS_CLOSING);
 }
 
 int yamux_session_get_stats(const yamux_session_t* handle,
                             yamux_session_stats_t* out) {
-  const yamux__session_t* s = sess_of(handle);
+  const yamux__sess_t* s = sess_of(handle);
   uint32_t i;
   if (s == NULL || out == NULL) return UV_EINVAL;
   *out = s->stats;
@@ -512,7 +528,7 @@ int yamux_session_get_stats(const yamux_session_t* handle,
   out->queued_bytes = 0;
   out->buffered_bytes = 0;
   for (i = 0; i < s->map.cap; i++) {
-    const yamux__stream_t* st = s->map.slots[i];
+    const yamux__strm_t* st = s->map.slots[i];
     if (st == NULL) continue;
     out->queued_bytes += st->write_queued;
     out->buffered_bytes += st->buffered;
@@ -522,19 +538,19 @@ int yamux_session_get_stats(const yamux_session_t* handle,
 
 /* ---- close ------------------------------------------------------------ */
 
-static void free_one(yamux__session_t* s, yamux__stream_t* st, int unused) {
+static void free_one(yamux__sess_t* s, yamux__strm_t* st, int unused) {
   (void)unused;
-  yamux__stream_free(s, st);
+  yamux__strm_free(s, st);
 }
 
-static void free_session(yamux__session_t* s) {
+static void free_session(yamux__sess_t* s) {
   yamux_session_t* h = s->handle;
   yamux_session_close_cb cb = s->close_cb;
   yamux_allocator_t mem = s->mem;
 
   free_records(s);
   for_each_stream(s, free_one, 0);
-  yamux__stream_pool_free(s);
+  yamux__strm_pool_free(s);
   yamux__map_free(&s->map, &mem);
   yamux__free(&mem, s->pongs);
   yamux__free(&mem, s);
@@ -542,42 +558,44 @@ static void free_session(yamux__session_t* s) {
   if (cb != NULL) cb(h);
 }
 
-static void detach_one(yamux__session_t* s, yamux__stream_t* st, int unused) {
+static void detach_one(yamux__sess_t* s, yamux__strm_t* st, int unused) {
   (void)s, (void)unused;
-  if (st->handle != NULL) yamux__stream_handle_closed(st);
+  if (st->handle != NULL) yamux__strm_handle_closed(st);
 }
 
-static void finish_close(yamux__session_t* s) {
+static void finish_close(yamux__sess_t* s) {
   if (s->depth != 0) return;
   s->depth++;
   /* Anything still in the gather list never reached the peer. */
-  yamux__fail_batch(s, UV_ECANCELED);
+  yamux__sched_fail_batch(s, UV_ECANCELED);
   for_each_stream(s, detach_one, 0);
   s->depth--;
   /* Deliver what that queued, then release everything. */
-  s->transport_closed = 0; /* keep settle from recursing into us */
+  s->flags &=
+      ~YAMUX__SESS_TRANSPORT_CLOSED; /* keep settle from recursing into us */
   settle(s);
-  s->transport_closed = 1;
+  s->flags |= YAMUX__SESS_TRANSPORT_CLOSED;
   free_session(s);
 }
 
 void yamux_session_close(yamux_session_t* handle, yamux_session_close_cb cb) {
-  yamux__session_t* s = sess_of(handle);
-  if (s == NULL || s->closing) return;
-  s->closing = 1;
+  yamux__sess_t* s = sess_of(handle);
+  if (s == NULL || (s->flags & YAMUX__SESS_CLOSING)) return;
+  s->flags |= YAMUX__SESS_CLOSING;
   s->close_cb = cb;
-  s->dead_input = 1;
+  s->flags |= YAMUX__SESS_INPUT_DEAD;
   fail_all(s, UV_ECANCELED);
-  if (!s->started) {
+  if (!(s->flags & YAMUX__SESS_STARTED)) {
     /* No transport will ever deliver callbacks later: streams opened and
      * written before the start complete here, then everything is freed. */
-    s->transport_closing = 1;
-    s->transport_closed = 1;
+    s->flags |= YAMUX__SESS_TRANSPORT_CLOSING;
+    s->flags |= YAMUX__SESS_TRANSPORT_CLOSED;
     finish_close(s);
     return;
   }
-  if (!s->goaway_sent && !s->goaway_pending && !s->transport_dead) {
-    s->goaway_pending = 1;
+  if (!(s->goaway_flags & (YAMUX__GOAWAY_QUEUED | YAMUX__GOAWAY_SENT)) &&
+      !(s->flags & YAMUX__SESS_TX_DEAD)) {
+    s->goaway_flags |= YAMUX__GOAWAY_QUEUED;
     s->goaway_code = YAMUX_GOAWAY_NORMAL;
   }
   /* Between drives the session's time is stale: the next drive arms it. */
@@ -587,8 +605,9 @@ void yamux_session_close(yamux_session_t* handle, yamux_session_close_cb cb) {
     s->close_deadline = s->now + MS(s->cfg.close_timeout_ms);
   else
     s->close_deadline = YAMUX__UNARMED;
-  s->woken = 0; /* always ask for the run that finishes the close */
-  yamux__wake(s);
+  s->flags &=
+      ~YAMUX__SESS_WOKEN; /* always ask for the run that finishes the close */
+  yamux__sess_wake(s);
 }
 
 /* ---- driving ---------------------------------------------------------- */
@@ -596,21 +615,22 @@ void yamux_session_close(yamux_session_t* handle, yamux_session_close_cb cb) {
 int yamux_session_start_custom(yamux_session_t* handle,
                                const yamux_transport_t* transport,
                                yamux_session_end_cb end_cb, uint64_t now) {
-  yamux__session_t* s = sess_of(handle);
-  if (s == NULL || transport == NULL || s->started || s->closing)
+  yamux__sess_t* s = sess_of(handle);
+  if (s == NULL || transport == NULL || (s->flags & YAMUX__SESS_STARTED) ||
+      (s->flags & YAMUX__SESS_CLOSING))
     return UV_EINVAL;
   s->transport = *transport;
   s->end_cb = end_cb;
-  s->started = 1;
+  s->flags |= YAMUX__SESS_STARTED;
   s->now = now;
   if (s->cfg.keepalive_interval_ms)
     s->next_keepalive = now + MS(s->cfg.keepalive_interval_ms);
   /* Streams opened before the start have frames waiting. */
-  yamux__api_leave(s);
+  yamux__sess_api_leave(s);
   return 0;
 }
 
-static void queue_pong(yamux__session_t* s, uint32_t opaque) {
+static void queue_pong(yamux__sess_t* s, uint32_t opaque) {
   uint32_t cap = s->cfg.max_queued_pongs;
   if (s->pong_count >= cap) {
     s->stats.pongs_dropped++;
@@ -624,18 +644,19 @@ static void queue_pong(yamux__session_t* s, uint32_t opaque) {
  * which queueing behind bulk data cannot inflate (a pong measured behind
  * megabytes in the kernel would otherwise grow windows, which queue more,
  * which inflates the next sample). */
-static void rtt_sample(yamux__session_t* s, uint64_t rtt) {
+static void rtt_sample(yamux__sess_t* s, uint64_t rtt) {
   if (rtt == 0) rtt = 1;
   s->rtt_sampled_at = s->now;
   s->rtt_ns = s->rtt_ns ? (s->rtt_ns + rtt) / 2 : rtt;
   if (s->rtt_min_ns == 0 || rtt < s->rtt_min_ns) s->rtt_min_ns = rtt;
 }
 
-static void on_pong(yamux__session_t* s, uint32_t opaque) {
+static void on_pong(yamux__sess_t* s, uint32_t opaque) {
   yamux__queue_t* q;
   uint64_t rtt;
-  if (s->keepalive_inflight && opaque == s->keepalive_opaque) {
-    s->keepalive_inflight = 0;
+  if ((s->flags & YAMUX__SESS_KEEPALIVE_INFLIGHT) &&
+      opaque == s->keepalive_opaque) {
+    s->flags &= ~YAMUX__SESS_KEEPALIVE_INFLIGHT;
     rtt = s->now - s->keepalive_sent_at;
     rtt_sample(s, rtt);
     return;
@@ -647,21 +668,21 @@ static void on_pong(yamux__session_t* s, uint32_t opaque) {
     p->sent_at_ = rtt; /* run_req reports it */
     rtt_sample(s, rtt);
     yamux__queue_remove(q);
-    yamux__complete_req(s, p, 0);
+    yamux__sess_complete_req(s, p, 0);
     return;
   }
   s->stats.frames_dropped++;
 }
 
-static void on_goaway(yamux__session_t* s, uint32_t code) {
-  s->goaway_received = 1;
+static void on_goaway(yamux__sess_t* s, uint32_t code) {
+  s->goaway_flags |= YAMUX__GOAWAY_RECV;
   s->goaway_rx_code = code;
   s->stats.goaway_received = (uint64_t)code + 1;
-  yamux__log(s, YAMUX_LOG_INFO, "peer sent Go Away(%u)", code);
+  yamux__sess_log(s, YAMUX_LOG_INFO, "peer sent Go Away(%u)", code);
   if (s->goaway_cb != NULL) s->goaway_cb(s->handle, code);
   if (code == YAMUX_GOAWAY_NORMAL) {
     /* Drain: opens that never reached the wire cannot be accepted now. */
-    yamux__stream_release_syn_waiters(s);
+    yamux__strm_release_syn_waiters(s);
     return;
   }
   session_end(s, code == YAMUX_GOAWAY_PROTOCOL   ? YAMUX_EPEERPROTO
@@ -669,11 +690,11 @@ static void on_goaway(yamux__session_t* s, uint32_t code) {
                                                  : YAMUX_EPEERGOAWAY);
 }
 
-static int our_parity(const yamux__session_t* s, uint32_t id) {
+static int our_parity(const yamux__sess_t* s, uint32_t id) {
   return (id & 1) == (s->handle->role == YAMUX_CLIENT ? 1u : 0u);
 }
 
-static void refuse(yamux__session_t* s, uint32_t id) {
+static void refuse(yamux__sess_t* s, uint32_t id) {
   s->stats.streams_refused++;
   if (s->refuse_count >= YAMUX__REFUSE_RING) {
     /* The peer floods SYNs faster than it reads our RSTs: drop. */
@@ -688,7 +709,7 @@ static void refuse(yamux__session_t* s, uint32_t id) {
  * ids_used), so the last YAMUX__ID_WINDOW ids are tracked in a bitmap; an id
  * older than that cannot be told apart and is taken as new (a live one is
  * still caught by the stream table). Records the id. Returns 0 on reuse. */
-static int fresh_peer_id(yamux__session_t* s, uint32_t id) {
+static int fresh_peer_id(yamux__sess_t* s, uint32_t id) {
   uint32_t idx = id >> 1, top = s->last_peer_id >> 1;
   uint64_t* used = s->ids_used;
 #define BIT(i) (used[((i) % YAMUX__ID_WINDOW) / 64] & (1ull << ((i) % 64)))
@@ -715,55 +736,48 @@ static int fresh_peer_id(yamux__session_t* s, uint32_t id) {
 
 /* A SYN: validate, then create the inbound stream or refuse it. Returns the
  * new stream, or NULL if the frame's body must be discarded. */
-static yamux__stream_t* on_syn(yamux__session_t* s, const yamux__frame_hdr_t* h,
-                               int* fatal) {
+static yamux__strm_t* on_syn(yamux__sess_t* s, const yamux__frame_hdr_t* h) {
   uint32_t id = h->stream_id;
-  yamux__stream_t* st;
+  yamux__strm_t* st;
   if (id == 0 || our_parity(s, id)) {
-    yamux__protocol_error(s, "SYN with our parity or on id 0");
-    *fatal = 1;
+    yamux__sess_protocol_error(s, "SYN with our parity or on id 0");
     return NULL;
   }
   st = yamux__map_find(&s->map, id);
   if (st != NULL && !(st->state & YAMUX__S_RELEASED)) {
-    yamux__protocol_error(s, "SYN on a live stream id");
-    *fatal = 1;
+    yamux__sess_protocol_error(s, "SYN on a live stream id");
     return NULL;
   }
   /* A released record (freed at the end of this drive) may still hold the
    * id: unlink it now, so that the id never maps to two records. */
   if (st != NULL) yamux__map_remove(&s->map, id, st);
   if (!fresh_peer_id(s, id)) {
-    yamux__protocol_error(s, "SYN on a stream id that was used before");
-    *fatal = 1;
+    yamux__sess_protocol_error(s, "SYN on a stream id that was used before");
     return NULL;
   }
   if (h->type == YAMUX__TYPE_DATA && h->length > s->cfg.initial_window &&
       h->length > YAMUX__DEFAULT_WINDOW) {
-    yamux__protocol_error(s, "Data|SYN beyond the receive window");
-    *fatal = 1;
+    yamux__sess_protocol_error(s, "Data|SYN beyond the receive window");
     return NULL;
   }
   if (s->accept_count >= s->cfg.accept_backlog && s->announce_count > 0 &&
-      s->connection_cb != NULL && !s->closing) {
+      s->connection_cb != NULL && !(s->flags & YAMUX__SESS_CLOSING)) {
     /* The backlog filled within this read: let the application accept what
      * it was not told about yet before refusing anything (a peer may send
      * far more SYNs in one write than the backlog holds). We are inside a
      * drive call, so callbacks may run here. */
     announce(s);
-    if (s->dead_input) {
-      *fatal = 1;
-      return NULL;
-    }
+    if (s->flags & YAMUX__SESS_INPUT_DEAD) return NULL;
   }
-  if (s->goaway_pending || s->goaway_sent || s->closing ||
+  if ((s->goaway_flags & (YAMUX__GOAWAY_QUEUED | YAMUX__GOAWAY_SENT)) ||
+      (s->flags & YAMUX__SESS_CLOSING) ||
       s->accept_count >= s->cfg.accept_backlog ||
       s->n_inbound >= s->cfg.max_inbound_streams) {
-    yamux__log(s, YAMUX_LOG_DEBUG, "refusing stream %u", id);
+    yamux__sess_log(s, YAMUX_LOG_DEBUG, "refusing stream %u", id);
     refuse(s, id);
     return NULL;
   }
-  st = yamux__stream_new(s, id, 0);
+  st = yamux__strm_new(s, id, 0);
   if (st == NULL) {
     refuse(s, id);
     return NULL;
@@ -776,13 +790,13 @@ static yamux__stream_t* on_syn(yamux__session_t* s, const yamux__frame_hdr_t* h,
   return st;
 }
 
-static void on_stream_frame(yamux__session_t* s, const yamux__frame_hdr_t* h) {
-  yamux__stream_t* st;
-  int fatal = 0;
+static void on_stream_frame(yamux__sess_t* s, const yamux__frame_hdr_t* h) {
+  yamux__strm_t* st;
 
   if (h->flags & YAMUX__FLAG_SYN) {
-    st = on_syn(s, h, &fatal);
-    if (fatal) return;
+    st = on_syn(s, h);
+    /* The sticky error state: a protocol error ended the session. */
+    if (s->flags & YAMUX__SESS_INPUT_DEAD) return;
   } else {
     st = yamux__map_find(&s->map, h->stream_id);
     if (st != NULL && (st->state & YAMUX__S_RELEASED)) st = NULL;
@@ -801,35 +815,36 @@ static void on_stream_frame(yamux__session_t* s, const yamux__frame_hdr_t* h) {
    * implicit ACK. hashicorp/yamux never ACKs a stream whose FIN arrived
    * before its application accepted it, yet it echoes and answers FIN. */
   if ((h->flags & YAMUX__FLAG_ACK) || !(h->flags & YAMUX__FLAG_RST))
-    yamux__stream_on_ack(st);
+    yamux__strm_on_ack(st);
 
   if (h->type == YAMUX__TYPE_WINDOW_UPDATE) {
     if (h->flags & YAMUX__FLAG_RST) {
-      yamux__stream_on_rst(st, h->length);
+      yamux__strm_on_rst(st, h->length);
       return;
     }
     if (h->length != 0) {
       if ((uint64_t)st->send_window + h->length > UINT32_MAX) {
-        yamux__protocol_error(s, "window update overflows the send window");
+        yamux__sess_protocol_error(s,
+                                   "window update overflows the send window");
         return;
       }
       st->send_window += h->length;
-      yamux__stream_queue_send(st);
+      yamux__strm_queue_send(st);
     }
-    if (h->flags & YAMUX__FLAG_FIN) yamux__stream_on_fin(st);
+    if (h->flags & YAMUX__FLAG_FIN) yamux__strm_on_fin(st);
     return;
   }
 
   /* Data. */
   if (h->flags & YAMUX__FLAG_RST) {
-    yamux__stream_on_rst(st, 0);
+    yamux__strm_on_rst(st, 0);
     s->body_stream = NULL;
     s->body_left = h->length;
     return;
   }
   if (h->length > 0) {
     if (h->length > st->recv_window) {
-      yamux__protocol_error(s, "Data beyond the receive window");
+      yamux__sess_protocol_error(s, "Data beyond the receive window");
       return;
     }
     st->recv_window -= h->length;
@@ -838,25 +853,25 @@ static void on_stream_frame(yamux__session_t* s, const yamux__frame_hdr_t* h) {
     s->body_left = h->length;
     if (st->state & YAMUX__S_FIN_RCVD) {
       /* The peer said it would send no more: that stream is broken. */
-      yamux__log(s, YAMUX_LOG_WARN, "stream %u: Data after FIN", st->id);
+      yamux__sess_log(s, YAMUX_LOG_WARN, "stream %u: Data after FIN", st->id);
       s->body_stream = NULL;
-      yamux__stream_fail(st, UV_ECONNRESET, 1);
+      yamux__strm_fail(st, UV_ECONNRESET, 1);
       return;
     }
     s->body_stream = st;
     return; /* FIN, if any, is applied after the body */
   }
-  if (h->flags & YAMUX__FLAG_FIN) yamux__stream_on_fin(st);
+  if (h->flags & YAMUX__FLAG_FIN) yamux__strm_on_fin(st);
 }
 
-static void on_header(yamux__session_t* s, const yamux__frame_hdr_t* h) {
+static void on_header(yamux__sess_t* s, const yamux__frame_hdr_t* h) {
   s->stats.frames_received++;
   /* Any frame at all proves the peer alive. */
   s->keepalive_deadline = NEVER;
   if (yamux__frame_validate(h) != 0) {
-    yamux__protocol_error(s, h->version != YAMUX__PROTO_VERSION
-                                 ? "unsupported protocol version"
-                                 : "unknown frame type");
+    yamux__sess_protocol_error(s, h->version != YAMUX__PROTO_VERSION
+                                      ? "unsupported protocol version"
+                                      : "unknown frame type");
     return;
   }
   s->cur = *h;
@@ -867,7 +882,7 @@ static void on_header(yamux__session_t* s, const yamux__frame_hdr_t* h) {
       /* Stream 0 is the session's: no peer sends stream frames on it, and
        * a transport of zero bytes decodes as endless empty Data on it. */
       if (h->stream_id == 0) {
-        yamux__protocol_error(s, "Data or Window Update on stream 0");
+        yamux__sess_protocol_error(s, "Data or Window Update on stream 0");
         return;
       }
       on_stream_frame(s, h);
@@ -885,22 +900,22 @@ static void on_header(yamux__session_t* s, const yamux__frame_hdr_t* h) {
   }
 }
 
-static void finish_body(yamux__session_t* s) {
-  yamux__stream_t* st = s->body_stream;
+static void finish_body(yamux__sess_t* s) {
+  yamux__strm_t* st = s->body_stream;
   s->body_stream = NULL;
   if (st != NULL && (s->cur.flags & YAMUX__FLAG_FIN) &&
       !(st->state & YAMUX__S_RELEASED))
-    yamux__stream_on_fin(st);
+    yamux__strm_on_fin(st);
 }
 
-static void parse(yamux__session_t* s, const uint8_t* p, size_t len) {
+static void parse(yamux__sess_t* s, const uint8_t* p, size_t len) {
   yamux__frame_hdr_t h;
-  while (len > 0 && !s->dead_input) {
+  while (len > 0 && !(s->flags & YAMUX__SESS_INPUT_DEAD)) {
     if (s->body_left > 0) {
       size_t n = YAMUX__MIN(len, (size_t)s->body_left);
       if (s->body_stream != NULL &&
           !(s->body_stream->state & YAMUX__S_RELEASED))
-        yamux__stream_on_data(s->body_stream, (const char*)p, n);
+        yamux__strm_on_data(s->body_stream, (const char*)p, n);
       p += n;
       len -= n;
       s->body_left -= (uint32_t)n;
@@ -922,170 +937,181 @@ static void parse(yamux__session_t* s, const uint8_t* p, size_t len) {
       yamux__frame_decode(s->hdr_buf, &h);
     }
     on_header(s, &h);
-    if (!s->dead_input && s->body_left == 0 && h.type == YAMUX__TYPE_DATA)
+    if (!(s->flags & YAMUX__SESS_INPUT_DEAD) && s->body_left == 0 &&
+        h.type == YAMUX__TYPE_DATA)
       finish_body(s);
   }
 }
 
 int yamux_session_feed(yamux_session_t* handle, const void* data, size_t len,
                        uint64_t now) {
-  yamux__session_t* s = sess_of(handle);
-  if (s == NULL || !s->started || (data == NULL && len > 0)) return UV_EINVAL;
+  yamux__sess_t* s = sess_of(handle);
+  if (s == NULL || !(s->flags & YAMUX__SESS_STARTED) ||
+      (data == NULL && len > 0))
+    return UV_EINVAL;
   drive_begin(s, now);
   s->stats.bytes_received += len;
   /* Any byte proves the peer alive, not only a whole header: a peer
    * dribbling a large frame has its pong queued behind it. */
   if (len > 0) s->keepalive_deadline = NEVER;
-  if (!s->closing) parse(s, data, len);
-  yamux__leave(s);
+  if (!(s->flags & YAMUX__SESS_CLOSING)) parse(s, data, len);
+  yamux__sess_leave(s);
   /* The session may be gone if the user closed it from a callback and the
    * transport finished closing synchronously. */
   s = sess_of(handle);
-  return s != NULL && s->ended ? s->end_status : 0;
+  return s != NULL && (s->flags & YAMUX__SESS_ENDED) ? s->end_status : 0;
 }
 
 void yamux_session_feed_error(yamux_session_t* handle, int status,
                               uint64_t now) {
-  yamux__session_t* s = sess_of(handle);
-  if (s == NULL || !s->started) return;
+  yamux__sess_t* s = sess_of(handle);
+  if (s == NULL || !(s->flags & YAMUX__SESS_STARTED)) return;
   drive_begin(s, now);
-  if (status != UV_EOF) s->transport_dead = 1;
+  if (status != UV_EOF) s->flags |= YAMUX__SESS_TX_DEAD;
   if (status == UV_EOF && (s->hdr_len != 0 || s->body_left != 0)) {
     /* A frame cut short by EOF: the peer died mid-write. */
-    yamux__log(s, YAMUX_LOG_WARN, "transport EOF inside a frame");
+    yamux__sess_log(s, YAMUX_LOG_WARN, "transport EOF inside a frame");
   }
   session_end(s, status < 0 ? status : UV_EOF);
-  yamux__leave(s);
+  yamux__sess_leave(s);
 }
 
 unsigned int yamux_session_send_buffers(yamux_session_t* handle,
                                         const uv_buf_t** bufs,
                                         unsigned int max_bufs, uint64_t now) {
-  yamux__session_t* s = sess_of(handle);
+  yamux__sess_t* s = sess_of(handle);
   unsigned int n, i;
-  if (s == NULL || bufs == NULL || !s->started || max_bufs == 0) return 0;
+  if (s == NULL || bufs == NULL || !(s->flags & YAMUX__SESS_STARTED) ||
+      max_bufs == 0)
+    return 0;
   drive_begin(s, now);
   /* A stream frame takes two entries (header and body): the batch is built
    * with room for both and handed out max_bufs entries at a time. */
   n = 0;
-  if (!s->transport_dead) {
-    yamux__gather(s, YAMUX__MAX(max_bufs, 2u));
-    n = yamux__lend(s, max_bufs);
+  if (!(s->flags & YAMUX__SESS_TX_DEAD)) {
+    yamux__sched_gather(s, YAMUX__MAX(max_bufs, 2u));
+    n = yamux__sched_lend(s, max_bufs);
     s->lent_bytes = 0;
     for (i = 0; i < n; i++) s->lent_bytes += s->iov[s->head + i].len;
-    s->lent = n > 0;
+    YAMUX__SET_FLAG(s->flags, YAMUX__SESS_LENT, n > 0);
   }
   *bufs = &s->iov[s->head];
-  yamux__leave(s);
+  yamux__sess_leave(s);
   return sess_of(handle) == NULL ? 0 : n;
 }
 
 void yamux_session_send_done(yamux_session_t* handle, size_t nbytes, int status,
                              uint64_t now) {
-  yamux__session_t* s = sess_of(handle);
-  if (s == NULL || !s->started) return;
+  yamux__sess_t* s = sess_of(handle);
+  if (s == NULL || !(s->flags & YAMUX__SESS_STARTED)) return;
   drive_begin(s, now);
   if (status < 0) {
-    s->transport_dead = 1;
-    s->lent = 0;
-    yamux__fail_batch(s, status);
+    s->flags |= YAMUX__SESS_TX_DEAD;
+    s->flags &= ~YAMUX__SESS_LENT;
+    yamux__sched_fail_batch(s, status);
     session_end(s, status);
   } else {
-    /* A short write: the transport is backed up (see yamux__lend). */
-    s->backed_up = s->lent && nbytes < s->lent_bytes;
-    s->lent = 0;
-    yamux__consume(s, nbytes);
+    /* A short write: the transport is backed up (see yamux__sched_lend). */
+    YAMUX__SET_FLAG(s->flags, YAMUX__SESS_BACKED_UP,
+                    (s->flags & YAMUX__SESS_LENT) && nbytes < s->lent_bytes);
+    s->flags &= ~YAMUX__SESS_LENT;
+    yamux__sched_consume(s, nbytes);
   }
-  yamux__leave(s);
+  yamux__sess_leave(s);
 }
 
 uint64_t yamux_session_expiry(const yamux_session_t* handle) {
-  const yamux__session_t* s = sess_of(handle);
+  const yamux__sess_t* s = sess_of(handle);
   uint64_t t = NEVER;
-  if (s == NULL || !s->started || s->transport_closing) return NEVER;
-  if (s->closing) return s->close_deadline;
-  if (!s->ended) {
+  if (s == NULL || !(s->flags & YAMUX__SESS_STARTED) ||
+      (s->flags & YAMUX__SESS_TRANSPORT_CLOSING))
+    return NEVER;
+  if (s->flags & YAMUX__SESS_CLOSING) return s->close_deadline;
+  if (!(s->flags & YAMUX__SESS_ENDED)) {
     if (s->cfg.keepalive_interval_ms) t = s->next_keepalive;
     t = YAMUX__MIN(t, s->keepalive_deadline);
   }
   if (!yamux__queue_empty(&s->open_timers)) {
-    const yamux__stream_t* st = yamux__queue_data(
-        yamux__queue_head(&s->open_timers), yamux__stream_t, link);
+    const yamux__strm_t* st = yamux__queue_data(
+        yamux__queue_head(&s->open_timers), yamux__strm_t, link);
     t = YAMUX__MIN(t, st->t.deadline);
   }
   if (!yamux__queue_empty(&s->linger_timers)) {
-    const yamux__stream_t* st = yamux__queue_data(
-        yamux__queue_head(&s->linger_timers), yamux__stream_t, link);
+    const yamux__strm_t* st = yamux__queue_data(
+        yamux__queue_head(&s->linger_timers), yamux__strm_t, link);
     t = YAMUX__MIN(t, st->t.deadline);
   }
   return t;
 }
 
 void yamux_session_handle_expiry(yamux_session_t* handle, uint64_t now) {
-  yamux__session_t* s = sess_of(handle);
-  if (s == NULL || !s->started) return;
+  yamux__sess_t* s = sess_of(handle);
+  if (s == NULL || !(s->flags & YAMUX__SESS_STARTED)) return;
   drive_begin(s, now);
-  if (s->closing) {
+  if (s->flags & YAMUX__SESS_CLOSING) {
     if (now >= s->close_deadline) {
       /* The peer is not reading: give up flushing. The gather list stays
        * the transport's until it has closed (finish_close fails it then):
        * an asynchronous writer may still be reading those buffers. */
-      s->transport_dead = 1;
+      s->flags |= YAMUX__SESS_TX_DEAD;
     }
-    yamux__leave(s);
+    yamux__sess_leave(s);
     return;
   }
-  if (!s->ended && s->keepalive_deadline <= now) {
-    yamux__log(s, YAMUX_LOG_WARN, "keepalive timeout");
+  if (!(s->flags & YAMUX__SESS_ENDED) && s->keepalive_deadline <= now) {
+    yamux__sess_log(s, YAMUX_LOG_WARN, "keepalive timeout");
     session_end(s, YAMUX_EKEEPALIVE);
   }
-  if (!s->ended && s->cfg.keepalive_interval_ms && s->next_keepalive <= now) {
+  if (!(s->flags & YAMUX__SESS_ENDED) && s->cfg.keepalive_interval_ms &&
+      s->next_keepalive <= now) {
     /* A ping every interval, even if an older one is unanswered: frames
      * other than its pong may have proven the peer alive meanwhile, and
      * only a fresh ping can catch the peer going silent after that. A
      * deadline already running (nothing at all heard since the last ping)
      * is kept. */
     s->next_keepalive = now + MS(s->cfg.keepalive_interval_ms);
-    s->keepalive_todo = 1;
+    s->flags |= YAMUX__SESS_KEEPALIVE_DUE;
     if (s->cfg.keepalive_timeout_ms && s->keepalive_deadline == NEVER)
       s->keepalive_deadline = now + MS(s->cfg.keepalive_timeout_ms);
   }
   while (!yamux__queue_empty(&s->open_timers)) {
-    yamux__stream_t* st = yamux__queue_data(yamux__queue_head(&s->open_timers),
-                                            yamux__stream_t, link);
+    yamux__strm_t* st = yamux__queue_data(yamux__queue_head(&s->open_timers),
+                                          yamux__strm_t, link);
     if (st->t.deadline > now) break;
-    yamux__stream_timer_remove(st);
-    yamux__log(s, YAMUX_LOG_WARN, "stream %u: open timed out", st->id);
-    yamux__stream_fail(st, UV_ETIMEDOUT, 1);
+    yamux__strm_timer_remove(st);
+    yamux__sess_log(s, YAMUX_LOG_WARN, "stream %u: open timed out", st->id);
+    yamux__strm_fail(st, UV_ETIMEDOUT, 1);
   }
   while (!yamux__queue_empty(&s->linger_timers)) {
-    yamux__stream_t* st = yamux__queue_data(
-        yamux__queue_head(&s->linger_timers), yamux__stream_t, link);
+    yamux__strm_t* st = yamux__queue_data(yamux__queue_head(&s->linger_timers),
+                                          yamux__strm_t, link);
     if (st->t.deadline > now) break;
-    yamux__stream_timer_remove(st);
-    yamux__log(s, YAMUX_LOG_DEBUG, "stream %u: linger timeout", st->id);
-    yamux__stream_fail(st, UV_ETIMEDOUT, 1);
+    yamux__strm_timer_remove(st);
+    yamux__sess_log(s, YAMUX_LOG_DEBUG, "stream %u: linger timeout", st->id);
+    yamux__strm_fail(st, UV_ETIMEDOUT, 1);
   }
-  yamux__leave(s);
+  yamux__sess_leave(s);
 }
 
 int yamux_session_run(yamux_session_t* handle, uint64_t now) {
-  yamux__session_t* s = sess_of(handle);
+  yamux__sess_t* s = sess_of(handle);
   int want;
   if (s == NULL) return 0;
-  s->woken = 0;
-  if (!s->started) return 0;
+  s->flags &= ~YAMUX__SESS_WOKEN;
+  if (!(s->flags & YAMUX__SESS_STARTED)) return 0;
   drive_begin(s, now);
-  yamux__leave(s);
+  yamux__sess_leave(s);
   s = sess_of(handle);
   if (s == NULL) return 0;
-  want = !s->transport_dead && yamux__want_write(s);
+  want = !(s->flags & YAMUX__SESS_TX_DEAD) && yamux__sched_want_write(s);
   return want;
 }
 
 void yamux_session_transport_closed(yamux_session_t* handle) {
-  yamux__session_t* s = sess_of(handle);
-  if (s == NULL || !s->transport_closing || s->transport_closed) return;
-  s->transport_closed = 1;
+  yamux__sess_t* s = sess_of(handle);
+  if (s == NULL || !(s->flags & YAMUX__SESS_TRANSPORT_CLOSING) ||
+      (s->flags & YAMUX__SESS_TRANSPORT_CLOSED))
+    return;
+  s->flags |= YAMUX__SESS_TRANSPORT_CLOSED;
   if (s->depth == 0) finish_close(s);
 }

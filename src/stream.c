@@ -2,18 +2,17 @@
  * buffering and delivery, and receive-window credit. */
 #include "internal.h"
 
-static yamux__session_t* sess_of_stream(const yamux_stream_t* h) {
+static yamux__sess_t* sess_of_stream(const yamux_stream_t* h) {
   if (h == NULL || h->session == NULL) return NULL;
   return h->session->internal_;
 }
 
 /* ---- records ---------------------------------------------------------- */
 
-yamux__stream_t* yamux__stream_new(yamux__session_t* s, uint32_t id,
-                                   uint32_t state) {
-  yamux__stream_t* st = s->pool;
+yamux__strm_t* yamux__strm_new(yamux__sess_t* s, uint32_t id, uint32_t state) {
+  yamux__strm_t* st = s->pool;
   if (st != NULL) {
-    s->pool = (yamux__stream_t*)st->sess;
+    s->pool = (yamux__strm_t*)st->sess;
     s->pool_count--;
     memset(st, 0, sizeof(*st));
   } else {
@@ -31,7 +30,7 @@ yamux__stream_t* yamux__stream_new(yamux__session_t* s, uint32_t id,
   yamux__queue_init(&st->send_link);
   yamux__queue_init(&st->link);
   if (yamux__map_insert(&s->map, &s->mem, id, st) != 0) {
-    yamux__stream_free(s, st);
+    yamux__strm_free(s, st);
     return NULL;
   }
   s->n_streams++;
@@ -40,11 +39,11 @@ yamux__stream_t* yamux__stream_new(yamux__session_t* s, uint32_t id,
 
 /* ---- the receive buffer: a circular list held by its last chunk -------- */
 
-static yamux__rxchunk_t* rx_first(const yamux__stream_t* st) {
+static yamux__rxchunk_t* rx_first(const yamux__strm_t* st) {
   return st->rx_tail == NULL ? NULL : st->rx_tail->next;
 }
 
-static void rx_append(yamux__stream_t* st, yamux__rxchunk_t* c) {
+static void rx_append(yamux__strm_t* st, yamux__rxchunk_t* c) {
   if (st->rx_tail == NULL) {
     c->next = c;
   } else {
@@ -55,7 +54,7 @@ static void rx_append(yamux__stream_t* st, yamux__rxchunk_t* c) {
 }
 
 /* Unlinks the first chunk (there must be one). */
-static void rx_drop_first(yamux__stream_t* st) {
+static void rx_drop_first(yamux__strm_t* st) {
   yamux__rxchunk_t* c = st->rx_tail->next;
   if (c == st->rx_tail)
     st->rx_tail = NULL;
@@ -63,7 +62,7 @@ static void rx_drop_first(yamux__stream_t* st) {
     st->rx_tail->next = c->next;
 }
 
-static void free_rx(yamux__session_t* s, yamux__stream_t* st) {
+static void free_rx(yamux__sess_t* s, yamux__strm_t* st) {
   yamux__rxchunk_t* c;
   while ((c = rx_first(st)) != NULL) {
     rx_drop_first(st);
@@ -72,7 +71,7 @@ static void free_rx(yamux__session_t* s, yamux__stream_t* st) {
   st->buffered = 0;
 }
 
-void yamux__stream_free(yamux__session_t* s, yamux__stream_t* st) {
+void yamux__strm_free(yamux__sess_t* s, yamux__strm_t* st) {
   yamux_stream_t* h = st->handle;
   if (h != NULL) {
     /* Session teardown: the handle is released with the session. */
@@ -81,8 +80,8 @@ void yamux__stream_free(yamux__session_t* s, yamux__stream_t* st) {
   }
   free_rx(s, st);
 #ifndef YAMUX_NO_POOL
-  if (s->pool_count < YAMUX__POOL_MAX && !s->closing) {
-    st->sess = (yamux__session_t*)s->pool; /* the pool's link */
+  if (s->pool_count < YAMUX__POOL_MAX && !(s->flags & YAMUX__SESS_CLOSING)) {
+    st->sess = (yamux__sess_t*)s->pool; /* the pool's link */
     s->pool = st;
     s->pool_count++;
     return;
@@ -91,16 +90,16 @@ void yamux__stream_free(yamux__session_t* s, yamux__stream_t* st) {
   yamux__free(&s->mem, st);
 }
 
-void yamux__stream_pool_free(yamux__session_t* s) {
-  yamux__stream_t* st;
+void yamux__strm_pool_free(yamux__sess_t* s) {
+  yamux__strm_t* st;
   while ((st = s->pool) != NULL) {
-    s->pool = (yamux__stream_t*)st->sess;
+    s->pool = (yamux__strm_t*)st->sess;
     yamux__free(&s->mem, st);
   }
   s->pool_count = 0;
 }
 
-void yamux__stream_timer_remove(yamux__stream_t* st) {
+void yamux__strm_timer_remove(yamux__strm_t* st) {
   if (!(st->state & YAMUX__S_ON_TIMER)) return;
   st->state &= ~(YAMUX__S_ON_TIMER | YAMUX__S_LINGER);
   yamux__queue_remove(&st->link);
@@ -111,22 +110,22 @@ void yamux__stream_timer_remove(yamux__stream_t* st) {
 /* Starts the open or linger timer. Inside a drive the session's time is
  * current; an API call between drives leaves the deadline to the next
  * drive, which knows the time. */
-void yamux__stream_timer_insert(yamux__stream_t* st, yamux__queue_t* list,
-                                uint64_t timeout_ms) {
-  yamux__session_t* s = st->sess;
+void yamux__strm_timer_insert(yamux__strm_t* st, yamux__queue_t* list,
+                              uint64_t timeout_ms) {
+  yamux__sess_t* s = st->sess;
   st->state |= YAMUX__S_ON_TIMER;
   st->t.deadline =
       s->depth > 0 ? s->now + timeout_ms * 1000000u : YAMUX__UNARMED;
   yamux__queue_insert_tail(list, &st->link);
 }
 
-static void deliverq_remove(yamux__stream_t* st) {
+static void deliverq_remove(yamux__strm_t* st) {
   if (!(st->state & YAMUX__S_ON_DELIVERQ)) return;
   st->state &= ~YAMUX__S_ON_DELIVERQ;
   yamux__queue_remove(&st->link);
 }
 
-static int is_terminal(const yamux__stream_t* st) {
+static int is_terminal(const yamux__strm_t* st) {
   if (st->state & (YAMUX__S_RST_SENT | YAMUX__S_RST_RCVD)) return 1;
   if ((st->state & YAMUX__S_FIN_SENT) && (st->state & YAMUX__S_FIN_RCVD))
     return 1;
@@ -134,8 +133,8 @@ static int is_terminal(const yamux__stream_t* st) {
 }
 
 /* An un-ACKed open of ours stopped counting against the ACK backlog. */
-static void unacked_done(yamux__stream_t* st) {
-  yamux__session_t* s = st->sess;
+static void unacked_done(yamux__strm_t* st) {
+  yamux__sess_t* s = st->sess;
   if ((st->state & YAMUX__S_SYN_WAIT)) {
     st->state &= ~YAMUX__S_SYN_WAIT;
     yamux__queue_remove(&st->link);
@@ -146,12 +145,12 @@ static void unacked_done(yamux__stream_t* st) {
       !(st->state & YAMUX__S_ACKED)) {
     st->state |= YAMUX__S_ACKED; /* counted once */
     s->unacked--;
-    yamux__stream_release_syn_waiters(s);
+    yamux__strm_release_syn_waiters(s);
   }
 }
 
-void yamux__stream_maybe_release(yamux__stream_t* st) {
-  yamux__session_t* s = st->sess;
+void yamux__strm_maybe_release(yamux__strm_t* st) {
+  yamux__sess_t* s = st->sess;
   if ((st->state & YAMUX__S_RELEASED) || !is_terminal(st)) return;
   if (st->handle != NULL || st->inflight_reqs != 0) return;
   if (!yamux__queue_empty(&st->ctrl_link)) return;
@@ -176,7 +175,7 @@ void yamux__stream_maybe_release(yamux__stream_t* st) {
   s->free_list = st;
 }
 
-void yamux__stream_queue_ctrl(yamux__stream_t* st) {
+void yamux__strm_queue_ctrl(yamux__strm_t* st) {
   /* A stream whose SYN waits for room must send nothing before it: it is
    * queued when its SYN is released. */
   if (st->state & (YAMUX__S_RELEASED | YAMUX__S_SYN_WAIT)) return;
@@ -184,21 +183,22 @@ void yamux__stream_queue_ctrl(yamux__stream_t* st) {
     yamux__queue_insert_tail(&st->sess->ctrlq, &st->ctrl_link);
 }
 
-void yamux__stream_queue_send(yamux__stream_t* st) {
+void yamux__strm_queue_send(yamux__strm_t* st) {
   if (st->write_queued == 0 || st->send_window == 0) return;
   if (st->state & (YAMUX__S_SYN_WAIT | YAMUX__S_RELEASED | YAMUX__S_RESET |
                    YAMUX__S_FAILED))
     return;
-  if (yamux__queue_empty(&st->send_link)) yamux__sendq_insert(st->sess, st, 0);
+  if (yamux__queue_empty(&st->send_link))
+    yamux__sched_sendq_insert(st->sess, st, 0);
 }
 
-void yamux__stream_release_syn_waiters(yamux__session_t* s) {
+void yamux__strm_release_syn_waiters(yamux__sess_t* s) {
   while (!yamux__queue_empty(&s->syn_waitq)) {
     yamux__queue_t* q = yamux__queue_head(&s->syn_waitq);
-    yamux__stream_t* st = yamux__queue_data(q, yamux__stream_t, link);
-    if (s->goaway_received || s->goaway_pending || s->goaway_sent) {
+    yamux__strm_t* st = yamux__queue_data(q, yamux__strm_t, link);
+    if (yamux__sess_going_away(s)) {
       /* The peer will not take new streams now. */
-      yamux__stream_fail(st, YAMUX_EGOAWAY, 0);
+      yamux__strm_fail(st, YAMUX_EGOAWAY, 0);
       continue;
     }
     if (s->unacked >= s->cfg.max_unacked_opens) return;
@@ -209,9 +209,9 @@ void yamux__stream_release_syn_waiters(yamux__session_t* s) {
     /* The open timer runs from the SYN on, as hashicorp/yamux's does: a
      * SYN waiting here is not late, the opens ahead of it are. */
     if (s->cfg.open_timeout_ms)
-      yamux__stream_timer_insert(st, &s->open_timers, s->cfg.open_timeout_ms);
-    yamux__stream_queue_ctrl(st);
-    yamux__stream_queue_send(st);
+      yamux__strm_timer_insert(st, &s->open_timers, s->cfg.open_timeout_ms);
+    yamux__strm_queue_ctrl(st);
+    yamux__strm_queue_send(st);
   }
 }
 
@@ -224,19 +224,19 @@ static size_t req_remaining(const yamux_write_t* r) {
   return n - r->buf_offset_;
 }
 
-void yamux__stream_cancel_writes(yamux__stream_t* st, int status) {
-  yamux__session_t* s = st->sess;
+void yamux__strm_cancel_writes(yamux__strm_t* st, int status) {
+  yamux__sess_t* s = st->sess;
   while (!yamux__queue_empty(&st->writes)) {
     yamux__queue_t* q = yamux__queue_head(&st->writes);
     yamux_write_t* r = yamux__queue_data(q, yamux_write_t, queue_);
     yamux__queue_remove(q);
     if (r->type_ == YAMUX__REQ_SHUTDOWN) {
-      yamux__complete_req(s, r, status);
+      yamux__sess_complete_req(s, r, status);
       continue;
     }
     st->write_queued -= req_remaining(r);
     if (r->refs_ == 0)
-      yamux__complete_req(s, r, status);
+      yamux__sess_complete_req(s, r, status);
     else if (r->status_ == 0)
       r->status_ = status; /* completes when its bytes leave the batch */
   }
@@ -245,13 +245,13 @@ void yamux__stream_cancel_writes(yamux__stream_t* st, int status) {
   yamux__queue_remove(&st->send_link);
 }
 
-static void fail_connect(yamux__stream_t* st, int status) {
+static void fail_connect(yamux__strm_t* st, int status) {
   if (st->connect_req == NULL) return;
-  yamux__complete_req(st->sess, st->connect_req, status);
+  yamux__sess_complete_req(st->sess, st->connect_req, status);
   st->connect_req = NULL;
 }
 
-static void want_delivery(yamux__stream_t* st) {
+static void want_delivery(yamux__strm_t* st) {
   yamux_stream_t* h = st->handle;
   if (h == NULL || !(h->flags_ & YAMUX__H_READING)) return;
   /* A reading handle's stream is in no other list: not in accept_q or
@@ -259,29 +259,30 @@ static void want_delivery(yamux__stream_t* st) {
   if (!(st->state & YAMUX__S_ON_DELIVERQ) && yamux__queue_empty(&st->link)) {
     st->state |= YAMUX__S_ON_DELIVERQ;
     yamux__queue_insert_tail(&st->sess->deliverq, &st->link);
-    yamux__wake(st->sess);
+    yamux__sess_wake(st->sess);
   }
 }
 
 /* Like want_delivery, but from the next drive on: the reader had no
  * buffer. New data arriving meanwhile waits for that retry too. */
-static void want_delivery_retry(yamux__stream_t* st) {
+static void want_delivery_retry(yamux__strm_t* st) {
   if (st->state & YAMUX__S_ON_DELIVERQ) return; /* already due */
   if (!yamux__queue_empty(&st->link)) return;
   st->state |= YAMUX__S_ON_DELIVERQ;
   yamux__queue_insert_tail(&st->sess->deliver_retryq, &st->link);
-  yamux__wake(st->sess);
+  yamux__sess_wake(st->sess);
 }
 
 /* Ends the stream locally: every request fails with `status`, a reader sees
  * it after the data already buffered, and the peer gets an RST if it knows
  * the stream and send_rst is set. */
-void yamux__stream_fail(yamux__stream_t* st, int status, int send_rst) {
-  yamux__session_t* s = st->sess;
+void yamux__strm_fail(yamux__strm_t* st, int status, int send_rst) {
+  yamux__sess_t* s = st->sess;
   int read_status = status;
   if (st->state & (YAMUX__S_FAILED | YAMUX__S_RELEASED)) return;
-  if (s->ended && !s->closing) read_status = yamux__stream_error_status(s);
-  if (status == UV_ECANCELED && s->closing) {
+  if ((s->flags & YAMUX__SESS_ENDED) && !(s->flags & YAMUX__SESS_CLOSING))
+    read_status = yamux__sess_read_error_status(s);
+  if (status == UV_ECANCELED && (s->flags & YAMUX__SESS_CLOSING)) {
     /* The application closed the session: it reads nothing more, whether
      * the data is still arriving or already buffered. */
     read_status = UV_ECONNABORTED;
@@ -295,19 +296,20 @@ void yamux__stream_fail(yamux__stream_t* st, int status, int send_rst) {
   /* Every status here is a UV_* or YAMUX_E* code, well inside 16 bits. */
   if (read_status < INT16_MIN) read_status = UV_ECONNABORTED;
   st->fail_status = (int16_t)read_status;
-  yamux__stream_cancel_writes(st, status);
+  yamux__strm_cancel_writes(st, status);
   fail_connect(st, status);
-  if (send_rst && !s->ended && !s->closing &&
+  if (send_rst && !(s->flags & YAMUX__SESS_ENDED) &&
+      !(s->flags & YAMUX__SESS_CLOSING) &&
       !(st->state &
         (YAMUX__S_RST_SENT | YAMUX__S_RST_RCVD | YAMUX__S_SYN_WAIT)) &&
       ((st->state & YAMUX__S_SYN_SENT) || !(st->state & YAMUX__S_LOCAL))) {
     st->state |= YAMUX__S_RST_PENDING;
-    yamux__stream_queue_ctrl(st);
+    yamux__strm_queue_ctrl(st);
   } else if (!(st->state & YAMUX__S_RST_PENDING)) {
     yamux__queue_remove(&st->ctrl_link);
   }
   unacked_done(st);
-  yamux__stream_timer_remove(st);
+  yamux__strm_timer_remove(st);
   if (!(st->state & YAMUX__S_LOCAL) && !(st->state & YAMUX__S_ACCEPTED) &&
       !yamux__queue_empty(&st->link)) {
     /* Still in the accept backlog: nobody will hear of it. */
@@ -318,13 +320,13 @@ void yamux__stream_fail(yamux__stream_t* st, int status, int send_rst) {
     st->state |= YAMUX__S_ACCEPTED; /* no longer counted in the backlog */
   }
   want_delivery(st);
-  yamux__stream_maybe_release(st);
+  yamux__strm_maybe_release(st);
 }
 
 /* ---- inbound events ---------------------------------------------------- */
 
-static int buffer_data(yamux__stream_t* st, const char* data, size_t len) {
-  yamux__session_t* s = st->sess;
+static int buffer_data(yamux__strm_t* st, const char* data, size_t len) {
+  yamux__sess_t* s = st->sess;
   yamux__rxchunk_t* c = st->rx_tail;
   while (len > 0) {
     size_t n;
@@ -353,8 +355,8 @@ static int buffer_data(yamux__stream_t* st, const char* data, size_t len) {
  * by copying, or (reading without an alloc_cb) a window onto `src` itself,
  * lent for the duration of read_cb. Returns the byte count, 0 if the reader
  * has no buffer (read_cb got UV_ENOBUFS), or -1 if the handle went away. */
-static ssize_t reader_buf(yamux__stream_t* st, yamux_stream_t* h,
-                          const char* src, size_t len, uv_buf_t* buf) {
+static ssize_t reader_buf(yamux__strm_t* st, yamux_stream_t* h, const char* src,
+                          size_t len, uv_buf_t* buf) {
   size_t n;
   if (h->u_.r_.alloc_cb_ == NULL) {
     *buf = uv_buf_init((char*)src, (unsigned int)len);
@@ -364,7 +366,8 @@ static ssize_t reader_buf(yamux__stream_t* st, yamux_stream_t* h,
   h->u_.r_.alloc_cb_(h, len, buf);
   /* Closed from alloc_cb: read_cb is gone with the handle. A session
    * closed from there freed the buffered bytes `src` may point into. */
-  if (h->internal_ != st || (h->flags_ & YAMUX__H_CLOSING) || st->sess->closing)
+  if (h->internal_ != st || (h->flags_ & YAMUX__H_CLOSING) ||
+      (st->sess->flags & YAMUX__SESS_CLOSING))
     return -1;
   if (buf->base == NULL || buf->len == 0) {
     if (h->flags_ & YAMUX__H_READING) h->u_.r_.read_cb_(h, UV_ENOBUFS, buf);
@@ -384,8 +387,7 @@ static ssize_t reader_buf(yamux__stream_t* st, yamux_stream_t* h,
  * buffered; returns how many it took. At most one copy: the transport's
  * buffer into the application's (none when the application reads in
  * place). */
-static size_t deliver_direct(yamux__stream_t* st, const char* data,
-                             size_t len) {
+static size_t deliver_direct(yamux__strm_t* st, const char* data, size_t len) {
   size_t done = 0;
   while (done < len) {
     yamux_stream_t* h = st->handle;
@@ -397,7 +399,7 @@ static size_t deliver_direct(yamux__stream_t* st, const char* data,
     n = reader_buf(st, h, data + done, len - done, &buf);
     if (n <= 0) break;
     done += (size_t)n;
-    yamux__stream_credit(st, (uint32_t)n);
+    yamux__tune_on_read(st, (uint32_t)n);
     h->u_.r_.read_cb_(h, n, &buf);
   }
   return done;
@@ -405,18 +407,18 @@ static size_t deliver_direct(yamux__stream_t* st, const char* data,
 
 /* The application closed the stream (its handle may wait for write
  * completions before it lets go). */
-static int app_closed(const yamux__stream_t* st) {
+static int app_closed(const yamux__strm_t* st) {
   return (st->state & YAMUX__S_DETACHED) ||
          (st->handle != NULL && (st->handle->flags_ & YAMUX__H_CLOSING));
 }
 
-void yamux__stream_on_data(yamux__stream_t* st, const char* data, size_t len) {
+void yamux__strm_on_data(yamux__strm_t* st, const char* data, size_t len) {
   size_t n;
   if (st->state & (YAMUX__S_RESET | YAMUX__S_FAILED)) return;
   if (app_closed(st)) {
     /* Closed locally, waiting for the peer's FIN: discard and credit so
      * that the peer can finish. */
-    yamux__stream_credit(st, (uint32_t)len);
+    yamux__tune_on_read(st, (uint32_t)len);
     return;
   }
   n = st->rx_tail == NULL ? deliver_direct(st, data, len) : 0;
@@ -424,26 +426,27 @@ void yamux__stream_on_data(yamux__stream_t* st, const char* data, size_t len) {
       (st->state & (YAMUX__S_RELEASED | YAMUX__S_FAILED | YAMUX__S_RESET)))
     return;
   if (app_closed(st)) {
-    yamux__stream_credit(st, (uint32_t)(len - n));
+    yamux__tune_on_read(st, (uint32_t)(len - n));
     return;
   }
   if (buffer_data(st, data + n, len - n) != 0) {
-    yamux__log(st->sess, YAMUX_LOG_ERROR, "stream %u: out of memory", st->id);
-    yamux__stream_fail(st, UV_ENOMEM, 1);
+    yamux__sess_log(st->sess, YAMUX_LOG_ERROR, "stream %u: out of memory",
+                    st->id);
+    yamux__strm_fail(st, UV_ENOMEM, 1);
   }
 }
 
-void yamux__stream_on_fin(yamux__stream_t* st) {
+void yamux__strm_on_fin(yamux__strm_t* st) {
   if (st->state & (YAMUX__S_FIN_RCVD | YAMUX__S_RESET | YAMUX__S_RELEASED))
     return;
   st->state |= YAMUX__S_FIN_RCVD;
-  if (st->state & YAMUX__S_LINGER) yamux__stream_timer_remove(st);
+  if (st->state & YAMUX__S_LINGER) yamux__strm_timer_remove(st);
   want_delivery(st);
-  yamux__stream_maybe_release(st);
+  yamux__strm_maybe_release(st);
 }
 
-void yamux__stream_on_rst(yamux__stream_t* st, uint32_t code) {
-  yamux__session_t* s = st->sess;
+void yamux__strm_on_rst(yamux__strm_t* st, uint32_t code) {
+  yamux__sess_t* s = st->sess;
   int connect_status;
   if (st->state & (YAMUX__S_RST_RCVD | YAMUX__S_RST_SENT | YAMUX__S_RELEASED))
     return;
@@ -458,27 +461,27 @@ void yamux__stream_on_rst(yamux__stream_t* st, uint32_t code) {
   fail_connect(st, connect_status);
   yamux__queue_remove(&st->ctrl_link);
   if (!(st->state & YAMUX__S_FAILED)) {
-    yamux__stream_fail(st, UV_ECONNRESET, 0);
+    yamux__strm_fail(st, UV_ECONNRESET, 0);
   } else {
-    yamux__stream_maybe_release(st);
+    yamux__strm_maybe_release(st);
   }
 }
 
-void yamux__stream_on_ack(yamux__stream_t* st) {
+void yamux__strm_on_ack(yamux__strm_t* st) {
   if (!(st->state & YAMUX__S_LOCAL) || (st->state & YAMUX__S_ACKED) ||
       !(st->state & YAMUX__S_SYN_SENT))
     return; /* duplicate or stray ACK: ignore */
   unacked_done(st);
   /* The open timer, even after a close that left it running (no linger). */
-  if (!(st->state & YAMUX__S_LINGER)) yamux__stream_timer_remove(st);
+  if (!(st->state & YAMUX__S_LINGER)) yamux__strm_timer_remove(st);
   if (st->connect_req != NULL) {
-    yamux__complete_req(st->sess, st->connect_req, 0);
+    yamux__sess_complete_req(st->sess, st->connect_req, 0);
     st->connect_req = NULL;
   }
 }
 
 /* Delivers buffered data, then the final status, to a reading handle. */
-void yamux__stream_deliver(yamux__stream_t* st) {
+void yamux__strm_deliver(yamux__strm_t* st) {
   yamux__rxchunk_t* c;
   yamux_stream_t* h;
   uv_buf_t buf;
@@ -501,7 +504,7 @@ void yamux__stream_deliver(yamux__stream_t* st) {
        * and a close from read_cb frees only what is still linked. */
       rx_drop_first(st);
     }
-    yamux__stream_credit(st, (uint32_t)n);
+    yamux__tune_on_read(st, (uint32_t)n);
     h->u_.r_.read_cb_(h, n, &buf);
     if (drained) yamux__free(&st->sess->mem, c);
   }
@@ -519,9 +522,9 @@ void yamux__stream_deliver(yamux__stream_t* st) {
 
 /* ---- the user's handle goes away ----------------------------------------- */
 
-void yamux__stream_handle_closed(yamux__stream_t* st) {
+void yamux__strm_handle_closed(yamux__strm_t* st) {
   yamux_stream_t* h = st->handle;
-  yamux__session_t* s = st->sess;
+  yamux__sess_t* s = st->sess;
   if (h == NULL) return;
   if (!(h->flags_ & YAMUX__H_CLOSING)) {
     /* Session teardown releases handles the user never closed. */
@@ -536,8 +539,8 @@ void yamux__stream_handle_closed(yamux__stream_t* st) {
   st->state |= YAMUX__S_DETACHED;
   deliverq_remove(st);
   yamux__queue_insert_tail(&s->closing_handles, &h->u_.pending_);
-  yamux__wake(s);
-  yamux__stream_maybe_release(st);
+  yamux__sess_wake(s);
+  yamux__strm_maybe_release(st);
 }
 
 /* ---- public API -------------------------------------------------------- */
@@ -554,7 +557,7 @@ int yamux_stream_init(yamux_session_t* session, yamux_stream_t* h) {
   return 0;
 }
 
-static void bind_handle(yamux__stream_t* st, yamux_stream_t* h) {
+static void bind_handle(yamux__strm_t* st, yamux_stream_t* h) {
   st->handle = h;
   h->internal_ = st;
   h->id = st->id;
@@ -563,19 +566,18 @@ static void bind_handle(yamux__stream_t* st, yamux_stream_t* h) {
 
 int yamux_stream_open(yamux_connect_t* req, yamux_stream_t* h,
                       yamux_connect_cb cb) {
-  yamux__session_t* s = sess_of_stream(h);
-  yamux__stream_t* st;
+  yamux__sess_t* s = sess_of_stream(h);
+  yamux__strm_t* st;
   uint32_t id;
   if (s == NULL || (cb != NULL && req == NULL) ||
       (h->flags_ & (YAMUX__H_LIVE | YAMUX__H_CLOSING | YAMUX__H_CLOSED)) ||
-      s->closing)
+      (s->flags & YAMUX__SESS_CLOSING))
     return UV_EINVAL;
-  if (s->ended) return YAMUX_ECLOSED;
-  if (s->goaway_received || s->goaway_pending || s->goaway_sent)
-    return YAMUX_EGOAWAY;
+  if (s->flags & YAMUX__SESS_ENDED) return YAMUX_ECLOSED;
+  if (yamux__sess_going_away(s)) return YAMUX_EGOAWAY;
   if (s->next_id == 0) return YAMUX_ESTREAMIDS;
   id = s->next_id;
-  st = yamux__stream_new(s, id, YAMUX__S_LOCAL);
+  st = yamux__strm_new(s, id, YAMUX__S_LOCAL);
   if (st == NULL) return UV_ENOMEM;
   /* Ids run out after 2^31 opens; 0 marks that. */
   s->next_id = id > UINT32_MAX - 2 ? 0 : id + 2;
@@ -589,27 +591,28 @@ int yamux_stream_open(yamux_connect_t* req, yamux_stream_t* h,
     st->state |= YAMUX__S_SYN_PENDING;
     s->unacked++;
     if (s->cfg.open_timeout_ms)
-      yamux__stream_timer_insert(st, &s->open_timers, s->cfg.open_timeout_ms);
-    yamux__stream_queue_ctrl(st);
+      yamux__strm_timer_insert(st, &s->open_timers, s->cfg.open_timeout_ms);
+    yamux__strm_queue_ctrl(st);
   } else {
     st->state |= YAMUX__S_SYN_WAIT; /* timed once its SYN is released */
     yamux__queue_insert_tail(&s->syn_waitq, &st->link);
   }
   s->stats.streams_opened++;
-  yamux__api_leave(s);
+  yamux__sess_api_leave(s);
   return 0;
 }
 
 int yamux_accept(yamux_session_t* session, yamux_stream_t* h) {
-  yamux__session_t* s = session == NULL ? NULL : session->internal_;
-  yamux__stream_t* st;
+  yamux__sess_t* s = session == NULL ? NULL : session->internal_;
+  yamux__strm_t* st;
   yamux__queue_t* q;
-  if (s == NULL || h == NULL || h->session != session || s->closing ||
+  if (s == NULL || h == NULL || h->session != session ||
+      (s->flags & YAMUX__SESS_CLOSING) ||
       (h->flags_ & (YAMUX__H_LIVE | YAMUX__H_CLOSING | YAMUX__H_CLOSED)))
     return UV_EINVAL;
   if (yamux__queue_empty(&s->accept_q)) return UV_EAGAIN;
   q = yamux__queue_head(&s->accept_q);
-  st = yamux__queue_data(q, yamux__stream_t, link);
+  st = yamux__queue_data(q, yamux__strm_t, link);
   yamux__queue_remove(q);
   s->accept_count--;
   if (s->announce_count > s->accept_count) s->announce_count = s->accept_count;
@@ -617,13 +620,13 @@ int yamux_accept(yamux_session_t* session, yamux_stream_t* h) {
   bind_handle(st, h);
   if (!(st->state & YAMUX__S_FAILED)) {
     st->state |= YAMUX__S_ACK_PENDING;
-    yamux__stream_queue_ctrl(st);
+    yamux__strm_queue_ctrl(st);
   }
-  yamux__api_leave(s);
+  yamux__sess_api_leave(s);
   return 0;
 }
 
-static yamux__stream_t* live(const yamux_stream_t* h) {
+static yamux__strm_t* live(const yamux_stream_t* h) {
   if (h == NULL || !(h->flags_ & YAMUX__H_LIVE) ||
       (h->flags_ & (YAMUX__H_CLOSING | YAMUX__H_CLOSED)))
     return NULL;
@@ -632,7 +635,7 @@ static yamux__stream_t* live(const yamux_stream_t* h) {
 
 int yamux_read_start(yamux_stream_t* h, yamux_alloc_cb alloc_cb,
                      yamux_read_cb read_cb) {
-  yamux__stream_t* st = live(h);
+  yamux__strm_t* st = live(h);
   if (st == NULL || read_cb == NULL) return UV_EINVAL;
   if (h->flags_ & YAMUX__H_READING) return UV_EALREADY;
   h->u_.r_.alloc_cb_ = alloc_cb;
@@ -641,7 +644,7 @@ int yamux_read_start(yamux_stream_t* h, yamux_alloc_cb alloc_cb,
   if (st->rx_tail != NULL ||
       (st->state & (YAMUX__S_FIN_RCVD | YAMUX__S_FAILED)))
     want_delivery(st);
-  yamux__api_leave(st->sess);
+  yamux__sess_api_leave(st->sess);
   return 0;
 }
 
@@ -652,8 +655,8 @@ int yamux_read_stop(yamux_stream_t* h) {
 }
 
 /* The status a request on a stream that can no longer send gets. */
-static int send_error(const yamux__stream_t* st) {
-  if (st->sess->ended) return YAMUX_ECLOSED;
+static int send_error(const yamux__strm_t* st) {
+  if (st->sess->flags & YAMUX__SESS_ENDED) return YAMUX_ECLOSED;
   if (st->state &
       (YAMUX__S_RST_RCVD | YAMUX__S_RST_SENT | YAMUX__S_RST_PENDING))
     return UV_ECONNRESET;
@@ -663,15 +666,15 @@ static int send_error(const yamux__stream_t* st) {
 
 int yamux_write(yamux_write_t* req, yamux_stream_t* h, const uv_buf_t bufs[],
                 unsigned int nbufs, yamux_write_cb cb) {
-  yamux__stream_t* st = live(h);
-  yamux__session_t* s;
+  yamux__strm_t* st = live(h);
+  yamux__sess_t* s;
   size_t total = 0;
   unsigned int i;
   int rc;
   if (st == NULL || req == NULL || (bufs == NULL && nbufs > 0))
     return UV_EINVAL;
   s = st->sess;
-  if (s->closing) return YAMUX_ECLOSED;
+  if (s->flags & YAMUX__SESS_CLOSING) return YAMUX_ECLOSED;
   rc = send_error(st);
   if (rc != 0) return rc;
   if ((h->flags_ & YAMUX__H_SHUT) ||
@@ -695,7 +698,7 @@ int yamux_write(yamux_write_t* req, yamux_stream_t* h, const uv_buf_t bufs[],
   if (nbufs > 0) memcpy(req->bufs_, bufs, nbufs * sizeof(uv_buf_t));
   req->nbufs_ = nbufs;
   if (total == 0) {
-    yamux__complete_req(s, req, 0);
+    yamux__sess_complete_req(s, req, 0);
   } else {
     /* A small write on an idle stream (a request, a reply) goes ahead of
      * the streams with a backlog, once. */
@@ -704,29 +707,29 @@ int yamux_write(yamux_write_t* req, yamux_stream_t* h, const uv_buf_t bufs[],
       st->state |= YAMUX__S_SPARSE;
     yamux__queue_insert_tail(&st->writes, &req->queue_);
     st->write_queued += total;
-    yamux__stream_queue_send(st);
+    yamux__strm_queue_send(st);
   }
-  yamux__api_leave(s);
+  yamux__sess_api_leave(s);
   return 0;
 }
 
 int yamux_stream_set_priority(yamux_stream_t* h, int urgency) {
-  yamux__stream_t* st = live(h);
+  yamux__strm_t* st = live(h);
   if (st == NULL || urgency < 0 || urgency >= YAMUX__PRIO_LEVELS)
     return UV_EINVAL;
   st->state = (st->state & ~YAMUX__S_PRIO_MASK) |
               ((uint32_t)urgency << YAMUX__S_PRIO_SHIFT);
   if (!yamux__queue_empty(&st->send_link)) { /* to its new round */
     yamux__queue_remove(&st->send_link);
-    yamux__stream_queue_send(st);
+    yamux__strm_queue_send(st);
   }
   return 0;
 }
 
 size_t yamux_stream_get_write_queue_size(const yamux_stream_t* h) {
-  const yamux__stream_t* st =
+  const yamux__strm_t* st =
       h == NULL || (h->flags_ & YAMUX__H_CLOSED) ? NULL : h->internal_;
-  const yamux__session_t* s;
+  const yamux__sess_t* s;
   uint64_t n;
   uint32_t i;
   if (st == NULL) return 0;
@@ -741,11 +744,11 @@ size_t yamux_stream_get_write_queue_size(const yamux_stream_t* h) {
 
 int yamux_shutdown(yamux_shutdown_t* req, yamux_stream_t* h,
                    yamux_shutdown_cb cb) {
-  yamux__stream_t* st = live(h);
+  yamux__strm_t* st = live(h);
   int rc;
   if (st == NULL || (cb != NULL && req == NULL)) return UV_EINVAL;
   if (h->flags_ & YAMUX__H_SHUT) return UV_EALREADY;
-  if (st->sess->closing) return YAMUX_ECLOSED;
+  if (st->sess->flags & YAMUX__SESS_CLOSING) return YAMUX_ECLOSED;
   rc = send_error(st);
   if (rc != 0) return rc;
   h->flags_ |= YAMUX__H_SHUT;
@@ -756,15 +759,15 @@ int yamux_shutdown(yamux_shutdown_t* req, yamux_stream_t* h,
     yamux__queue_insert_tail(&st->writes, &req->queue_);
   }
   st->state |= YAMUX__S_FIN_PENDING;
-  if (st->write_queued == 0) yamux__stream_queue_ctrl(st);
-  yamux__api_leave(st->sess);
+  if (st->write_queued == 0) yamux__strm_queue_ctrl(st);
+  yamux__sess_api_leave(st->sess);
   return 0;
 }
 
 static void close_common(yamux_stream_t* h, int reset, uint32_t code,
                          yamux_close_cb cb) {
-  yamux__session_t* s;
-  yamux__stream_t* st;
+  yamux__sess_t* s;
+  yamux__strm_t* st;
   if (h == NULL || (h->flags_ & (YAMUX__H_CLOSING | YAMUX__H_CLOSED))) return;
   s = sess_of_stream(h);
   h->flags_ |= YAMUX__H_CLOSING;
@@ -775,42 +778,42 @@ static void close_common(yamux_stream_t* h, int reset, uint32_t code,
   if (st == NULL) {
     /* Never opened nor accepted: only the callback is owed. */
     yamux__queue_insert_tail(&s->closing_handles, &h->u_.pending_);
-    yamux__api_leave(s);
+    yamux__sess_api_leave(s);
     return;
   }
-  yamux__stream_cancel_writes(st, UV_ECANCELED);
+  yamux__strm_cancel_writes(st, UV_ECANCELED);
   fail_connect(st, UV_ECANCELED);
   /* Unread data is dropped; give its credit back so the peer can finish. */
   if (st->buffered) {
     uint32_t n = st->buffered;
     free_rx(s, st);
-    yamux__stream_credit(st, n);
+    yamux__tune_on_read(st, n);
   }
   if (st->state & YAMUX__S_SYN_WAIT) {
     /* The peer never heard of it. */
-    yamux__stream_fail(st, UV_ECANCELED, 0);
+    yamux__strm_fail(st, UV_ECANCELED, 0);
   } else if (!is_terminal(st) && !(st->state & YAMUX__S_RESET)) {
     if (reset) {
       st->rst_code = code;
-      yamux__stream_fail(st, UV_ECANCELED, 1);
+      yamux__strm_fail(st, UV_ECANCELED, 1);
     } else {
       /* Also when a shutdown queued the FIN behind writes just cancelled:
        * it goes now. */
       if (!(st->state & YAMUX__S_FIN_SENT)) {
         st->state |= YAMUX__S_FIN_PENDING;
-        yamux__stream_queue_ctrl(st);
+        yamux__strm_queue_ctrl(st);
       }
       if (!(st->state & YAMUX__S_FIN_RCVD) && s->cfg.linger_timeout_ms) {
-        yamux__stream_timer_remove(st);
+        yamux__strm_timer_remove(st);
         deliverq_remove(st); /* no reader any more */
-        yamux__stream_timer_insert(st, &s->linger_timers,
-                                   s->cfg.linger_timeout_ms);
+        yamux__strm_timer_insert(st, &s->linger_timers,
+                                 s->cfg.linger_timeout_ms);
         st->state |= YAMUX__S_LINGER;
       }
     }
   }
-  yamux__stream_handle_closed(st);
-  yamux__api_leave(s);
+  yamux__strm_handle_closed(st);
+  yamux__sess_api_leave(s);
 }
 
 void yamux_close(yamux_stream_t* h, yamux_close_cb cb) {
@@ -826,13 +829,13 @@ int yamux_is_closing(const yamux_stream_t* h) {
 }
 
 uint32_t yamux_stream_reset_code(const yamux_stream_t* h) {
-  const yamux__stream_t* st =
+  const yamux__strm_t* st =
       h == NULL || (h->flags_ & YAMUX__H_CLOSED) ? NULL : h->internal_;
   return st == NULL || !(st->state & YAMUX__S_RST_RCVD) ? 0 : st->rst_code;
 }
 
 int yamux_stream_get_stats(const yamux_stream_t* h, yamux_stream_stats_t* out) {
-  const yamux__stream_t* st = live(h);
+  const yamux__strm_t* st = live(h);
   if (st == NULL || out == NULL) return UV_EINVAL;
   memset(out, 0, sizeof(*out));
   out->bytes_sent = st->bytes_sent;

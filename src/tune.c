@@ -13,7 +13,7 @@
  *    theirs.
  *  - Once the rate stops rising, the window settles at 3/2 of rate x RTT:
  *    enough to keep the path busy while credit is in transit (see
- *    yamux__credit_threshold()), little enough that a bottleneck's queue
+ *    yamux__tune_credit_threshold()), little enough that a bottleneck's queue
  *    stays short. It shrinks (by withholding credit as it is read) when that
  *    target falls below 4/5 of it: a slower reader or a slower path.
  *  - Windows never go below initial_window nor above max_window, and their
@@ -42,11 +42,11 @@
 
 /* Time in units of 2^10 ns: 32 bits wrap after 73 minutes, far longer than
  * any epoch. 0 means none, so bit 0 is set. */
-static uint32_t units_now(const yamux__session_t* s) {
+static uint32_t units_now(const yamux__sess_t* s) {
   return (uint32_t)(s->now >> 10) | 1u;
 }
 
-uint32_t yamux__credit_threshold(const yamux__stream_t* st) {
+uint32_t yamux__tune_credit_threshold(const yamux__strm_t* st) {
   uint32_t w = st->recv_window_max;
   /* Half the window, as every yamux does, up to a step; a quarter beyond:
    * the sender then always holds at least 3/4 of a large window, so a
@@ -55,8 +55,10 @@ uint32_t yamux__credit_threshold(const yamux__stream_t* st) {
   return half > w / 4 ? half : w / 4;
 }
 
-static void want_rtt(yamux__session_t* s) {
-  if (s->keepalive_inflight || s->keepalive_todo) return;
+static void want_rtt(yamux__sess_t* s) {
+  if ((s->flags & YAMUX__SESS_KEEPALIVE_INFLIGHT) ||
+      (s->flags & YAMUX__SESS_KEEPALIVE_DUE))
+    return;
   if (s->rtt_probed_at != 0 &&
       s->now - s->rtt_probed_at < YAMUX__TUNE_RTT_REFRESH_NS)
     return;
@@ -64,14 +66,14 @@ static void want_rtt(yamux__session_t* s) {
       s->now - s->rtt_sampled_at < YAMUX__TUNE_RTT_REFRESH_NS)
     return;
   s->rtt_probed_at = s->now;
-  s->keepalive_todo = 1; /* a ping; its pong is a sample */
+  s->flags |= YAMUX__SESS_KEEPALIVE_DUE; /* a ping; its pong is a sample */
 }
 
 /* Ends the rate epoch if it lasted a round trip and returns the window
  * the stream should have from now on (the current one if no decision is
  * due). */
-static uint32_t tuned_window(yamux__stream_t* st) {
-  yamux__session_t* s = st->sess;
+static uint32_t tuned_window(yamux__strm_t* st) {
+  yamux__sess_t* s = st->sess;
   uint32_t w = st->recv_window_max;
   uint32_t now_u, rate;
   uint64_t rtt, elapsed_ns, target, room;
@@ -80,7 +82,8 @@ static uint32_t tuned_window(yamux__stream_t* st) {
   now_u = units_now(s);
   /* Without an RTT nothing can be decided: worth a ping once the stream
    * reads enough to return credit. */
-  if (s->rtt_min_ns == 0 && st->credit_pending >= yamux__credit_threshold(st))
+  if (s->rtt_min_ns == 0 &&
+      st->credit_pending >= yamux__tune_credit_threshold(st))
     want_rtt(s);
   if (st->t.epoch.start == 0) { /* the first read starts the first epoch */
     st->t.epoch.start = now_u;
@@ -129,8 +132,8 @@ static uint32_t tuned_window(yamux__stream_t* st) {
   return w;
 }
 
-void yamux__stream_credit(yamux__stream_t* st, uint32_t n) {
-  yamux__session_t* s = st->sess;
+void yamux__tune_on_read(yamux__strm_t* st, uint32_t n) {
+  yamux__sess_t* s = st->sess;
   uint32_t w = st->recv_window_max, target;
 
   st->credit_pending += n;
@@ -154,21 +157,21 @@ void yamux__stream_credit(yamux__stream_t* st, uint32_t n) {
     }
     if (target != w) {
       st->state |= YAMUX__S_TUNE_SETTLE;
-      yamux__log(s, YAMUX_LOG_DEBUG,
-                 "stream %u: window %u -> %u (rate %u B/ms, rtt %llu us)",
-                 st->id, w, target, st->rate_ref,
-                 (unsigned long long)(s->rtt_min_ns / 1000));
+      yamux__sess_log(s, YAMUX_LOG_DEBUG,
+                      "stream %u: window %u -> %u (rate %u B/ms, rtt %llu us)",
+                      st->id, w, target, st->rate_ref,
+                      (unsigned long long)(s->rtt_min_ns / 1000));
       st->recv_window_max = target;
     }
   }
-  if (st->credit_pending >= yamux__credit_threshold(st))
-    yamux__stream_queue_ctrl(st);
+  if (st->credit_pending >= yamux__tune_credit_threshold(st))
+    yamux__strm_queue_ctrl(st);
 }
 
 /* Credit to return now (0: nothing due yet). */
-uint32_t yamux__take_credit(yamux__stream_t* st) {
+uint32_t yamux__tune_take_credit(yamux__strm_t* st) {
   uint32_t delta = st->credit_pending;
-  if (delta == 0 || delta < yamux__credit_threshold(st)) return 0;
+  if (delta == 0 || delta < yamux__tune_credit_threshold(st)) return 0;
   st->credit_pending = 0;
   st->recv_window += delta;
   return delta;
