@@ -46,33 +46,55 @@ enum {
   YAMUX__REQ_PING
 };
 
-/* Stream record state bits. */
+/* Stream record state bits (yamux__strm_t.state), and what each implies.
+ * Opening: LOCAL streams go SYN_WAIT -> SYN_PENDING -> SYN_SENT -> ACKED;
+ * inbound ones wait in accept_q until ACCEPTED, then ACK_PENDING until the
+ * ACK leaves. Closing: each direction ends with a FIN or either side's
+ * RST; the record is released once terminal (see stream.c). */
 enum {
-  YAMUX__S_LOCAL = 1u << 0,       /* we opened it */
-  YAMUX__S_SYN_WAIT = 1u << 1,    /* SYN waits for room in the ACK backlog */
-  YAMUX__S_SYN_PENDING = 1u << 2, /* SYN to send */
-  YAMUX__S_SYN_SENT = 1u << 3,    /* waiting for the peer's ACK */
-  YAMUX__S_ACKED = 1u << 4,       /* peer ACKed our SYN */
-  YAMUX__S_ACK_PENDING = 1u << 5, /* inbound: ACK to send */
-  YAMUX__S_FIN_PENDING = 1u << 6, /* FIN after the queued writes */
-  YAMUX__S_FIN_SENT = 1u << 7,
-  YAMUX__S_FIN_RCVD = 1u << 8,
-  YAMUX__S_RST_PENDING = 1u << 9,
-  YAMUX__S_RST_SENT = 1u << 10,
-  YAMUX__S_RST_RCVD = 1u << 11,
-  YAMUX__S_EOF_DELIVERED = 1u << 12,  /* read_cb saw the final status */
-  YAMUX__S_WINDOW_PENDING = 1u << 13, /* announce initial_window delta */
-  YAMUX__S_DETACHED = 1u << 14,       /* no user handle any more */
-  YAMUX__S_RELEASED = 1u << 15,       /* queued for freeing */
-  YAMUX__S_ACCEPTED = 1u << 16,       /* an inbound stream the app accepted */
-  YAMUX__S_FAILED = 1u << 17,         /* ended by a timeout or session end */
-  YAMUX__S_ON_TIMER = 1u << 18,       /* link is in open/linger_timers */
-  YAMUX__S_ON_DELIVERQ = 1u << 19,    /* link is in deliverq */
-  YAMUX__S_LINGER = 1u << 20,         /* the timer is the linger timer */
-  YAMUX__S_TUNE_SETTLE = 1u << 21,    /* window just changed: next epoch
-                                       * only measures (tune.c) */
-  YAMUX__S_SPARSE = 1u << 22          /* in sendq ahead of its round: a
-                                       * small write on an idle stream */
+  YAMUX__S_LOCAL = 1u << 0, /* we opened it (our id parity) */
+  /* The SYN waits for room in the ACK backlog (max_unacked_opens): link is
+   * in syn_waitq; nothing of it may go out, not even an RST. */
+  YAMUX__S_SYN_WAIT = 1u << 1,
+  YAMUX__S_SYN_PENDING = 1u << 2, /* SYN to send; counted in unacked */
+  /* The SYN left; counted in unacked until ACKED (or the stream failed). */
+  YAMUX__S_SYN_SENT = 1u << 3,
+  /* The peer took our SYN (ACK or any frame but RST); no longer counted in
+   * unacked. Also set when a failed open stops counting. */
+  YAMUX__S_ACKED = 1u << 4,
+  YAMUX__S_ACK_PENDING = 1u << 5, /* inbound, ACCEPTED: the ACK to send */
+  /* FIN goes after the queued writes; the shutdown request, if any, is the
+   * last entry of `writes`. */
+  YAMUX__S_FIN_PENDING = 1u << 6,
+  YAMUX__S_FIN_SENT = 1u << 7,    /* we write no more; FIN_PENDING is clear */
+  YAMUX__S_FIN_RCVD = 1u << 8,    /* the peer writes no more; Data after it is
+                                   * answered with RST */
+  YAMUX__S_RST_PENDING = 1u << 9, /* RST (code in rst_code) to send; implies
+                                   * FAILED */
+  YAMUX__S_RST_SENT = 1u << 10,   /* terminal */
+  YAMUX__S_RST_RCVD = 1u << 11,   /* terminal; rst_code is the peer's */
+  YAMUX__S_EOF_DELIVERED = 1u << 12, /* read_cb saw the final status */
+  YAMUX__S_DETACHED = 1u << 14,      /* the handle let go: handle is NULL */
+  /* Queued for freeing (free_list); in no other list and not in the table
+   * for lookups (frames for it are dropped). Implies terminal. */
+  YAMUX__S_RELEASED = 1u << 15,
+  /* Inbound and out of accept_q (taken by yamux_accept(), or failed there);
+   * no longer counted in accept_count. */
+  YAMUX__S_ACCEPTED = 1u << 16,
+  /* Ended locally (timeout, reset by us, session end): fail_status is what
+   * the reader gets; writes fail; no more data is accepted. */
+  YAMUX__S_FAILED = 1u << 17,
+  /* link is in open_timers or linger_timers; t.deadline is in use (no
+   * window tuning meanwhile). */
+  YAMUX__S_ON_TIMER = 1u << 18,
+  /* link is in deliverq or deliver_retryq: a delivery is due. */
+  YAMUX__S_ON_DELIVERQ = 1u << 19,
+  YAMUX__S_LINGER = 1u << 20, /* with ON_TIMER: the linger timer */
+  /* The window just changed: the next tuning epoch only measures. */
+  YAMUX__S_TUNE_SETTLE = 1u << 21,
+  /* In its send round ahead of the streams with a backlog (a small write
+   * on an idle stream); cleared once it is served. */
+  YAMUX__S_SPARSE = 1u << 22
 };
 
 /* Bits 24-26 of the state hold the stream's send priority (urgency 0-7,
@@ -305,51 +327,153 @@ static inline int yamux__sess_going_away(const yamux__sess_t* s) {
   return s->goaway_flags != 0;
 }
 
-/* session.c */
+/* ---- session.c ------------------------------------------------------------
+ *
+ * Callbacks never run inside an API call: API functions queue work and call
+ * yamux__sess_api_leave(); drive functions (feed, send_done, run, ...) run
+ * the queued callbacks in yamux__sess_leave() when the outermost drive
+ * ends (depth 0). */
+
+/* Ends a drive level; at depth 0 runs everything due (end_cb, request
+ * completions, deliveries, connection announcements, close callbacks),
+ * frees released records, and closes the transport when CLOSING and
+ * flushed. The session may be freed on return (check handle->internal_). */
 void yamux__sess_leave(yamux__sess_t* s);
+/* The end of an API call: outside a drive, asks the transport for a run()
+ * (wake hook) if anything is due; inside one, does nothing (the drive's
+ * leave will). Never runs a callback. */
 void yamux__sess_api_leave(yamux__sess_t* s);
+/* Calls the transport's wake hook once until the next yamux_session_run()
+ * (sets WOKEN). Does nothing before the start or once the transport
+ * closed. Never runs a library callback. */
 void yamux__sess_wake(yamux__sess_t* s);
+/* Queues a request (any yamux_*_t) for its callback with `status`, unless a
+ * status was already recorded (the first error wins). The callback runs at
+ * the next leave at depth 0. */
 void yamux__sess_complete_req(yamux__sess_t* s, void* req, int status);
+/* Formats and passes one line to cfg.log_cb if set and `level` is enabled.
+ * Never writes to stdout or stderr. */
 void yamux__sess_log(yamux__sess_t* s, yamux_log_level_t level, const char* fmt,
                      ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
+/* The peer broke the protocol: logs `why`, queues Go Away(1) (unless a Go
+ * Away was sent) and ends the session with YAMUX_EPROTO (ENDED,
+ * INPUT_DEAD, every stream and request failed). Callbacks run later. */
 void yamux__sess_protocol_error(yamux__sess_t* s, const char* why);
+/* What a reader sees when the session ends under its stream: our YAMUX_E*
+ * code, or UV_ECONNABORTED for a transport EOF or error. */
 int yamux__sess_read_error_status(const yamux__sess_t* s);
 
-/* stream.c */
+/* ---- stream.c -------------------------------------------------------------
+ *
+ * A record lives from its SYN (sent or received) until it is terminal (both
+ * FINs, or an RST either way, or FAILED with nothing left to send), has no
+ * handle and no gather-list entries: then it is RELEASED (unlinked from
+ * every list, on free_list) and freed at the end of the drive. */
+
+/* Allocates a record (from the pool when it can) in `state` with the default
+ * priority and windows, and adds it to the stream table. Returns NULL
+ * (nothing changed) when out of memory. */
 yamux__strm_t* yamux__strm_new(yamux__sess_t* s, uint32_t id, uint32_t state);
+/* Releases the record if it is terminal, has no handle, no gather-list
+ * entries and no control frame to send. */
 void yamux__strm_maybe_release(yamux__strm_t* st);
+/* Frees a record and its receive buffer (to the pool unless closing). A
+ * handle still attached is marked closed. Never runs a callback. */
 void yamux__strm_free(yamux__sess_t* s, yamux__strm_t* st);
+/* Frees every pooled record. */
 void yamux__strm_pool_free(yamux__sess_t* s);
+/* A piece of a Data body for the stream: handed to a reading handle at once
+ * when nothing older waits (read callbacks may run: inside a drive),
+ * otherwise buffered and its delivery scheduled; discarded and credited
+ * when the application closed the stream. Out of memory fails the stream
+ * (RST). The window was checked by the caller. */
 void yamux__strm_on_data(yamux__strm_t* st, const char* data, size_t len);
+/* The peer's FIN: FIN_RCVD, the reader gets UV_EOF after its data, the
+ * linger timer stops. May release the record. */
 void yamux__strm_on_fin(yamux__strm_t* st);
+/* The peer's RST with its code: RST_RCVD, buffered data dropped, the
+ * connect fails (UV_ECONNREFUSED before the ACK, else UV_ECONNRESET),
+ * requests fail, the reader gets UV_ECONNRESET. May release the record. */
 void yamux__strm_on_rst(yamux__strm_t* st, uint32_t code);
+/* An ACK (or any frame but RST) on a stream we opened: ACKED once, the
+ * open timer stops, the connect completes with 0, and a SYN waiting for
+ * room in the ACK backlog may go. Duplicates are ignored. */
 void yamux__strm_on_ack(yamux__strm_t* st);
+/* Delivers buffered data, then the final status (UV_EOF, or the failure),
+ * to a reading handle. Runs read callbacks: only from settle (depth 1).
+ * An empty buffer from alloc_cb puts the stream on deliver_retryq. */
 void yamux__strm_deliver(yamux__strm_t* st);
+/* Ends the stream locally: FAILED with `status` (the reader sees it after
+ * buffered data, or UV_EOF if the peer's FIN came), requests fail, RST
+ * queued if `send_rst` and the peer knows the stream, timers stop, it
+ * leaves the accept backlog. May release the record. Idempotent. */
 void yamux__strm_fail(yamux__strm_t* st, int status, int send_rst);
+/* Completes every queued write and the shutdown with `status`; writes with
+ * bytes in the gather list complete when those leave it. */
 void yamux__strm_cancel_writes(yamux__strm_t* st, int status);
-void yamux__tune_on_read(yamux__strm_t* st, uint32_t n);
+/* Puts the stream on the control queue (SYN, ACK, credit, FIN, RST to
+ * send), unless released or its SYN waits for room. */
 void yamux__strm_queue_ctrl(yamux__strm_t* st);
+/* Puts the stream in its priority's send round if it has data and window,
+ * and is not waiting, failed, reset or released. */
 void yamux__strm_queue_send(yamux__strm_t* st);
+/* Lets SYNs waiting for room go (up to max_unacked_opens), starting their
+ * open timers; after a Go Away fails them with YAMUX_EGOAWAY instead. */
 void yamux__strm_release_syn_waiters(yamux__sess_t* s);
+/* The handle lets go of the record: after its yamux_close() once its
+ * writes left the gather list (the close callback is queued), or at
+ * session teardown (marked closed, no callback). May release the record. */
 void yamux__strm_handle_closed(yamux__strm_t* st);
+/* Stops the open or linger timer (ON_TIMER, LINGER cleared); the record's
+ * deadline storage becomes the tuning epoch again. */
 void yamux__strm_timer_remove(yamux__strm_t* st);
+/* Starts a timer of `timeout_ms` on `list` (ON_TIMER): from now inside a
+ * drive, else armed by the next drive (YAMUX__UNARMED). */
 void yamux__strm_timer_insert(yamux__strm_t* st, yamux__queue_t* list,
                               uint64_t timeout_ms);
 
-/* tune.c */
+/* ---- tune.c (receive windows) ---------------------------------------------
+ */
+
+/* The application read `n` bytes (or they were discarded): they become
+ * credit owed to the peer; the window may grow or shrink (tune.c's
+ * comment); the stream is queued for control when enough credit is owed.
+ * May queue a ping (KEEPALIVE_DUE) to measure the RTT. */
+void yamux__tune_on_read(yamux__strm_t* st, uint32_t n);
+/* How much owed credit makes a Window Update worth sending. */
 uint32_t yamux__tune_credit_threshold(const yamux__strm_t* st);
+/* The credit to put in the stream's next Window Update (0: not enough is
+ * owed yet); counts it as given (recv_window). */
 uint32_t yamux__tune_take_credit(yamux__strm_t* st);
 
-/* sched.c */
+/* ---- sched.c (the output batch) -------------------------------------------
+ */
+
+/* Fills the batch up to `max_bufs` entries past head: an error Go Away,
+ * pongs, pings, refusals, per-stream control, a normal Go Away, then Data
+ * by priority, round-robin. When not LENT it first compacts the batch and
+ * takes back the Data frames the transport has not started. Changes stream
+ * state for what it emits (SYN_SENT, FIN_SENT: shutdowns complete).
+ * Returns the entries in the batch. */
 unsigned int yamux__sched_gather(yamux__sess_t* s, unsigned int max_bufs);
+/* How many entries from head to lend the transport: all, or one Data
+ * frame's worth while BACKED_UP; at most max_bufs. */
 unsigned int yamux__sched_lend(yamux__sess_t* s, unsigned int max_bufs);
+/* Puts a stream into its priority's round (sparse streams first; `front`:
+ * ahead of the other non-sparse ones). The stream must not be queued. */
 void yamux__sched_sendq_insert(yamux__sess_t* s, yamux__strm_t* st, int front);
+/* The transport wrote `nbytes` from head: entries leave the batch, write
+ * requests whose last byte left complete (queued), closing handles may let
+ * go. */
 void yamux__sched_consume(yamux__sess_t* s, size_t nbytes);
+/* Every entry leaves the batch unwritten; their requests fail with
+ * `status`. */
 void yamux__sched_fail_batch(yamux__sess_t* s, int status);
+/* Non-zero if anything is in the batch or waits to be gathered. */
 int yamux__sched_want_write(const yamux__sess_t* s);
 
 #endif /* YAMUX_INTERNAL_H */
