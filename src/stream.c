@@ -433,7 +433,11 @@ void yamux__strm_on_data(yamux__strm_t* st, const char* data, size_t len) {
     yamux__sess_log(st->sess, YAMUX_LOG_ERROR, "stream %u: out of memory",
                     st->id);
     yamux__strm_fail(st, UV_ENOMEM, 1);
+    return;
   }
+  /* The one rule for deliveries: data waits and the handle reads, so a
+   * delivery is due (a no-op if one is, or a retry after UV_ENOBUFS). */
+  want_delivery(st);
 }
 
 void yamux__strm_on_fin(yamux__strm_t* st) {
