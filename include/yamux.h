@@ -339,9 +339,8 @@ struct yamux_session_s {
    * used) */
   yamux_uv_io_t io[2];
   /* private */
-  uv_timer_t timer_;
-  uv_prepare_t prepare_;
-  struct yamux__sess* internal_;
+  struct yamux__sess* internal_; /* the engine's state */
+  void* driver_;                 /* the libuv driver's state, when started */
   void* reserved_[4];
 };
 
@@ -404,6 +403,14 @@ YAMUX_EXTERN int yamux_ping(yamux_ping_t* req, yamux_session_t* session,
  * and `cb` runs, before this function returns. */
 YAMUX_EXTERN void yamux_session_close(yamux_session_t* session,
                                       yamux_session_close_cb cb);
+
+/* The allocator the session uses for everything it allocates (the one in
+ * its config, or the C library's), for code that drives the session and
+ * wants its own memory accounted the same way (the libuv driver does).
+ * Valid until the session's close callback. NULL if the session is not
+ * initialized. */
+YAMUX_EXTERN const yamux_allocator_t* yamux_session_get_allocator(
+    const yamux_session_t* session);
 
 /* Non-zero once yamux_session_close() has been called. */
 YAMUX_EXTERN int yamux_session_is_closing(const yamux_session_t* session);

@@ -7,9 +7,12 @@
 #include "frame.h"
 #include "map.h"
 
-/* Gather-list capacity of one output batch. Each Data frame takes one entry
- * for its header plus one per buffer slice. */
+/* Gather-list capacity of one output batch while the session is busy. Each
+ * Data frame takes one entry for its header plus one per buffer slice. */
 #define YAMUX__BATCH_IOV 256
+/* ... and while it is quiet (pings, a short exchange): kept inline, so that
+ * an idle session holds no batch memory (sched.c). */
+#define YAMUX__BATCH_SMALL 8
 /* Data bytes per batch: bounds how long control frames queued behind a batch
  * in flight wait (a pong behind 256 KiB is ~0.1 ms on loopback). */
 #define YAMUX__BATCH_DATA_BYTES (256u * 1024u)
@@ -294,7 +297,7 @@ typedef struct yamux__sess {
   /* Session-level control frames to send. */
   uint32_t* pongs;
   uint32_t pong_head, pong_count;
-  uint32_t refuse_ring[YAMUX__REFUSE_RING];
+  uint32_t* refuse_ring; /* YAMUX__REFUSE_RING ids, from the first refusal */
   uint32_t refuse_head, refuse_count;
   uint32_t goaway_flags; /* YAMUX__GOAWAY_* */
   uint32_t goaway_code;  /* ours, with QUEUED or SENT */
@@ -314,10 +317,15 @@ typedef struct yamux__sess {
 
   /* The output batch: [head, tail) is unsent (see LENT and BACKED_UP). */
   size_t lent_bytes; /* with LENT: bytes of the entries lent */
-  uv_buf_t iov[YAMUX__BATCH_IOV];
-  uint8_t hdrs[YAMUX__BATCH_IOV][YAMUX__HDR_LEN];
-  yamux_write_t* owner[YAMUX__BATCH_IOV]; /* the write request a slice ends */
+  uv_buf_t* iov;
+  uint8_t (*hdrs)[YAMUX__HDR_LEN]; /* hdrs[i]: entry i's header bytes */
+  yamux_write_t** owner;           /* the write request a slice ends */
   uint32_t head, tail;
+  uint32_t cap;           /* YAMUX__BATCH_SMALL (inline) or _IOV (heap) */
+  uint64_t batch_busy_at; /* when a gather last had Data to send */
+  uv_buf_t small_iov[YAMUX__BATCH_SMALL];
+  uint8_t small_hdrs[YAMUX__BATCH_SMALL][YAMUX__HDR_LEN];
+  yamux_write_t* small_owner[YAMUX__BATCH_SMALL];
 
   yamux_session_stats_t stats;
 } yamux__sess_t;
@@ -475,5 +483,11 @@ void yamux__sched_consume(yamux__sess_t* s, size_t nbytes);
 void yamux__sched_fail_batch(yamux__sess_t* s, int status);
 /* Non-zero if anything is in the batch or waits to be gathered. */
 int yamux__sched_want_write(const yamux__sess_t* s);
+/* Points the batch at its inline storage (session init). */
+void yamux__sched_init(yamux__sess_t* s);
+/* Gives the heap batch back when it is empty, not lent, and the session
+ * had no Data to send for a second; `force`: whenever it is empty and not
+ * lent (teardown). */
+void yamux__sched_trim(yamux__sess_t* s, int force);
 
 #endif /* YAMUX_INTERNAL_H */

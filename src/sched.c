@@ -170,22 +170,71 @@ static uint32_t first_frame_end(const yamux__sess_t* s) {
   return i;
 }
 
-/* Moves the unsent entries to the front of the batch. */
-static void compact(yamux__sess_t* s) {
+/* Moves the unsent entries [head, tail) to the front of the given arrays
+ * (the batch's own, or new ones), headers with their bytes. */
+static void move_entries(yamux__sess_t* s, uv_buf_t* iov,
+                         uint8_t (*hdrs)[YAMUX__HDR_LEN],
+                         yamux_write_t** owner) {
   uint32_t i, j;
-  if (s->head == 0) return;
   for (i = s->head, j = 0; i < s->tail; i++, j++) {
     if (is_header(s, i)) {
       size_t off = (size_t)((uint8_t*)s->iov[i].base - s->hdrs[i]);
-      memcpy(s->hdrs[j], s->hdrs[i], YAMUX__HDR_LEN);
-      s->iov[j] = uv_buf_init((char*)s->hdrs[j] + off, s->iov[i].len);
+      memmove(hdrs[j], s->hdrs[i], YAMUX__HDR_LEN);
+      iov[j] = uv_buf_init((char*)hdrs[j] + off, s->iov[i].len);
     } else {
-      s->iov[j] = s->iov[i];
+      iov[j] = s->iov[i];
     }
-    s->owner[j] = s->owner[i];
+    owner[j] = s->owner[i];
   }
+  s->iov = iov;
+  s->hdrs = hdrs;
+  s->owner = owner;
   s->tail -= s->head;
   s->head = 0;
+}
+
+/* Moves the unsent entries to the front of the batch. */
+static void compact(yamux__sess_t* s) {
+  if (s->head != 0) move_entries(s, s->iov, s->hdrs, s->owner);
+}
+
+void yamux__sched_init(yamux__sess_t* s) {
+  s->iov = s->small_iov;
+  s->hdrs = s->small_hdrs;
+  s->owner = s->small_owner;
+  s->cap = YAMUX__BATCH_SMALL;
+  s->head = s->tail = 0;
+}
+
+/* The heap batch: the three arrays in one block. */
+static void grow(yamux__sess_t* s) {
+  const size_t n = YAMUX__BATCH_IOV;
+  const size_t iov_size = n * sizeof(uv_buf_t);
+  const size_t owner_size = n * sizeof(yamux_write_t*);
+  char* block =
+      yamux__malloc(&s->mem, iov_size + owner_size + n * YAMUX__HDR_LEN);
+  if (block == NULL) return; /* the small batch still works */
+  move_entries(s, (uv_buf_t*)block,
+               (uint8_t(*)[YAMUX__HDR_LEN])(block + iov_size + owner_size),
+               (yamux_write_t**)(block + iov_size));
+  s->cap = YAMUX__BATCH_IOV;
+}
+
+void yamux__sched_trim(yamux__sess_t* s, int force) {
+  void* block = s->iov;
+  if (s->cap == YAMUX__BATCH_SMALL || s->head != s->tail) return;
+  if (!force && ((s->flags & YAMUX__SESS_LENT) ||
+                 s->now - s->batch_busy_at < 1000000000u))
+    return;
+  yamux__sched_init(s);
+  yamux__free(&s->mem, block);
+}
+
+static int has_data_queued(const yamux__sess_t* s) {
+  int prio;
+  for (prio = 0; prio < YAMUX__PRIO_LEVELS; prio++)
+    if (!yamux__queue_empty(&s->sendq[prio])) return 1;
+  return 0;
 }
 
 /* Steps a write request back over its last gathered `len` bytes. */
@@ -313,9 +362,13 @@ unsigned int yamux__sched_gather(yamux__sess_t* s, unsigned int max_bufs) {
     /* Nothing is in the transport's hands: the unsent rest may move. */
     compact(s);
     ungather(s);
+    if (has_data_queued(s) || !yamux__queue_empty(&s->ctrlq)) {
+      s->batch_busy_at = s->now;
+      if (s->cap == YAMUX__BATCH_SMALL) grow(s);
+    }
   }
   if (s->head == s->tail) s->head = s->tail = 0;
-  limit = YAMUX__BATCH_IOV;
+  limit = s->cap;
   if (max_bufs < limit - s->head) limit = s->head + max_bufs;
   /* Entries left from a call with a larger max_bufs: never more than asked. */
   if (s->tail >= limit) return YAMUX__MIN(s->tail - s->head, max_bufs);
@@ -407,13 +460,10 @@ void yamux__sched_fail_batch(yamux__sess_t* s, int status) {
 }
 
 int yamux__sched_want_write(const yamux__sess_t* s) {
-  int prio;
   if (s->head < s->tail || s->pong_count > 0 || s->refuse_count > 0 ||
       (s->goaway_flags & YAMUX__GOAWAY_QUEUED) ||
       (s->flags & YAMUX__SESS_KEEPALIVE_DUE) ||
       !yamux__queue_empty(&s->pings_todo) || !yamux__queue_empty(&s->ctrlq))
     return 1;
-  for (prio = 0; prio < YAMUX__PRIO_LEVELS; prio++)
-    if (!yamux__queue_empty(&s->sendq[prio])) return 1;
-  return 0;
+  return has_data_queued(s);
 }

@@ -447,6 +447,7 @@ int yamux_session_init(yamux_session_t* handle, yamux_role_t role,
   handle->role = role;
   handle->internal_ = s;
   s->next_id = role == YAMUX_CLIENT ? 1 : 2;
+  yamux__sched_init(s);
   /* The seed only needs to differ between sessions and be unknown to the
    * peer in practice; the address of the state is good enough and free. */
   yamux__map_init(&s->map, (uint32_t)((uintptr_t)s >> 4) * 2654435761u);
@@ -511,6 +512,12 @@ int yamux_ping(yamux_ping_t* req, yamux_session_t* handle, yamux_ping_cb cb) {
   return 0;
 }
 
+const yamux_allocator_t* yamux_session_get_allocator(
+    const yamux_session_t* handle) {
+  const yamux__sess_t* s = sess_of(handle);
+  return s == NULL ? NULL : &s->mem;
+}
+
 int yamux_session_is_closing(const yamux_session_t* handle) {
   const yamux__sess_t* s = sess_of(handle);
   return s == NULL || (s->flags & YAMUX__SESS_CLOSING);
@@ -552,6 +559,9 @@ static void free_session(yamux__sess_t* s) {
   for_each_stream(s, free_one, 0);
   yamux__strm_pool_free(s);
   yamux__map_free(&s->map, &mem);
+  s->head = s->tail = 0;
+  yamux__sched_trim(s, 1);
+  yamux__free(&mem, s->refuse_ring);
   yamux__free(&mem, s->pongs);
   yamux__free(&mem, s);
   h->internal_ = NULL;
@@ -696,6 +706,14 @@ static int our_parity(const yamux__sess_t* s, uint32_t id) {
 
 static void refuse(yamux__sess_t* s, uint32_t id) {
   s->stats.streams_refused++;
+  if (s->refuse_ring == NULL) {
+    s->refuse_ring =
+        yamux__malloc(&s->mem, YAMUX__REFUSE_RING * sizeof(uint32_t));
+    if (s->refuse_ring == NULL) {
+      s->stats.frames_dropped++; /* no memory: the peer learns nothing */
+      return;
+    }
+  }
   if (s->refuse_count >= YAMUX__REFUSE_RING) {
     /* The peer floods SYNs faster than it reads our RSTs: drop. */
     s->stats.frames_dropped++;
@@ -1016,6 +1034,7 @@ void yamux_session_send_done(yamux_session_t* handle, size_t nbytes, int status,
                     (s->flags & YAMUX__SESS_LENT) && nbytes < s->lent_bytes);
     s->flags &= ~YAMUX__SESS_LENT;
     yamux__sched_consume(s, nbytes);
+    yamux__sched_trim(s, 0);
   }
   yamux__sess_leave(s);
 }
@@ -1058,6 +1077,7 @@ void yamux_session_handle_expiry(yamux_session_t* handle, uint64_t now) {
     yamux__sess_leave(s);
     return;
   }
+  yamux__sched_trim(s, 0); /* an idle session gives its batch back */
   if (!(s->flags & YAMUX__SESS_ENDED) && s->keepalive_deadline <= now) {
     yamux__sess_log(s, YAMUX_LOG_WARN, "keepalive timeout");
     session_end(s, YAMUX_EKEEPALIVE);

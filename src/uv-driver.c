@@ -6,12 +6,18 @@
  *
  *  - read: every chunk the transport delivers is fed at once; reading never
  *    stops because writes are pending (memory is bounded by the windows).
+ *    The 64 KiB read buffer is taken from the session's allocator for each
+ *    read and given back after it, so that an idle session holds none (ten
+ *    thousand sessions on a server share what the allocator keeps).
  *  - write: at most one transport write in flight. After every dispatch the
  *    driver gathers what the engine has (headers beside slices of the
  *    callers' buffers), tries uv_try_write() and hands the rest to one
  *    vectored uv_write().
  *  - wake: a uv_prepare_t runs yamux_session_run() before the loop blocks.
  *  - time: one uv_timer_t armed at yamux_session_expiry().
+ *  - memory: the driver's state (its handles included) is private, from the
+ *    session's allocator (yamux_session_get_allocator()), as libuv's
+ *    fs-poll keeps its timer in a private context.
  *  - close: the transport is half-closed (so the peer reads EOF after our Go
  *    Away), read until the peer's EOF for a short while, then every handle is
  *    closed; the last close callback calls yamux_session_transport_closed().
@@ -53,8 +59,16 @@
 #define CONTAINER_OF(ptr, type, member) \
   ((type*)((char*)(ptr)-offsetof(type, member)))
 
+/* Only for regular files (stdio redirected to or from a file): reads and
+ * writes on the thread pool. */
+typedef struct driver_fs_s {
+  uv_fs_t rfs;
+  uv_fs_t wfs;
+} driver_fs_t;
+
 typedef struct driver_s {
   yamux_session_t* session;
+  const yamux_allocator_t* mem; /* the session's */
   uv_loop_t* loop;
   /* Reading side: a stream, or a file descriptor read with uv_fs_read(). */
   uv_stream_t* rx;
@@ -79,15 +93,16 @@ typedef struct driver_s {
   size_t inflight;               /* bytes of the uv_write() in flight */
   uint64_t armed;                /* expiry the timer is armed for */
   unsigned int pending;          /* close callbacks and fs requests to wait */
+  uv_timer_t timer;
+  uv_prepare_t prepare;
   /* Makes the next poll non-blocking while the prepare handle has work:
    * a prepare handle started from another handle's prepare callback would
    * otherwise only run after the loop blocked for I/O. */
   uv_idle_t idle;
   uv_write_t wreq;
   uv_shutdown_t sreq;
-  uv_fs_t rfs;
-  uv_fs_t wfs;
-  char rx_buf[DRIVER_RX_SIZE];
+  driver_fs_t* fs; /* regular files only */
+  char* rx_buf;    /* during a read (DRIVER_RX_SIZE bytes), else NULL */
 } driver_t;
 
 static void after_dispatch(yamux_session_t* s, driver_t* d);
@@ -96,7 +111,15 @@ static int fs_read_start(driver_t* d);
 static void kick(yamux_session_t* s, driver_t* d);
 
 static driver_t* driver_of(const yamux_session_t* s) {
-  return (driver_t*)s->reserved_[0];
+  return (driver_t*)s->driver_;
+}
+
+static void* mem_alloc(const driver_t* d, size_t n) {
+  return d->mem->malloc(n, d->mem->user_data);
+}
+
+static void mem_free(const driver_t* d, void* p) {
+  if (p != NULL) d->mem->free(p, d->mem->user_data);
 }
 
 /* ---- time ---------------------------------------------------------------- */
@@ -105,8 +128,8 @@ static void on_timer(uv_timer_t* timer) {
   yamux_session_t* s;
   driver_t* d;
 
-  s = CONTAINER_OF(timer, yamux_session_t, timer_);
-  d = driver_of(s);
+  d = CONTAINER_OF(timer, driver_t, timer);
+  s = d->session;
   if (d->closing) {
     /* The linger time after our half-close is over. */
     close_all(d);
@@ -129,12 +152,12 @@ static void arm_timer(yamux_session_t* s, driver_t* d) {
   if (expiry == d->armed) return;
   d->armed = expiry;
   if (expiry == UINT64_MAX) {
-    uv_timer_stop(&s->timer_);
+    uv_timer_stop(&d->timer);
     return;
   }
   now = uv_hrtime();
   ms = expiry > now ? (expiry - now + 999999) / 1000000 : 0;
-  uv_timer_start(&s->timer_, on_timer, ms, 0);
+  uv_timer_start(&d->timer, on_timer, ms, 0);
 }
 
 /* ---- write path ---------------------------------------------------------- */
@@ -163,7 +186,7 @@ static void on_fs_write(uv_fs_t* req) {
   yamux_session_t* s;
   ssize_t result;
 
-  d = CONTAINER_OF(req, driver_t, wfs);
+  d = req->data;
   s = d->session;
   result = req->result;
   uv_fs_req_cleanup(req);
@@ -212,7 +235,8 @@ static void flush(yamux_session_t* s, driver_t* d) {
 
     if (d->tx == NULL) {
       /* A regular file: write on the thread pool. */
-      r = uv_fs_write(d->loop, &d->wfs, d->tx_fd, bufs, n, -1, on_fs_write);
+      d->fs->wfs.data = d;
+      r = uv_fs_write(d->loop, &d->fs->wfs, d->tx_fd, bufs, n, -1, on_fs_write);
       if (r < 0) {
         d->tx_dead = 1;
         yamux_session_send_done(s, 0, r, now);
@@ -287,8 +311,8 @@ static void on_prepare(uv_prepare_t* prepare) {
   yamux_session_t* s;
   driver_t* d;
 
-  s = CONTAINER_OF(prepare, yamux_session_t, prepare_);
-  d = driver_of(s);
+  d = CONTAINER_OF(prepare, driver_t, prepare);
+  s = d->session;
   d->in_dispatch = 1;
   /* A file is read from the first dispatch on, so that a failure to queue
    * the read is reported from a callback, not from the start call. */
@@ -298,7 +322,8 @@ static void on_prepare(uv_prepare_t* prepare) {
 }
 
 static void kick(yamux_session_t* s, driver_t* d) {
-  uv_prepare_start(&s->prepare_, on_prepare);
+  (void)s;
+  uv_prepare_start(&d->prepare, on_prepare);
   uv_idle_start(&d->idle, on_idle);
 }
 
@@ -316,6 +341,17 @@ static void on_wake(yamux_session_t* s) {
 
 /* ---- read path ----------------------------------------------------------- */
 
+/* The read buffer lives for one read (see the top of the file). */
+static char* rx_buf_get(driver_t* d) {
+  if (d->rx_buf == NULL) d->rx_buf = mem_alloc(d, DRIVER_RX_SIZE);
+  return d->rx_buf;
+}
+
+static void rx_buf_put(driver_t* d) {
+  mem_free(d, d->rx_buf);
+  d->rx_buf = NULL;
+}
+
 static void on_alloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf) {
   yamux_session_t* s;
   driver_t* d;
@@ -323,8 +359,9 @@ static void on_alloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf) {
   (void)suggested;
   s = CONTAINER_OF(handle, yamux_session_t, io);
   d = driver_of(s);
-  buf->base = d->rx_buf;
-  buf->len = sizeof(d->rx_buf);
+  /* Out of memory: libuv reports UV_ENOBUFS and tries again next turn. */
+  buf->base = rx_buf_get(d);
+  buf->len = buf->base != NULL ? DRIVER_RX_SIZE : 0;
 }
 
 static void on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
@@ -333,21 +370,29 @@ static void on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
 
   s = CONTAINER_OF(stream, yamux_session_t, io);
   d = driver_of(s);
-  if (nread == 0) return;
+  (void)buf; /* d->rx_buf */
+  if (nread == 0 || nread == UV_ENOBUFS) {
+    rx_buf_put(d);
+    return;
+  }
   if (nread < 0) {
     uv_read_stop(stream);
     d->rx_done = 1;
   }
   if (d->closing) {
     /* Lingering after our half-close: discard, and finish on EOF. */
+    rx_buf_put(d);
     if (nread < 0) close_all(d);
     return;
   }
   d->in_dispatch = 1;
   if (nread > 0)
-    yamux_session_feed(s, buf->base, (size_t)nread, uv_hrtime());
+    yamux_session_feed(s, d->rx_buf, (size_t)nread, uv_hrtime());
   else
     yamux_session_feed_error(s, (int)nread, uv_hrtime());
+  /* Closing from a callback inside feed() closes handles asynchronously:
+   * the driver is still here. */
+  rx_buf_put(d);
   after_dispatch(s, d);
 }
 
@@ -356,19 +401,22 @@ static void on_fs_read(uv_fs_t* req) {
   yamux_session_t* s;
   ssize_t result;
 
-  d = CONTAINER_OF(req, driver_t, rfs);
+  d = req->data;
   s = d->session;
   result = req->result;
   uv_fs_req_cleanup(req);
   d->reading_fs = 0;
   if (d->closing) {
+    rx_buf_put(d);
     if (d->closing_all && --d->pending == 0) close_all(d); /* finishes */
     return;
   }
   d->in_dispatch = 1;
   if (result > 0) {
     yamux_session_feed(s, d->rx_buf, (size_t)result, uv_hrtime());
+    rx_buf_put(d);
   } else {
+    rx_buf_put(d);
     d->rx_done = 1;
     yamux_session_feed_error(s, result == 0 ? UV_EOF : (int)result,
                              uv_hrtime());
@@ -382,12 +430,18 @@ static int fs_read_start(driver_t* d) {
   uv_buf_t buf;
   int r;
 
-  buf = uv_buf_init(d->rx_buf, sizeof(d->rx_buf));
-  r = uv_fs_read(d->loop, &d->rfs, d->rx_fd, &buf, 1, -1, on_fs_read);
+  if (rx_buf_get(d) == NULL) {
+    r = UV_ENOMEM;
+  } else {
+    buf = uv_buf_init(d->rx_buf, DRIVER_RX_SIZE);
+    d->fs->rfs.data = d;
+    r = uv_fs_read(d->loop, &d->fs->rfs, d->rx_fd, &buf, 1, -1, on_fs_read);
+  }
   if (r == 0) {
     d->reading_fs = 1;
     return 0;
   }
+  rx_buf_put(d);
   d->rx_done = 1;
   yamux_session_feed_error(d->session, r, uv_hrtime());
   return r;
@@ -399,8 +453,10 @@ static void finish(driver_t* d) {
   yamux_session_t* s;
 
   s = d->session;
-  s->reserved_[0] = NULL;
-  free(d);
+  s->driver_ = NULL;
+  rx_buf_put(d);
+  mem_free(d, d->fs);
+  mem_free(d, d);
   yamux_session_transport_closed(s);
 }
 
@@ -419,11 +475,11 @@ static void on_io1_closed(uv_handle_t* handle) {
 }
 
 static void on_timer_closed(uv_handle_t* handle) {
-  closed(driver_of(CONTAINER_OF(handle, yamux_session_t, timer_)));
+  closed(CONTAINER_OF(handle, driver_t, timer));
 }
 
 static void on_prepare_closed(uv_handle_t* handle) {
-  closed(driver_of(CONTAINER_OF(handle, yamux_session_t, prepare_)));
+  closed(CONTAINER_OF(handle, driver_t, prepare));
 }
 
 static void on_idle_closed(uv_handle_t* handle) {
@@ -481,28 +537,25 @@ static void close_io(driver_t* d, uv_stream_t* stream) {
 /* Closes everything still open; finish() runs when the last close callback
  * (or fs request) completes. Safe to call more than once. */
 static void close_all(driver_t* d) {
-  yamux_session_t* s;
-
-  s = d->session;
   if (d->closing_all) {
     if (d->pending == 0) finish(d);
     return;
   }
   d->closing_all = 1;
   d->pending++; /* held until every close below is issued */
-  uv_timer_stop(&s->timer_);
-  close_handle(d, (uv_handle_t*)&s->timer_, on_timer_closed);
-  close_handle(d, (uv_handle_t*)&s->prepare_, on_prepare_closed);
+  uv_timer_stop(&d->timer);
+  close_handle(d, (uv_handle_t*)&d->timer, on_timer_closed);
+  close_handle(d, (uv_handle_t*)&d->prepare, on_prepare_closed);
   close_handle(d, (uv_handle_t*)&d->idle, on_idle_closed);
   if (d->rx != NULL) close_io(d, d->rx);
   if (d->tx != NULL && d->tx != d->rx) close_io(d, d->tx);
   if (d->reading_fs) {
     d->pending++;
-    uv_cancel((uv_req_t*)&d->rfs);
+    uv_cancel((uv_req_t*)&d->fs->rfs);
   }
   if (d->writing && d->tx == NULL) {
     d->pending++;
-    uv_cancel((uv_req_t*)&d->wfs);
+    uv_cancel((uv_req_t*)&d->fs->wfs);
   }
   if (--d->pending == 0) finish(d);
 }
@@ -525,9 +578,9 @@ static void on_transport_close(yamux_session_t* s) {
   d = driver_of(s);
   d->closing = 1;
   d->wake = 0;
-  uv_prepare_stop(&s->prepare_);
+  uv_prepare_stop(&d->prepare);
   uv_idle_stop(&d->idle);
-  uv_timer_stop(&s->timer_);
+  uv_timer_stop(&d->timer);
   if (d->rx_tty) uv_tty_set_mode(&s->io[0].tty, UV_TTY_MODE_NORMAL);
 
   /* Half-close first when that tells the peer we are done and the write
@@ -546,14 +599,14 @@ static void on_transport_close(yamux_session_t* s) {
     close_all(d);
     return;
   }
-  uv_timer_start(&s->timer_, on_timer, DRIVER_LINGER_MS, 0);
+  uv_timer_start(&d->timer, on_timer, DRIVER_LINGER_MS, 0);
 }
 
 /* ---- start --------------------------------------------------------------- */
 
 static int check_session(uv_loop_t* loop, yamux_session_t* s) {
   if (loop == NULL || s == NULL || s->internal_ == NULL) return UV_EINVAL;
-  if (s->reserved_[0] != NULL || yamux_session_is_closing(s)) return UV_EINVAL;
+  if (s->driver_ != NULL || yamux_session_is_closing(s)) return UV_EINVAL;
   return 0;
 }
 
@@ -567,6 +620,27 @@ static int check_stream(uv_loop_t* loop, uv_handle_t* h, int want_read,
   return 0;
 }
 
+static driver_t* driver_new(yamux_session_t* session) {
+  const yamux_allocator_t* mem;
+  driver_t* d;
+
+  mem = yamux_session_get_allocator(session);
+  if (mem == NULL) return NULL;
+  d = mem->calloc(1, sizeof(*d), mem->user_data);
+  if (d == NULL) return NULL;
+  d->mem = mem;
+  d->rx_fd = -1;
+  d->tx_fd = -1;
+  return d;
+}
+
+/* Frees a driver whose handles were never initialized (a failed start). */
+static void driver_free(driver_t* d) {
+  if (d == NULL) return;
+  mem_free(d, d->fs);
+  mem_free(d, d);
+}
+
 /* Starts the engine over a driver whose rx/tx are set; reading starts. On
  * error nothing was initialized in the loop and d is freed. */
 static int start(uv_loop_t* loop, yamux_session_t* s, driver_t* d,
@@ -577,7 +651,7 @@ static int start(uv_loop_t* loop, yamux_session_t* s, driver_t* d,
   d->session = s;
   d->loop = loop;
   d->armed = UINT64_MAX;
-  s->reserved_[0] = d;
+  s->driver_ = d;
 
   if (d->rx != NULL) {
     r = uv_read_start(d->rx, on_alloc, on_read);
@@ -600,8 +674,8 @@ static int start(uv_loop_t* loop, yamux_session_t* s, driver_t* d,
     if (uv_fileno((uv_handle_t*)d->tx, &fd) == 0)
       setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof(lowat));
   }
-  uv_timer_init(loop, &s->timer_);
-  uv_prepare_init(loop, &s->prepare_);
+  uv_timer_init(loop, &d->timer);
+  uv_prepare_init(loop, &d->prepare);
   uv_idle_init(loop, &d->idle);
   d->ready = 1;
   /* The first dispatch flushes what start queued and arms the timer. */
@@ -610,20 +684,9 @@ static int start(uv_loop_t* loop, yamux_session_t* s, driver_t* d,
   return 0;
 
 fail:
-  s->reserved_[0] = NULL;
-  free(d);
+  s->driver_ = NULL;
+  driver_free(d);
   return r;
-}
-
-static driver_t* driver_new(void) {
-  driver_t* d;
-
-  d = malloc(sizeof(*d));
-  if (d == NULL) return NULL;
-  memset(d, 0, offsetof(driver_t, rx_buf));
-  d->rx_fd = -1;
-  d->tx_fd = -1;
-  return d;
 }
 
 int yamux_session_start_uv(uv_loop_t* loop, yamux_session_t* session,
@@ -641,7 +704,7 @@ int yamux_session_start_uv(uv_loop_t* loop, yamux_session_t* session,
   }
   if (r < 0) return r;
 
-  d = driver_new();
+  d = driver_new(session);
   if (d == NULL) return UV_ENOMEM;
   d->duplex = duplex != 0;
   d->rx = &session->io[0].stream;
@@ -705,9 +768,17 @@ int yamux_session_start_stdio(uv_loop_t* loop, yamux_session_t* session,
     if (fstat(0, &st) != 0 || !S_ISSOCK(st.st_mode)) duplex = 0;
   }
 
-  d = driver_new();
+  d = driver_new(session);
   if (d == NULL) return UV_ENOMEM;
   d->duplex = duplex;
+  if (t0 == UV_FILE || t1 == UV_FILE) {
+    d->fs = mem_alloc(d, sizeof(*d->fs));
+    if (d->fs == NULL) {
+      driver_free(d);
+      return UV_ENOMEM;
+    }
+    memset(d->fs, 0, sizeof(*d->fs));
+  }
 
   if (t0 == UV_FILE) {
     d->rx_fd = 0;
@@ -750,7 +821,7 @@ fail_rx:
   if (d->rx_tty) uv_tty_reset_mode();
   if (d->rx != NULL) uv_close(&session->io[0].handle, NULL);
 fail:
-  free(d);
+  driver_free(d);
   return r;
 }
 
@@ -775,11 +846,11 @@ int yamux_session_spawn(uv_loop_t* loop, yamux_session_t* session,
   /* The socket pairs are made here rather than with UV_CREATE_PIPE so that
    * a failed uv_spawn() leaves no handle to close behind. */
   count = options->stdio_count > 3 ? options->stdio_count : 3;
-  stdio = malloc(sizeof(*stdio) * (size_t)count);
-  if (stdio == NULL) return UV_ENOMEM;
-  d = driver_new();
-  if (d == NULL) {
-    free(stdio);
+  d = driver_new(session);
+  if (d == NULL) return UV_ENOMEM;
+  stdio = mem_alloc(d, sizeof(*stdio) * (size_t)count);
+  if (stdio == NULL) {
+    driver_free(d);
     return UV_ENOMEM;
   }
   r = uv_socketpair(SOCK_STREAM, 0, in, UV_NONBLOCK_PIPE, 0);
@@ -810,7 +881,7 @@ int yamux_session_spawn(uv_loop_t* loop, yamux_session_t* session,
   r = uv_spawn(loop, process, &opts);
   close(in[1]);
   close(out[1]);
-  free(stdio);
+  mem_free(d, stdio);
   stdio = NULL;
   if (r < 0) {
     close(in[0]);
@@ -852,7 +923,7 @@ fail_pipes:
   }
   uv_close((uv_handle_t*)process, NULL);
 fail:
-  free(stdio);
-  free(d);
+  if (d != NULL) mem_free(d, stdio);
+  driver_free(d);
   return r;
 }
