@@ -327,6 +327,10 @@ typedef struct yamux_transport_s {
   /* The session is closing and no longer needs the transport: release it,
    * then call yamux_session_transport_closed(). */
   void (*close)(yamux_session_t* session);
+  /* The transport's own state, for its hooks and callbacks to find:
+   * yamux_session_get_transport_data() returns it. The library never
+   * touches it. */
+  void* data;
 } yamux_transport_t;
 
 struct yamux_session_s {
@@ -340,7 +344,6 @@ struct yamux_session_s {
   yamux_uv_io_t io[2];
   /* private */
   struct yamux__sess* internal_; /* the engine's state */
-  void* driver_;                 /* the libuv driver's state, when started */
   void* reserved_[4];
 };
 
@@ -410,6 +413,12 @@ YAMUX_EXTERN void yamux_session_close(yamux_session_t* session,
  * Valid until the session's close callback. NULL if the session is not
  * initialized. */
 YAMUX_EXTERN const yamux_allocator_t* yamux_session_get_allocator(
+    const yamux_session_t* session);
+
+/* The `data` of the transport the session was started with (the libuv
+ * driver's state for yamux_session_start_uv() and friends), or NULL before
+ * the start and once the transport has closed. */
+YAMUX_EXTERN void* yamux_session_get_transport_data(
     const yamux_session_t* session);
 
 /* Non-zero once yamux_session_close() has been called. */

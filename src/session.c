@@ -518,6 +518,14 @@ const yamux_allocator_t* yamux_session_get_allocator(
   return s == NULL ? NULL : &s->mem;
 }
 
+void* yamux_session_get_transport_data(const yamux_session_t* handle) {
+  const yamux__sess_t* s = sess_of(handle);
+  if (s == NULL || !(s->flags & YAMUX__SESS_STARTED) ||
+      (s->flags & YAMUX__SESS_TRANSPORT_CLOSED))
+    return NULL;
+  return s->transport.data;
+}
+
 int yamux_session_is_closing(const yamux_session_t* handle) {
   const yamux__sess_t* s = sess_of(handle);
   return s == NULL || (s->flags & YAMUX__SESS_CLOSING);

@@ -111,7 +111,7 @@ static int fs_read_start(driver_t* d);
 static void kick(yamux_session_t* s, driver_t* d);
 
 static driver_t* driver_of(const yamux_session_t* s) {
-  return (driver_t*)s->driver_;
+  return yamux_session_get_transport_data(s);
 }
 
 static void* mem_alloc(const driver_t* d, size_t n) {
@@ -453,7 +453,6 @@ static void finish(driver_t* d) {
   yamux_session_t* s;
 
   s = d->session;
-  s->driver_ = NULL;
   rx_buf_put(d);
   mem_free(d, d->fs);
   mem_free(d, d);
@@ -606,7 +605,9 @@ static void on_transport_close(yamux_session_t* s) {
 
 static int check_session(uv_loop_t* loop, yamux_session_t* s) {
   if (loop == NULL || s == NULL || s->internal_ == NULL) return UV_EINVAL;
-  if (s->driver_ != NULL || yamux_session_is_closing(s)) return UV_EINVAL;
+  if (yamux_session_get_transport_data(s) != NULL ||
+      yamux_session_is_closing(s))
+    return UV_EINVAL;
   return 0;
 }
 
@@ -651,7 +652,6 @@ static int start(uv_loop_t* loop, yamux_session_t* s, driver_t* d,
   d->session = s;
   d->loop = loop;
   d->armed = UINT64_MAX;
-  s->driver_ = d;
 
   if (d->rx != NULL) {
     r = uv_read_start(d->rx, on_alloc, on_read);
@@ -660,6 +660,7 @@ static int start(uv_loop_t* loop, yamux_session_t* s, driver_t* d,
 
   transport.wake = on_wake;
   transport.close = on_transport_close;
+  transport.data = d;
   s->loop = loop;
   r = yamux_session_start_custom(s, &transport, end_cb, uv_hrtime());
   if (r < 0) {
@@ -684,7 +685,6 @@ static int start(uv_loop_t* loop, yamux_session_t* s, driver_t* d,
   return 0;
 
 fail:
-  s->driver_ = NULL;
   driver_free(d);
   return r;
 }

@@ -343,7 +343,8 @@ static void side_close_cb(yamux_session_t* session) {
 
 static void side_init(tside_t* sd, yamux_role_t role, const yamux_config_t* cfg,
                       const uint64_t* clock) {
-  static const yamux_transport_t transport = {side_wake, side_transport_close};
+  static const yamux_transport_t transport = {side_wake, side_transport_close,
+                                              NULL};
   yamux_config_t c;
 
   memset(sd, 0, sizeof(*sd));

@@ -146,7 +146,7 @@ TEST(api_bad_arguments) {
   yamux_session_stats_t ss;
   yamux_stream_stats_t st;
   uv_buf_t buf = uv_buf_init("x", 1);
-  static const yamux_transport_t tr = {NULL, NULL};
+  static const yamux_transport_t tr = {NULL, NULL, NULL};
 
   tpeer_init(&p, YAMUX_SERVER, NULL);
   cb_calls = 0;

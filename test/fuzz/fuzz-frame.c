@@ -104,7 +104,7 @@ static void check_memory(fside_t* f) {
 }
 
 static void run_session(yamux_role_t role, const uint8_t* data, size_t size) {
-  static const yamux_transport_t tr = {on_wake, on_tclose};
+  static const yamux_transport_t tr = {on_wake, on_tclose, NULL};
   fside_t* f = calloc(1, sizeof(*f));
   yamux_config_t cfg;
   uint64_t now = 1000000000ull;

@@ -601,7 +601,7 @@ static void configure(yamux_config_t* c, unsigned int v) {
 }
 
 static void run(const uint8_t* data, size_t size) {
-  static const yamux_transport_t tr = {on_wake, on_tclose};
+  static const yamux_transport_t tr = {on_wake, on_tclose, NULL};
   rd_t r = {data, size};
   unsigned int b0 = u8(&r), b1 = u8(&r);
   unsigned int split = 0;

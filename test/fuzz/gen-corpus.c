@@ -214,7 +214,7 @@ static void c_write(int i, size_t len) {
 }
 
 static void start(const yamux_config_t* cfg) {
-  static const yamux_transport_t tr = {wake, tclose};
+  static const yamux_transport_t tr = {wake, tclose, NULL};
   memset(&C, 0, sizeof(C));
   memset(&S, 0, sizeof(S));
   ncw = 0;
