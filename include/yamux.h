@@ -572,12 +572,12 @@ YAMUX_EXTERN int yamux_stream_init(yamux_session_t* session,
  * be NULL) fires with 0 when the peer ACKs, UV_ECONNREFUSED when it resets
  * the stream before ACKing, UV_ETIMEDOUT after open_timeout_ms (the stream
  * is then reset), UV_ECANCELED when the stream or the session is closed
- * first. When max_unacked_opens of our opens wait for an ACK, the SYN waits
- * for room.
- * Returns 0, UV_EINVAL (bad arguments, stream already live, session
- * closing), YAMUX_EGOAWAY (either side sent Go Away), YAMUX_ESTREAMIDS
- * (the 2^31 ids of our parity are used up), YAMUX_ECLOSED (the session
- * ended) or UV_ENOMEM. */
+ * first, or the session's error (as end_cb's, UV_ECONNABORTED for a
+ * transport EOF) when the session ends by itself. When max_unacked_opens of our
+ * opens wait for an ACK, the SYN waits for room. Returns 0, UV_EINVAL (bad
+ * arguments, stream already live, session closing), YAMUX_EGOAWAY (either side
+ * sent Go Away), YAMUX_ESTREAMIDS (the 2^31 ids of our parity are used up),
+ * YAMUX_ECLOSED (the session ended) or UV_ENOMEM. */
 YAMUX_EXTERN int yamux_stream_open(yamux_connect_t* req, yamux_stream_t* stream,
                                    yamux_connect_cb cb);
 
@@ -604,13 +604,15 @@ YAMUX_EXTERN int yamux_read_start(yamux_stream_t* stream,
  * in memory. Returns 0 or UV_EINVAL. */
 YAMUX_EXTERN int yamux_read_stop(yamux_stream_t* stream);
 
-/* Queues `nbufs` buffers for sending. The buffer array is copied; the
- * memory it points to is not and must stay valid until `cb` fires. `cb`
- * (may be NULL) fires with 0 once every byte has been handed to the
- * transport, or with UV_ECANCELED (stream closed or reset locally, session
- * closed), UV_ECONNRESET (the peer reset the stream) or the session's error.
- * Returns 0, UV_EINVAL (bad arguments; the handle is not live or is closing,
- * as after yamux_close()), UV_EPIPE (after yamux_shutdown()),
+/* Queues `nbufs` buffers for sending. A stream's write and shutdown
+ * requests complete in the order they were made, whatever ends them (a
+ * reset or close waits for an earlier write the transport still holds). The
+ * buffer array is copied; the memory it points to is not and must stay valid
+ * until `cb` fires. `cb` (may be NULL) fires with 0 once every byte has been
+ * handed to the transport, or with UV_ECANCELED (stream closed or reset
+ * locally, session closed), UV_ECONNRESET (the peer reset the stream) or the
+ * session's error. Returns 0, UV_EINVAL (bad arguments; the handle is not live
+ * or is closing, as after yamux_close()), UV_EPIPE (after yamux_shutdown()),
  * UV_ECONNRESET (stream reset), YAMUX_ECLOSED (session ended or closing) or
  * UV_ENOMEM (more than 4 buffers and the array copy failed). */
 YAMUX_EXTERN int yamux_write(yamux_write_t* req, yamux_stream_t* stream,

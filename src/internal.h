@@ -287,6 +287,7 @@ typedef struct yamux__sess {
   yamux__queue_t open_timers;
   yamux__queue_t linger_timers;
   yamux__queue_t done_reqs;       /* requests whose callback is due */
+  yamux__queue_t deferred_reqs;   /* cancelled, due after earlier writes */
   yamux__queue_t closing_handles; /* yamux_stream_t whose close_cb is due */
   yamux__queue_t pings_todo;      /* yamux_ping_t to send */
   yamux__queue_t pings_sent;      /* yamux_ping_t waiting for the reply */
@@ -423,6 +424,9 @@ void yamux__strm_fail(yamux__strm_t* st, int status, int send_rst);
 /* Completes every queued write and the shutdown with `status`; writes with
  * bytes in the gather list complete when those leave it. */
 void yamux__strm_cancel_writes(yamux__strm_t* st, int status);
+/* The stream's last bytes left the gather list: its cancelled requests
+ * waiting on deferred_reqs complete now, in order. */
+void yamux__strm_release_deferred(yamux__strm_t* st);
 /* Puts the stream on the control queue (SYN, ACK, credit, FIN, RST to
  * send), unless released or its SYN waits for room. */
 void yamux__strm_queue_ctrl(yamux__strm_t* st);

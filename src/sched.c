@@ -431,6 +431,8 @@ static void finish_slot(yamux__sess_t* s, uint32_t i, int status) {
   st->inflight_reqs--;
   if (yamux__queue_empty(&r->queue_)) yamux__sess_complete_req(s, r, 0);
   if (st->inflight_reqs == 0) {
+    if (!yamux__queue_empty(&s->deferred_reqs))
+      yamux__strm_release_deferred(st); /* cancelled after this one */
     if (st->handle != NULL && (st->handle->flags_ & YAMUX__H_CLOSING))
       yamux__strm_handle_closed(st);
     else

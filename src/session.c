@@ -460,6 +460,7 @@ int yamux_session_init(yamux_session_t* handle, yamux_role_t role,
   yamux__queue_init(&s->open_timers);
   yamux__queue_init(&s->linger_timers);
   yamux__queue_init(&s->done_reqs);
+  yamux__queue_init(&s->deferred_reqs);
   yamux__queue_init(&s->closing_handles);
   yamux__queue_init(&s->pings_todo);
   yamux__queue_init(&s->pings_sent);

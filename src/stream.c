@@ -224,19 +224,44 @@ static size_t req_remaining(const yamux_write_t* r) {
   return n - r->buf_offset_;
 }
 
-void yamux__strm_cancel_writes(yamux__strm_t* st, int status) {
+/* Completes a cancelled request, after the stream's earlier writes: while
+ * some of their bytes are still in the gather list (the transport may be
+ * writing them), it waits on deferred_reqs (see yamux__strm_release_deferred).
+ * A stream's requests complete in the order they were made, as libuv's. */
+static void complete_in_order(yamux__strm_t* st, yamux_write_t* r, int status) {
   yamux__sess_t* s = st->sess;
+  if (st->inflight_reqs == 0) {
+    yamux__sess_complete_req(s, r, status);
+    return;
+  }
+  if (r->status_ == 0) r->status_ = status;
+  yamux__queue_insert_tail(&s->deferred_reqs, &r->queue_);
+}
+
+void yamux__strm_release_deferred(yamux__strm_t* st) {
+  yamux__sess_t* s = st->sess;
+  yamux__queue_t* q = s->deferred_reqs.next;
+  while (q != &s->deferred_reqs) {
+    yamux_write_t* r = yamux__queue_data(q, yamux_write_t, queue_);
+    q = q->next;
+    if (r->stream->internal_ != st) continue;
+    yamux__queue_remove(&r->queue_);
+    yamux__sess_complete_req(s, r, r->status_);
+  }
+}
+
+void yamux__strm_cancel_writes(yamux__strm_t* st, int status) {
   while (!yamux__queue_empty(&st->writes)) {
     yamux__queue_t* q = yamux__queue_head(&st->writes);
     yamux_write_t* r = yamux__queue_data(q, yamux_write_t, queue_);
     yamux__queue_remove(q);
     if (r->type_ == YAMUX__REQ_SHUTDOWN) {
-      yamux__sess_complete_req(s, r, status);
+      complete_in_order(st, r, status);
       continue;
     }
     st->write_queued -= req_remaining(r);
     if (r->refs_ == 0)
-      yamux__sess_complete_req(s, r, status);
+      complete_in_order(st, r, status);
     else if (r->status_ == 0)
       r->status_ = status; /* completes when its bytes leave the batch */
   }

@@ -243,3 +243,73 @@ TEST(sched_priority_orders_data) {
   tbuf_free(&hi2.rx);
   tpeer_free(&p);
 }
+
+/* A stream's requests complete in the order they were made, also when it
+ * is reset (or closed) while the transport still writes an earlier one:
+ * the later ones wait for it. */
+static int order_seen[4];
+static int order_n;
+static int order_status[4];
+
+static void order_cb(yamux_write_t* req, int status) {
+  order_status[order_n] = status;
+  order_seen[order_n++] = (int)(intptr_t)req->data;
+}
+
+static void order_shut_cb(yamux_shutdown_t* req, int status) {
+  order_status[order_n] = status;
+  order_seen[order_n++] = (int)(intptr_t)req->data;
+}
+
+static void check_order_after(int reset) {
+  tpeer_t p;
+  tstream_t t;
+  yamux_write_t w1, w2;
+  yamux_shutdown_t sh;
+  const uv_buf_t* bufs;
+  unsigned int n, i;
+  size_t lent = 0;
+  static char big[300000], small[1000];
+  uv_buf_t b1 = uv_buf_init(big, sizeof(big));
+  uv_buf_t b2 = uv_buf_init(small, sizeof(small));
+
+  order_n = 0;
+  tpeer_init(&p, YAMUX_CLIENT, NULL);
+  open_stream(&p, &t);
+  w1.data = (void*)1;
+  w2.data = (void*)2;
+  sh.data = (void*)3;
+  ASSERT_OK(yamux_write(&w1, &t.handle, &b1, 1, order_cb));
+  ASSERT_OK(yamux_write(&w2, &t.handle, &b2, 1, order_cb));
+  ASSERT_OK(yamux_shutdown(&sh, &t.handle, order_shut_cb));
+  /* The transport takes the first batch (part of w1) and holds it. */
+  yamux_session_run(&p.side.session, p.now_ns);
+  n = yamux_session_send_buffers(&p.side.session, &bufs, 1024, p.now_ns);
+  ASSERT_GT(n, 0);
+  for (i = 0; i < n; i++) lent += bufs[i].len;
+  if (reset)
+    ASSERT_OK(tpeer_send_frame(&p, T_WU, F_RST, t.handle.id, 0, NULL, 0));
+  else
+    yamux_close(&t.handle, NULL);
+  yamux_session_run(&p.side.session, p.now_ns);
+  ASSERT_EQ(order_n, 0); /* w1 is still being written */
+  yamux_session_send_done(&p.side.session, lent, 0, p.now_ns);
+  tpeer_pump(&p);
+  ASSERT_EQ(order_n, 3);
+  ASSERT_EQ(order_seen[0], 1);
+  ASSERT_EQ(order_seen[1], 2);
+  ASSERT_EQ(order_seen[2], 3);
+  ASSERT_EQ(order_status[1], reset ? UV_ECONNRESET : UV_ECANCELED);
+  if (reset) tstream_close(&t);
+  tpeer_close(&p);
+  tbuf_free(&t.rx);
+  tpeer_free(&p);
+}
+
+TEST(sched_requests_complete_in_order_after_reset) {
+  check_order_after(1);
+}
+
+TEST(sched_requests_complete_in_order_after_close) {
+  check_order_after(0);
+}
