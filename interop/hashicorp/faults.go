@@ -54,11 +54,16 @@ type faultWork struct {
 	pings        int // -1: none, 0: until the session ends
 	pingMs       int
 	holdBytes    int64
-	keepalive    int // ms, 0: off
+	holdUnacked  bool // the Go side never accepts the hold stream
+	keepalive    int  // ms, 0: off
 	kaTimeout    int
 	closeTimeout int
 	maxWindow    int
 	deadlineMs   int
+	// Go side only: after the bulk streams, wait this long before each
+	// Accept, so that some of libyamux's opens wait for their ACK when
+	// the fault hits.
+	acceptDelayMs int
 }
 
 func (w faultWork) args() []string {
@@ -87,6 +92,9 @@ func (w faultWork) args() []string {
 	}
 	if w.holdBytes > 0 {
 		add("--hold-bytes", w.holdBytes)
+	}
+	if w.holdUnacked {
+		a = append(a, "--hold-unacked")
 	}
 	if w.keepalive > 0 {
 		add("--keepalive", w.keepalive)
@@ -124,20 +132,21 @@ const (
 	kib        = 1 << 10
 )
 
-// A transfer that outlasts the fault: 2 streams of 4 MiB echoed, 4 MiB
-// inbound, a new small stream every 20 ms, a ping every 50 ms.
+// A transfer that outlasts the fault: 2 streams of 64 MiB echoed, 64 MiB
+// inbound, a new small stream every 20 ms, a ping every 50 ms, and a stream
+// the Go side accepts and never reads (a write and the FIN wait for window).
 func midTransferWork() faultWork {
-	return faultWork{bulk: 2, bulkBytes: 4 * mib, writeSize: 64 * kib,
+	return faultWork{bulk: 2, bulkBytes: 64 * mib, writeSize: 64 * kib,
 		churn: 0, churnBytes: 2048, churnMs: 20, inbound: 1,
-		inboundBytes: 4 * mib, inboundChunk: 16 * kib, pings: 0, pingMs: 50,
-		deadlineMs: 20000}
+		inboundBytes: 64 * mib, inboundChunk: 16 * kib, pings: 0, pingMs: 50,
+		holdBytes: 300000, deadlineMs: 20000, acceptDelayMs: 30}
 }
 
 func limitRow(class string, j int) faultRow {
 	return faultRow{
 		name: "limit_data/" + class,
 		work: faultWork{inbound: 1, inboundBytes: limitFrames * limitBody,
-			holdBytes: 300000, churn: -1, pings: -1, maxWindow: 262144,
+			holdBytes: 300000, holdUnacked: true, churn: -1, pings: -1, maxWindow: 262144,
 			deadlineMs: 15000},
 		goSide: func(c *faultCell) { c.limitGo(j) },
 		judge:  func(c *faultCell) []string { return c.judgeLimit(j) },
@@ -163,7 +172,8 @@ func faultRows() []faultRow {
 				})
 			},
 			judge: func(c *faultCell) []string {
-				return c.judgeMidTransfer([]string{"ECONNRESET", "EPIPE"})
+				return c.judgeMidTransfer([]string{"ECONNRESET", "EPIPE"},
+					"writes", "shutdowns", "connects")
 			},
 		},
 		{
@@ -186,7 +196,8 @@ func faultRows() []faultRow {
 				})
 			},
 			judge: func(c *faultCell) []string {
-				p := c.judgeMidTransfer([]string{"YAMUX_EKEEPALIVE"})
+				p := c.judgeMidTransfer([]string{"YAMUX_EKEEPALIVE"},
+					"writes", "shutdowns", "connects", "pings")
 				return append(p, c.judgeDetection()...)
 			},
 		},
@@ -236,7 +247,9 @@ func faultRows() []faultRow {
 			judge: func(c *faultCell) []string {
 				p := c.judgeComplete()
 				// Both directions delay at least 10 ms.
-				if rtt := c.resInt("rtt_min_us"); rtt < 20000 {
+				rtt := c.resInt("rtt_min_us")
+				c.note("ping rtt %d-%d ms", rtt/1000, c.resInt("rtt_max_us")/1000)
+				if rtt < 20000 {
 					p = append(p, fmt.Sprintf("ping rtt %d us: the latency "+
 						"toxic was not in the path", rtt))
 				}
@@ -284,7 +297,8 @@ func faultRows() []faultRow {
 				})
 			},
 			judge: func(c *faultCell) []string {
-				p := c.judgeMidTransfer([]string{"EOF", "ECONNRESET"})
+				p := c.judgeMidTransfer([]string{"EOF", "ECONNRESET"},
+					"writes", "shutdowns", "connects", "pings")
 				if c.endAt.IsZero() || c.faultStart.IsZero() {
 					return p
 				}
@@ -322,6 +336,7 @@ func faultRows() []faultRow {
 				// The close must not wait for the held FIN beyond
 				// close_timeout_ms.
 				took := c.resInt("closed_ms") - c.resInt("close_ms")
+				c.note("close took %d ms", took)
 				if took > slowCloseTimeout+500 {
 					p = append(p, fmt.Sprintf("yamux_session_close took %d ms "+
 						"(close_timeout_ms %d) while the peer's FIN was held",
@@ -433,7 +448,7 @@ func faultsMain(args []string) int {
 				if !r.ok {
 					res = "FAIL"
 				}
-				fmt.Fprintf(os.Stderr, "faults: %-34s %s %5.1fs %s\n",
+				fmt.Fprintf(os.Stderr, "faults: %-38s %s %5.1fs %s\n",
 					specs[i].name(), res, r.secs, r.detail)
 				outMu.Unlock()
 			}
@@ -446,7 +461,7 @@ func faultsMain(args []string) int {
 	wg.Wait()
 
 	failed := 0
-	fmt.Printf("\n%-18s %-10s %-9s %-6s %6s  %s\n", "toxic", "go peer",
+	fmt.Printf("\n%-21s %-10s %-9s %-6s %6s  %s\n", "toxic", "go peer",
 		"libyamux", "result", "secs", "detail")
 	for _, r := range results {
 		res := "PASS"
@@ -454,7 +469,7 @@ func faultsMain(args []string) int {
 			res = "FAIL"
 			failed++
 		}
-		fmt.Printf("%-18s %-10s %-9s %-6s %6.1f  %s\n", r.spec.row.name,
+		fmt.Printf("%-21s %-10s %-9s %-6s %6.1f  %s\n", r.spec.row.name,
 			r.spec.lib, r.spec.role(), res, r.secs, r.detail)
 	}
 	fmt.Printf("\n%d cells, %d passed, %d failed, %.0f s\n", len(results),

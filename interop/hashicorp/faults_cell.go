@@ -135,6 +135,7 @@ type faultCell struct {
 	result      map[string]string
 	resultSeen  bool
 	limitID     uint32
+	held        []Stream
 	stop        chan struct{}
 	goWG        sync.WaitGroup
 	echoed      atomic.Int64 // bytes the Go side echoed
@@ -330,10 +331,26 @@ func (c *faultCell) echoAndSend() {
 	c.goWG.Add(1)
 	go func() {
 		defer c.goWG.Done()
-		for {
+		for n := 0; ; n++ {
+			if n >= w.bulk && w.acceptDelayMs > 0 {
+				select {
+				case <-c.stop:
+					return
+				case <-time.After(time.Duration(w.acceptDelayMs) *
+					time.Millisecond):
+				}
+			}
 			st, err := c.sess.Accept()
 			if err != nil {
 				return
+			}
+			if n == w.bulk && w.holdBytes > 0 {
+				// libyamux's hold stream (opened right after the bulk
+				// ones): never read, so no Window Update.
+				c.mu.Lock()
+				c.held = append(c.held, st)
+				c.mu.Unlock()
+				continue
 			}
 			c.goWG.Add(1)
 			go func() {
@@ -418,7 +435,18 @@ func (c *faultCell) faultWhenEchoed(at int64, apply func() error) {
 	c.goWG.Add(1)
 	go func() {
 		defer c.goWG.Done()
-		for c.echoed.Load() < at {
+		// Late enough that pings and opens are under way too.
+		early := time.After(300 * time.Millisecond)
+		for c.echoed.Load() < at || early != nil {
+			if c.echoed.Load() >= at {
+				select {
+				case <-early:
+					early = nil
+					continue
+				case <-c.stop:
+				case <-c.endedCh:
+				}
+			}
 			select {
 			case <-c.stop:
 				c.issue("the fault was never applied: the transfer stopped "+
@@ -602,19 +630,28 @@ func (c *faultCell) judgeEnd(want []string) []string {
 
 // judgeMidTransfer: the end status is one of `ends`, and the fault did hit
 // mid-transfer (the echo was not complete and writes were still pending).
-func (c *faultCell) judgeMidTransfer(ends []string) []string {
+// Each request kind in `pending` must have had at least one request still
+// pending at the fault (it then completed with an error).
+func (c *faultCell) judgeMidTransfer(ends []string,
+	pending ...string) []string {
 	p := c.judgeEnd(ends)
 	w := c.spec.row.work
 	if rx := c.resInt("rx_bulk"); rx >= int64(w.bulk)*w.bulkBytes {
 		p = append(p, fmt.Sprintf("the bulk echo was complete (%d bytes) "+
 			"before the fault: nothing was cut", rx))
 	}
-	wr := c.tally("writes")
-	if wr[2]+wr[3] == 0 {
-		p = append(p, "no write was pending when the fault hit")
+	var cut []string
+	for _, k := range []string{"writes", "shutdowns", "connects", "pings"} {
+		t := c.tally(k)
+		cut = append(cut, fmt.Sprintf("%s %d/%d", k, t[2]+t[3], t[0]))
 	}
-	c.note("writes %d: %d ok, %d cancelled, %d failed", wr[0], wr[1], wr[2],
-		wr[3])
+	for _, k := range pending {
+		if t := c.tally(k); t[2]+t[3] == 0 {
+			p = append(p, fmt.Sprintf("no %s request was pending when the "+
+				"fault hit (%d issued): the cell did not test them", k, t[0]))
+		}
+	}
+	c.note("failed at the fault: %s", strings.Join(cut, ", "))
 	return p
 }
 
@@ -729,7 +766,9 @@ func (c *faultCell) detail() string {
 	d := []string{}
 	if c.result != nil {
 		d = append(d, "end="+c.result["end"])
-		d = append(d, "gap="+c.result["max_gap_ms"]+"ms")
+		busy, _ := strconv.Atoi(c.result["max_busy_us"])
+		d = append(d, fmt.Sprintf("tick gap %sms busy %dms",
+			c.result["max_gap_ms"], busy/1000))
 	}
 	d = append(d, c.notes...)
 	if len(c.issues) > 0 {

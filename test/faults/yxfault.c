@@ -11,8 +11,11 @@
  *    UV_EOF only after every byte the peer sent (a cut-off stream must not
  *    look complete); after the session ends by itself, every reading stream
  *    and every pending request hears of it without our closing anything;
- *  - a 10 ms timer keeps firing on time (nothing blocks the loop), the
- *    session closes, the loop ends and uv_loop_close() returns 0.
+ *  - a 10 ms timer keeps firing: the loop never works more than
+ *    --max-busy-ms of CPU time (default 100) between two ticks, and no two
+ *    ticks are more than --max-gap-ms apart (default 1000: wall time, which
+ *    includes the time a loaded machine did not run us); the session
+ *    closes, the loop ends and uv_loop_close() returns 0.
  *
  * What depends on the cell (the end status, timings, byte counts) is judged
  * by the Go side from these lines on stdout:
@@ -25,18 +28,21 @@
  *   yxfault (--client|--server) (--connect HOST:PORT | --listen HOST:PORT)
  *     [--complete] [--bulk N --bulk-bytes L --write-size W]
  *     [--churn N --churn-bytes B --churn-ms T] [--inbound N --inbound-bytes L]
- *     [--pings N --ping-ms T] [--hold-bytes L] [--keepalive MS]
+ *     [--pings N --ping-ms T] [--hold-bytes L [--hold-unacked]] [--keepalive
+ * MS]
  *     [--keepalive-timeout MS] [--close-timeout MS] [--max-window N]
- *     [--max-gap-ms MS] [--deadline-ms MS] [-v]
+ *     [--max-gap-ms MS] [--max-busy-ms MS] [--deadline-ms MS] [-v]
  *
- * --bulk: N streams opened here, L bytes each in writes of W bytes, all
- * queued at once, then FIN; the peer echoes and the echo is verified.
+ * --bulk: N streams opened here, L bytes each in writes of W bytes, 16 of
+ * them queued at a time, then FIN; the peer echoes and the echo is verified.
  * --churn: a stream every T ms (N in all; 0: until the session ends), B
  * bytes and FIN, echo verified, then closed. --inbound: the peer opens N
  * streams and sends L bytes and FIN on each; verified, FIN back, closed.
  * --pings: a ping every T ms (N in all; 0: until the end). --hold-bytes: one
- * stream the peer never accepts (its connect stays pending), L bytes in three
- * writes, of which the window stalls the last. --complete: the workload must
+ * stream (opened after the bulk ones) the peer never reads and may never
+ * accept: L bytes in three writes and FIN, of which the window stalls the
+ * last write and the FIN; with --hold-unacked its connect must not succeed.
+ * --complete: the workload must
  * finish without any error, then we close the session; otherwise the session
  * must end by itself (a fault).
  */
@@ -45,6 +51,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "yamux.h"
@@ -53,6 +60,7 @@
 #define MAX_PINGS 8192
 #define TICK_MS 10
 #define GRACE_MS 2000
+#define BULK_WINDOW 16 /* writes a bulk stream keeps queued */
 
 enum { K_BULK = 1, K_CHURN, K_INBOUND, K_HOLD };
 
@@ -71,7 +79,7 @@ typedef struct {
   track_t t;
   fstream_t* st;
   unsigned int idx;
-  size_t len;
+  unsigned char* buf;
 } fwrite_t;
 
 struct fstream_s {
@@ -92,7 +100,11 @@ struct fstream_s {
   fwrite_t* writes;
   unsigned int nwrites;
   unsigned int writes_done; /* callbacks so far: the next must be this one */
-  unsigned char* out;
+  uint64_t total;           /* bytes to write */
+  uint64_t queued;          /* bytes written so far */
+  size_t chunk;             /* bytes a write */
+  unsigned int window;      /* writes queued at once */
+  int fin;                  /* shutdown after the last write */
   uint64_t rx;
   uint64_t expect;
   int rx_final; /* 0 while reading, else the final nread */
@@ -130,7 +142,9 @@ static uint64_t inbound_bytes;
 static int pings_n = -1; /* -1: none */
 static uint64_t ping_ms = 50;
 static uint64_t hold_bytes;
-static uint64_t max_gap_ms = 300;
+static int hold_unacked;
+static uint64_t max_gap_ms = 1000;
+static uint64_t max_busy_ms = 100;
 static uint64_t deadline_ms = 30000;
 static int verbose;
 
@@ -140,7 +154,8 @@ static int started, ended, closing, session_closed;
 static int end_calls, close_calls;
 static int end_status;
 static uint64_t end_at, close_at, closed_at;
-static uint64_t last_tick, max_gap;
+static uint64_t last_tick, max_gap, max_gap_at;
+static uint64_t last_cpu, max_busy, max_busy_at;
 static uint64_t next_churn, next_ping;
 static int churn_opened, ninbound;
 static uint64_t rtt_min = UINT64_MAX, rtt_max;
@@ -150,6 +165,14 @@ static char why[400];
 
 static uint64_t now_ms(void) {
   return (uv_hrtime() - t0) / 1000000;
+}
+
+/* CPU time of this thread, in microseconds: the loop's own work, whether or
+ * not the machine gave us the CPU meanwhile. */
+static uint64_t cpu_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
 static void fail(const char* fmt, ...) {
@@ -314,6 +337,8 @@ static void close_stream(fstream_t* st) {
   yamux_close(&st->h, on_stream_closed);
 }
 
+static void refill(fstream_t* st);
+
 static void on_write(yamux_write_t* req, int status) {
   fwrite_t* w = req->data;
   fstream_t* st = w->st;
@@ -322,6 +347,9 @@ static void on_write(yamux_write_t* req, int status) {
     fail("stream %u: write %u completed before write %u", (unsigned)st->id,
          w->idx, st->writes_done);
   st->writes_done++;
+  free(w->buf);
+  w->buf = NULL;
+  if (status == 0) refill(st);
 }
 
 static void on_shutdown(yamux_shutdown_t* req, int status) {
@@ -333,7 +361,7 @@ static void on_shutdown(yamux_shutdown_t* req, int status) {
 static void on_connect(yamux_connect_t* req, int status) {
   fstream_t* st = req->data;
   tracked(&st->conn, status, "connect", st->id);
-  if (st->kind == K_HOLD && status == 0)
+  if (st->kind == K_HOLD && hold_unacked && status == 0)
     fail("hold stream %u: ACKed by a peer that never accepted it",
          (unsigned)st->id);
 }
@@ -411,35 +439,51 @@ static fstream_t* new_stream(int kind) {
   return st;
 }
 
-/* Queues `len` bytes of the stream's pattern in writes of `chunk` bytes. */
-static void queue_writes(fstream_t* st, uint64_t len, size_t chunk) {
-  unsigned int i, n = (unsigned int)((len + chunk - 1) / chunk);
+/* Keeps up to st->window writes of the stream's pattern queued until
+ * st->total bytes are, then sends the FIN if st->fin: a writer that waits
+ * for its callbacks, as real ones do. */
+static void refill(fstream_t* st) {
   int r;
-  st->out = malloc(len > 0 ? len : 1);
-  st->writes = calloc(n > 0 ? n : 1, sizeof(*st->writes));
-  if (st->out == NULL || st->writes == NULL) abort();
-  pattern(st->id, 0, st->out, len);
-  for (i = 0; i < n; i++) {
-    fwrite_t* w = &st->writes[i];
-    uint64_t off = (uint64_t)i * chunk;
+  while (st->queued < st->total && st->nwrites - st->writes_done < st->window &&
+         !ended && !closing && !st->closing) {
+    fwrite_t* w = &st->writes[st->nwrites];
+    size_t n = st->total - st->queued < st->chunk
+                   ? (size_t)(st->total - st->queued)
+                   : st->chunk;
     uv_buf_t b;
     w->st = st;
-    w->idx = i;
+    w->idx = st->nwrites;
     w->req.data = w;
-    w->len = len - off < chunk ? (size_t)(len - off) : chunk;
-    b = uv_buf_init((char*)st->out + off, (unsigned int)w->len);
+    w->buf = malloc(n);
+    if (w->buf == NULL) abort();
+    pattern(st->id, st->queued, w->buf, n);
+    b = uv_buf_init((char*)w->buf, (unsigned int)n);
     r = yamux_write(&w->req, &st->h, &b, 1, on_write);
     if (r != 0) {
       fail("stream %u: yamux_write: %s", (unsigned)st->id, yamux_err_name(r));
-      break;
+      free(w->buf);
+      w->buf = NULL;
+      return;
     }
     st->nwrites++;
+    st->queued += n;
+  }
+  if (st->queued == st->total && st->fin && !st->has_shut && !ended &&
+      !closing && !st->closing) {
+    r = yamux_shutdown(&st->sreq, &st->h, on_shutdown);
+    if (r != 0)
+      fail("stream %u: yamux_shutdown: %s", (unsigned)st->id,
+           yamux_err_name(r));
+    else
+      st->has_shut = 1;
   }
 }
 
-/* Opens a stream of `kind`: `len` bytes written in `chunk`-byte writes, FIN
- * behind them unless it is the hold stream, and the echo read back. */
-static fstream_t* open_stream(int kind, uint64_t len, size_t chunk) {
+/* Opens a stream of `kind`: `len` bytes written in `chunk`-byte writes,
+ * `window` of them queued at a time, FIN behind them, and the echo read back
+ * (the hold stream expects none). */
+static fstream_t* open_stream(int kind, uint64_t len, size_t chunk,
+                              unsigned int window) {
   fstream_t* st = new_stream(kind);
   int r;
   if (st == NULL) return NULL;
@@ -454,15 +498,14 @@ static fstream_t* open_stream(int kind, uint64_t len, size_t chunk) {
   st->has_conn = 1;
   st->id = st->h.id;
   st->expect = kind == K_HOLD ? 0 : len;
-  queue_writes(st, len, chunk);
-  if (kind != K_HOLD) {
-    r = yamux_shutdown(&st->sreq, &st->h, on_shutdown);
-    if (r != 0)
-      fail("stream %u: yamux_shutdown: %s", (unsigned)st->id,
-           yamux_err_name(r));
-    else
-      st->has_shut = 1;
-  }
+  st->total = len;
+  st->chunk = chunk;
+  st->window = window;
+  st->fin = 1;
+  st->writes =
+      calloc((size_t)((len + chunk - 1) / chunk) + 1, sizeof(*st->writes));
+  if (st->writes == NULL) abort();
+  refill(st);
   /* Bulk streams read into our buffers, the others zero-copy. */
   st->own_buf = kind == K_BULK;
   r = yamux_read_start(&st->h, st->own_buf ? on_alloc : NULL, on_read);
@@ -548,8 +591,17 @@ static int all_done(void) {
 static void on_tick(uv_timer_t* t) {
   uint64_t now = now_ms();
   (void)t;
-  if (now - last_tick > max_gap) max_gap = now - last_tick;
+  uint64_t cpu = cpu_us();
+  if (now - last_tick > max_gap) {
+    max_gap = now - last_tick;
+    max_gap_at = now;
+  }
+  if (cpu - last_cpu > max_busy) {
+    max_busy = cpu - last_cpu;
+    max_busy_at = now;
+  }
   last_tick = now;
+  last_cpu = cpu;
   if (!started || closing) return;
   if (ended) {
     if (unfinished_readers() == 0 && pending_requests() == 0) {
@@ -566,7 +618,8 @@ static void on_tick(uv_timer_t* t) {
   if (churn_n >= 0 && (churn_n == 0 || churn_opened < churn_n) &&
       now >= next_churn) {
     next_churn = now + churn_ms;
-    if (open_stream(K_CHURN, churn_bytes, churn_bytes) != NULL) churn_opened++;
+    if (open_stream(K_CHURN, churn_bytes, churn_bytes, 1) != NULL)
+      churn_opened++;
   }
   if (pings_n >= 0 && (pings_n == 0 || npings < pings_n) && now >= next_ping) {
     next_ping = now + ping_ms;
@@ -600,8 +653,9 @@ static void start_workload(void) {
   started = 1;
   r = yamux_session_listen(&session, on_inbound);
   if (r != 0) fail("yamux_session_listen: %s", yamux_err_name(r));
-  for (i = 0; i < bulk_n; i++) open_stream(K_BULK, bulk_bytes, write_size);
-  if (hold_bytes > 0) open_stream(K_HOLD, hold_bytes, (hold_bytes + 2) / 3);
+  for (i = 0; i < bulk_n; i++)
+    open_stream(K_BULK, bulk_bytes, write_size, BULK_WINDOW);
+  if (hold_bytes > 0) open_stream(K_HOLD, hold_bytes, (hold_bytes + 2) / 3, 3);
   next_churn = next_ping = now_ms();
 }
 
@@ -720,6 +774,11 @@ static void report(int loop_close) {
     fail("the session never ended by itself (no end_cb)");
   if (complete_mode && inbound_n != ninbound)
     fail("%d inbound streams, want %d", ninbound, inbound_n);
+  if (max_busy > max_busy_ms * 1000)
+    fail(
+        "the loop worked %llu ms of CPU time between two ticks of a %d ms "
+        "timer",
+        (unsigned long long)max_busy / 1000, TICK_MS);
   if (max_gap > max_gap_ms)
     fail("the loop stalled: %llu ms between two ticks of a %d ms timer",
          (unsigned long long)max_gap, TICK_MS);
@@ -743,9 +802,13 @@ static void report(int loop_close) {
   printf(" rx_bulk=%llu rx_churn=%llu rx_inbound=%llu",
          (unsigned long long)rx[K_BULK], (unsigned long long)rx[K_CHURN],
          (unsigned long long)rx[K_INBOUND]);
-  printf(" rtt_min_us=%llu rtt_max_us=%llu max_gap_ms=%llu\n",
-         rtt_min == UINT64_MAX ? 0ULL : (unsigned long long)rtt_min / 1000,
-         (unsigned long long)rtt_max / 1000, (unsigned long long)max_gap);
+  printf(
+      " rtt_min_us=%llu rtt_max_us=%llu max_gap_ms=%llu max_gap_at=%llu "
+      "max_busy_us=%llu max_busy_at=%llu\n",
+      rtt_min == UINT64_MAX ? 0ULL : (unsigned long long)rtt_min / 1000,
+      (unsigned long long)rtt_max / 1000, (unsigned long long)max_gap,
+      (unsigned long long)max_gap_at, (unsigned long long)max_busy,
+      (unsigned long long)max_busy_at);
   fflush(stdout);
   if (failed) fprintf(stderr, "yxfault: FAIL: %s\n", why);
 }
@@ -777,6 +840,10 @@ int main(int argc, char** argv) {
     }
     if (strcmp(a, "--complete") == 0) {
       complete_mode = 1;
+      continue;
+    }
+    if (strcmp(a, "--hold-unacked") == 0) {
+      hold_unacked = 1;
       continue;
     }
     if (strcmp(a, "-v") == 0) {
@@ -821,6 +888,8 @@ int main(int argc, char** argv) {
       cfg.max_window = (uint32_t)strtoul(v, NULL, 10);
     else if (strcmp(a, "--max-gap-ms") == 0)
       max_gap_ms = strtoull(v, NULL, 10);
+    else if (strcmp(a, "--max-busy-ms") == 0)
+      max_busy_ms = strtoull(v, NULL, 10);
     else if (strcmp(a, "--deadline-ms") == 0)
       deadline_ms = strtoull(v, NULL, 10);
     else
@@ -873,13 +942,15 @@ int main(int argc, char** argv) {
     fflush(stdout);
   }
   last_tick = now_ms();
+  last_cpu = cpu_us();
 
   uv_run(loop, UV_RUN_DEFAULT);
   if (!session_closed) fail("the loop ended before the session closed");
   r = uv_loop_close(loop);
   report(r);
   for (i = 0; i < nstreams; i++) {
-    free(streams[i].out);
+    unsigned int w;
+    for (w = 0; w < streams[i].nwrites; w++) free(streams[i].writes[w].buf);
     free(streams[i].writes);
   }
   return failed ? 1 : 0;
