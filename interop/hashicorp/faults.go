@@ -51,6 +51,8 @@ type faultWork struct {
 	inbound      int
 	inboundBytes int64
 	inboundChunk int
+	paused       int // of the inbound streams, read only after the fault
+	pausedBytes  int64
 	pings        int // -1: none, 0: until the session ends
 	pingMs       int
 	holdBytes    int64
@@ -85,6 +87,10 @@ func (w faultWork) args() []string {
 	if w.inbound > 0 {
 		add("--inbound", w.inbound)
 		add("--inbound-bytes", w.inboundBytes)
+	}
+	if w.paused > 0 {
+		add("--paused", w.paused)
+		add("--paused-bytes", w.pausedBytes)
 	}
 	if w.pings >= 0 {
 		add("--pings", w.pings)
@@ -145,7 +151,8 @@ func midTransferWork() faultWork {
 func limitRow(class string, j int) faultRow {
 	return faultRow{
 		name: "limit_data/" + class,
-		work: faultWork{inbound: 1, inboundBytes: limitFrames * limitBody,
+		work: faultWork{inbound: 2, inboundBytes: limitFrames * limitBody,
+			paused: 1, pausedBytes: limitPaused,
 			holdBytes: 300000, holdUnacked: true, churn: -1, pings: -1, maxWindow: 262144,
 			deadlineMs: 15000},
 		goSide: func(c *faultCell) { c.limitGo(j) },
@@ -355,6 +362,7 @@ const (
 	limitFrames      = 100
 	limitBody        = 1000
 	limitCut         = 10 // frames before the cut
+	limitPaused      = 20000
 )
 
 type faultSpec struct {

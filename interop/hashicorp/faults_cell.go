@@ -474,15 +474,28 @@ func (c *faultCell) applyFault(apply func() error) {
 	}
 }
 
-// limitGo: the Go side opens one stream, waits until the link is quiet,
-// has toxiproxy cut the connection to libyamux after n bytes, and writes
-// limitFrames Data frames of limitBody bytes. It never accepts libyamux's
-// hold stream (no ACK, no Window Update), so that nothing else leaves after
-// the cut is set and n lands where the row says.
+// limitGo: the Go side opens two streams and sends limitPaused bytes on
+// the second (libyamux does not read it until the session ended), waits
+// until the link is quiet, has toxiproxy cut the connection to libyamux
+// after n bytes, and writes limitFrames Data frames of limitBody bytes on
+// the first. It never accepts libyamux's hold stream (no ACK, no Window
+// Update), so that nothing else leaves after the cut is set and n lands
+// where the row says.
 func (c *faultCell) limitGo(j int) {
 	st, err := c.sess.Open()
 	if err != nil {
 		c.issue("Go side: open: %v", err)
+		return
+	}
+	ps, err := c.sess.Open()
+	if err != nil {
+		c.issue("Go side: open: %v", err)
+		return
+	}
+	pbuf := make([]byte, limitPaused)
+	fpattern(ps.StreamID(), 0, pbuf)
+	if _, err := ps.Write(pbuf); err != nil {
+		c.issue("Go side: write: %v", err)
 		return
 	}
 	c.mu.Lock()
@@ -756,7 +769,13 @@ func (c *faultCell) judgeLimit(j int) []string {
 			break
 		}
 	}
-	c.note("cut at %d: %d bytes delivered", n, rx)
+	if pr := c.resInt("rx_paused"); pr != limitPaused {
+		p = append(p, fmt.Sprintf("the paused stream delivered %d bytes "+
+			"after the session ended; %d had arrived before the cut", pr,
+			limitPaused))
+	}
+	c.note("cut at %d: %d bytes delivered, paused stream %d", n, rx,
+		c.resInt("rx_paused"))
 	return p
 }
 

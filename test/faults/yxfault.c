@@ -28,6 +28,7 @@
  *   yxfault (--client|--server) (--connect HOST:PORT | --listen HOST:PORT)
  *     [--complete] [--bulk N --bulk-bytes L --write-size W]
  *     [--churn N --churn-bytes B --churn-ms T] [--inbound N --inbound-bytes L]
+ *     [--paused N --paused-bytes L]
  *     [--pings N --ping-ms T] [--hold-bytes L [--hold-unacked]] [--keepalive
  * MS]
  *     [--keepalive-timeout MS] [--close-timeout MS] [--max-window N]
@@ -38,6 +39,9 @@
  * --churn: a stream every T ms (N in all; 0: until the session ends), B
  * bytes and FIN, echo verified, then closed. --inbound: the peer opens N
  * streams and sends L bytes and FIN on each; verified, FIN back, closed.
+ * --paused: of those, the last N carry L bytes without FIN and are not read
+ * until the session ended by itself; then every byte must come out,
+ * followed by the session's error.
  * --pings: a ping every T ms (N in all; 0: until the end). --hold-bytes: one
  * stream (opened after the bulk ones) the peer never reads and may never
  * accept: L bytes in three writes and FIN, of which the window stalls the
@@ -62,9 +66,10 @@
 #define GRACE_MS 2000
 #define BULK_WINDOW 16 /* writes a bulk stream keeps queued */
 
-enum { K_BULK = 1, K_CHURN, K_INBOUND, K_HOLD };
+enum { K_BULK = 1, K_CHURN, K_INBOUND, K_HOLD, K_PAUSED };
 
-static const char* kind_name[] = {"", "bulk", "churn", "inbound", "hold"};
+static const char* kind_name[] = {"",        "bulk", "churn",
+                                  "inbound", "hold", "paused"};
 
 /* One request's completion record. */
 typedef struct {
@@ -139,6 +144,8 @@ static size_t churn_bytes = 2048;
 static uint64_t churn_ms = 20;
 static int inbound_n;
 static uint64_t inbound_bytes;
+static int paused_n;
+static uint64_t paused_bytes;
 static int pings_n = -1; /* -1: none */
 static uint64_t ping_ms = 50;
 static uint64_t hold_bytes;
@@ -281,6 +288,9 @@ static int unfinished_readers(void) {
   return n;
 }
 
+static void on_alloc(yamux_stream_t* h, size_t suggested, uv_buf_t* buf);
+static void on_read(yamux_stream_t* h, ssize_t nread, const uv_buf_t* buf);
+
 /* ---- session end --------------------------------------------------------- */
 
 static void on_handle_closed(uv_handle_t* h) {
@@ -309,6 +319,7 @@ static void begin_close(void) {
 }
 
 static void on_end(yamux_session_t* s, int status) {
+  int i, r;
   (void)s;
   end_calls++;
   if (end_calls > 1) fail("end_cb ran %d times", end_calls);
@@ -322,6 +333,16 @@ static void on_end(yamux_session_t* s, int status) {
   if (complete_mode)
     fail("the session ended with %s before the workload finished",
          yamux_err_name(status));
+  for (i = 0; i < nstreams; i++) {
+    fstream_t* st = &streams[i];
+    if (st->kind != K_PAUSED) continue;
+    r = yamux_read_start(&st->h, on_alloc, on_read);
+    if (r != 0)
+      fail("paused stream %u: yamux_read_start after the session ended: %s",
+           (unsigned)st->id, yamux_err_name(r));
+    else
+      st->reading = st->own_buf = 1;
+  }
 }
 
 /* ---- streams ------------------------------------------------------------- */
@@ -397,6 +418,12 @@ static void read_ended(fstream_t* st, int status) {
     fail("%s stream %u: read ended with %s while the session was fine",
          kind_name[st->kind], (unsigned)st->id, yamux_err_name(status));
   } else if (ended && !closing) {
+    if (st->kind == K_PAUSED && st->rx != st->expect)
+      fail(
+          "paused stream %u: %llu of the %llu bytes it had buffered came "
+          "out after the session ended",
+          (unsigned)st->id, (unsigned long long)st->rx,
+          (unsigned long long)st->expect);
     /* The header: UV_ECONNABORTED, or our own YAMUX_E* code. */
     want = end_status <= YAMUX_EPROTO && end_status > YAMUX_ERRNO_RESERVED_END
                ? end_status
@@ -520,7 +547,10 @@ static fstream_t* open_stream(int kind, uint64_t len, size_t chunk,
 static void on_inbound(yamux_session_t* s, int status) {
   (void)status;
   for (;;) {
-    fstream_t* st = new_stream(K_INBOUND);
+    /* The last paused_n inbound streams are read only once the session
+     * ended: what they buffered must come out whole. */
+    int paused = ninbound >= inbound_n - paused_n;
+    fstream_t* st = new_stream(paused ? K_PAUSED : K_INBOUND);
     int r;
     if (st == NULL) {
       fail("too many streams");
@@ -535,9 +565,10 @@ static void on_inbound(yamux_session_t* s, int status) {
     ninbound++;
     st->live = 1;
     st->id = st->h.id;
-    st->expect = inbound_bytes;
+    st->expect = paused ? paused_bytes : inbound_bytes;
     if (ninbound > inbound_n)
       fail("the peer opened %d streams, want %d", ninbound, inbound_n);
+    if (paused) continue;
     r = yamux_read_start(&st->h, NULL, on_read);
     if (r != 0)
       fail("inbound stream %u: yamux_read_start: %s", (unsigned)st->id,
@@ -743,7 +774,7 @@ static void print_tally(const char* name, const tally_t* t) {
 
 static void report(int loop_close) {
   tally_t writes = {0}, shuts = {0}, conns = {0}, closes = {0}, pt = {0};
-  uint64_t rx[5] = {0};
+  uint64_t rx[6] = {0};
   int finals_eof = 0, finals_err = 0, i;
   unsigned int w;
   for (i = 0; i < nstreams; i++) {
@@ -799,9 +830,9 @@ static void report(int loop_close) {
   print_tally("closes", &closes);
   printf(" streams=%d inbound=%d reads_eof=%d reads_err=%d", nstreams, ninbound,
          finals_eof, finals_err);
-  printf(" rx_bulk=%llu rx_churn=%llu rx_inbound=%llu",
+  printf(" rx_bulk=%llu rx_churn=%llu rx_inbound=%llu rx_paused=%llu",
          (unsigned long long)rx[K_BULK], (unsigned long long)rx[K_CHURN],
-         (unsigned long long)rx[K_INBOUND]);
+         (unsigned long long)rx[K_INBOUND], (unsigned long long)rx[K_PAUSED]);
   printf(
       " rtt_min_us=%llu rtt_max_us=%llu max_gap_ms=%llu max_gap_at=%llu "
       "max_busy_us=%llu max_busy_at=%llu\n",
@@ -872,6 +903,10 @@ int main(int argc, char** argv) {
       inbound_n = atoi(v);
     else if (strcmp(a, "--inbound-bytes") == 0)
       inbound_bytes = strtoull(v, NULL, 10);
+    else if (strcmp(a, "--paused") == 0)
+      paused_n = atoi(v);
+    else if (strcmp(a, "--paused-bytes") == 0)
+      paused_bytes = strtoull(v, NULL, 10);
     else if (strcmp(a, "--pings") == 0)
       pings_n = atoi(v);
     else if (strcmp(a, "--ping-ms") == 0)
