@@ -30,3 +30,12 @@ test-faults: interop/bin/go-peer $(O)/toxiproxy/toxiproxy-server
 	$(ASAN_ENV) $(INTEROP_GO) --faults --toxiproxy $(TOXIPROXY_BIN) \
 	  --cside $(FAULTS_BIN) --jobs $(FAULTS_JOBS) \
 	  $(if $(FAULTS_CELLS),--cells $(FAULTS_CELLS))
+
+# A reproducer for the lead (see its comment); not run by test-faults.
+$(O)/faults/repro-write-order.o: test/faults/repro-write-order.c \
+                                 include/yamux.h | $(LIBUV_OK)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(O)/faults/repro-write-order: $(O)/faults/repro-write-order.o $(STATIC_LIB)
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(STATIC_LIB) $(UV_LIBS) -lm -lpthread

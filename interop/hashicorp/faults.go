@@ -184,6 +184,35 @@ func faultRows() []faultRow {
 			},
 		},
 		{
+			// The same while libyamux's transport writes are stuck: the
+			// proxy takes its bytes at 1 KB/s for 300 ms (the socket
+			// buffers fill), then resets both connections on the next
+			// chunk the Go side sends (its pings: its streams wait for
+			// window by then).
+			name: "reset_peer/stalled",
+			work: midTransferWork(),
+			pre: func(c *faultCell) error {
+				return c.tp.addToxic("p", "reset", "reset_peer", c.toC, 0,
+					map[string]any{"timeout": 0})
+			},
+			goSide: func(c *faultCell) {
+				c.echoAndSend()
+				c.faultWhenEchoed(512*kib, func() error {
+					if err := c.tp.addToxic("p", "slow", "bandwidth", c.fromC,
+						1, map[string]any{"rate": 1}); err != nil {
+						return err
+					}
+					time.Sleep(300 * time.Millisecond)
+					c.pingEvery(20 * time.Millisecond)
+					return c.tp.setToxicity("p", "reset", 1)
+				})
+			},
+			judge: func(c *faultCell) []string {
+				return c.judgeMidTransfer([]string{"ECONNRESET", "EPIPE"},
+					"writes", "shutdowns", "pings")
+			},
+		},
+		{
 			name: "timeout",
 			work: func() faultWork {
 				w := midTransferWork()

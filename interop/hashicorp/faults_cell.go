@@ -474,6 +474,25 @@ func (c *faultCell) applyFault(apply func() error) {
 	}
 }
 
+// pingEvery sends a ping from the Go side every d until the cell ends
+// (each waits for its pong in its own goroutine).
+func (c *faultCell) pingEvery(d time.Duration) {
+	c.goWG.Add(1)
+	go func() {
+		defer c.goWG.Done()
+		for {
+			select {
+			case <-c.stop:
+				return
+			case <-c.endedCh:
+				return
+			case <-time.After(d):
+				go c.sess.Ping()
+			}
+		}
+	}()
+}
+
 // limitGo: the Go side opens two streams and sends limitPaused bytes on
 // the second (libyamux does not read it until the session ended), waits
 // until the link is quiet, has toxiproxy cut the connection to libyamux

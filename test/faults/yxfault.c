@@ -365,8 +365,10 @@ static void on_write(yamux_write_t* req, int status) {
   fstream_t* st = w->st;
   tracked(&w->t, status, "write", st->id);
   if (w->idx != st->writes_done)
-    fail("stream %u: write %u completed before write %u", (unsigned)st->id,
-         w->idx, st->writes_done);
+    fail("stream %u: write %u completed (%s) before write %u (%s%s)",
+         (unsigned)st->id, w->idx, yamux_err_name(status), st->writes_done,
+         st->writes[st->writes_done].t.calls ? "" : "still pending, ",
+         ended ? "after the session ended" : "session live");
   st->writes_done++;
   free(w->buf);
   w->buf = NULL;
