@@ -4,7 +4,9 @@
 # over TCP. Included by the Makefile.
 #
 #   make test-faults      the whole matrix: one table, exit status non-zero
-#                         if any cell failed
+#                         if any cell failed (test/faults/README.md)
+#   test/faults/mutants.sh  plants defects in a copy of the library and
+#                         checks that the cells catch them
 #
 # FAULTS_CELLS=timeout,limit_data (substrings of row/lib/role; default all),
 # FAULTS_JOBS=2 (cells at once). Needs `go` (modules through GOPROXY, go.sum

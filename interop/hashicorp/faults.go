@@ -145,7 +145,7 @@ func midTransferWork() faultWork {
 	return faultWork{bulk: 2, bulkBytes: 64 * mib, writeSize: 64 * kib,
 		churn: 0, churnBytes: 2048, churnMs: 20, inbound: 1,
 		inboundBytes: 64 * mib, inboundChunk: 16 * kib, pings: 0, pingMs: 50,
-		holdBytes: 300000, deadlineMs: 20000, acceptDelayMs: 30}
+		holdBytes: 300000, deadlineMs: 20000, acceptDelayMs: 100}
 }
 
 func limitRow(class string, j int) faultRow {
@@ -257,7 +257,16 @@ func faultRows() []faultRow {
 				return nil
 			},
 			goSide: func(c *faultCell) { c.echoAndSend() },
-			judge:  func(c *faultCell) []string { return c.judgeComplete() },
+			judge: func(c *faultCell) []string {
+				p := c.judgeComplete()
+				// About 20 KB each way in pieces of at most 10 bytes,
+				// 200 us apart.
+				if ms := c.resInt("close_ms"); ms < 500 {
+					p = append(p, fmt.Sprintf("workload done in %d ms: the "+
+						"slicer was not in the path", ms))
+				}
+				return p
+			},
 		},
 		limitRow("header", 6),
 		limitRow("header_end", 12),

@@ -4,7 +4,7 @@
  * stream's writes in order; test-faults' reset_peer/stalled cells see the
  * same through the libuv driver about once in fifty runs.
  *
- *   make build-asan/faults/repro-write-order && \
+ *   make O=build-asan SAN=asan build-asan/faults/repro-write-order && \
  *     build-asan/faults/repro-write-order
  *
  * Prints the order the two write callbacks ran in; exits 1 if the second
