@@ -62,6 +62,7 @@ type faultWork struct {
 	closeTimeout int
 	maxWindow    int
 	deadlineMs   int
+	closeAt      int // ms: libyamux closes the session then
 	// Go side only: after the bulk streams, wait this long before each
 	// Accept, so that some of libyamux's opens wait for their ACK when
 	// the fault hits.
@@ -114,6 +115,9 @@ func (w faultWork) args() []string {
 	}
 	if w.deadlineMs > 0 {
 		add("--deadline-ms", w.deadlineMs)
+	}
+	if w.closeAt > 0 {
+		add("--close-at", w.closeAt)
 	}
 	return a
 }
@@ -359,6 +363,41 @@ func faultRows() []faultRow {
 			},
 		},
 		{
+			// libyamux closes while its transport writes are stuck (the
+			// proxy takes its bytes at 1 KB/s): the flush cannot finish,
+			// close_timeout_ms ends it, the write the transport holds is
+			// cancelled.
+			name: "bandwidth/stuck_close",
+			work: func() faultWork {
+				w := midTransferWork()
+				w.closeAt, w.closeTimeout = 1200, stuckCloseTimeout
+				return w
+			}(),
+			goSide: func(c *faultCell) {
+				c.echoAndSend()
+				c.faultWhenEchoed(512*kib, func() error {
+					return c.tp.addToxic("p", "slow", "bandwidth", c.fromC,
+						1, map[string]any{"rate": 1})
+				})
+			},
+			judge: func(c *faultCell) []string {
+				var p []string
+				if c.res("end") != "none" {
+					p = append(p, "the session ended by itself: "+c.res("end"))
+				}
+				took := c.resInt("closed_ms") - c.resInt("close_ms")
+				c.note("close took %d ms", took)
+				if took > stuckCloseTimeout+500 {
+					p = append(p, fmt.Sprintf("yamux_session_close took %d "+
+						"ms with close_timeout_ms %d", took, stuckCloseTimeout))
+				}
+				if wr := c.tally("writes"); wr[2] == 0 {
+					p = append(p, "no write was cancelled by the close")
+				}
+				return p
+			},
+		},
+		{
 			name: "slow_close/local",
 			work: faultWork{complete: true, bulk: 1, bulkBytes: 64 * kib,
 				writeSize: 16 * kib, churn: 5, churnBytes: 2048, churnMs: 20,
@@ -395,12 +434,13 @@ func faultRows() []faultRow {
 }
 
 const (
-	slowPeerMs       = 1500
-	slowCloseTimeout = 2000
-	limitFrames      = 100
-	limitBody        = 1000
-	limitCut         = 10 // frames before the cut
-	limitPaused      = 20000
+	slowPeerMs        = 1500
+	slowCloseTimeout  = 2000
+	stuckCloseTimeout = 1000
+	limitFrames       = 100
+	limitBody         = 1000
+	limitCut          = 10 // frames before the cut
+	limitPaused       = 20000
 )
 
 type faultSpec struct {

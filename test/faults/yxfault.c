@@ -32,7 +32,8 @@
  *     [--pings N --ping-ms T] [--hold-bytes L [--hold-unacked]] [--keepalive
  * MS]
  *     [--keepalive-timeout MS] [--close-timeout MS] [--max-window N]
- *     [--max-gap-ms MS] [--max-busy-ms MS] [--deadline-ms MS] [-v]
+ *     [--max-gap-ms MS] [--max-busy-ms MS] [--deadline-ms MS]
+ *     [--close-at MS] [-v]
  *
  * --bulk: N streams opened here, L bytes each in writes of W bytes, 16 of
  * them queued at a time, then FIN; the peer echoes and the echo is verified.
@@ -47,8 +48,10 @@
  * accept: L bytes in three writes and FIN, of which the window stalls the
  * last write and the FIN; with --hold-unacked its connect must not succeed.
  * --complete: the workload must
- * finish without any error, then we close the session; otherwise the session
- * must end by itself (a fault).
+ * finish without any error, then we close the session. --close-at: we close
+ * the session at that time (ms since start), in the middle of the workload;
+ * it must not end by itself before. Otherwise the session must end by itself
+ * (a fault).
  */
 #include <signal.h>
 #include <stdarg.h>
@@ -153,6 +156,7 @@ static int hold_unacked;
 static uint64_t max_gap_ms = 1000;
 static uint64_t max_busy_ms = 100;
 static uint64_t deadline_ms = 30000;
+static uint64_t close_at_ms;
 static int verbose;
 
 /* State. */
@@ -238,9 +242,9 @@ static void verify(fstream_t* st, const char* data, size_t n) {
 }
 
 /* What a request may complete with: 0, UV_ECANCELED once we closed the
- * session or the stream, and the session's error once it ended (EOF is no
- * error: requests then get UV_ECONNABORTED). Never an error while the
- * session is fine; never any error when nothing was broken. */
+ * session or the stream, and the session's error once it ended (after an
+ * EOF, UV_ECONNABORTED: the library says EOF is no error). Never an error
+ * while the session is fine; never any error when nothing was broken. */
 static void tracked(track_t* t, int status, const char* what, uint32_t id) {
   t->calls++;
   if (t->calls > 1) {
@@ -260,7 +264,8 @@ static void tracked(track_t* t, int status, const char* what, uint32_t id) {
   } else if (!ended) {
     fail("%s (stream %u): %s before the session ended", what, (unsigned)id,
          yamux_err_name(status));
-  } else if (status != (end_status == UV_EOF ? UV_ECONNABORTED : end_status)) {
+  } else if (status != end_status &&
+             !(end_status == UV_EOF && status == UV_ECONNABORTED)) {
     fail("%s (stream %u): %s after the session ended with %s", what,
          (unsigned)id, yamux_err_name(status), yamux_err_name(end_status));
   }
@@ -659,6 +664,7 @@ static void on_tick(uv_timer_t* t) {
     send_ping();
   }
   if (complete_mode && all_done()) begin_close();
+  if (close_at_ms > 0 && now >= close_at_ms) begin_close();
 }
 
 static void on_deadline(uv_timer_t* t) {
@@ -803,8 +809,11 @@ static void report(int loop_close) {
   for (i = 0; i < npings; i++) count(&pt, &pings[i].t, "ping", 0);
   if (close_calls != 1)
     fail("the session's close callback ran %d times", close_calls);
-  if (!complete_mode && end_calls != 1 && !failed)
+  if (!complete_mode && close_at_ms == 0 && end_calls != 1 && !failed)
     fail("the session never ended by itself (no end_cb)");
+  if (close_at_ms > 0 && end_calls != 0)
+    fail("the session ended (%s) before we closed it at %llu ms",
+         yamux_err_name(end_status), (unsigned long long)close_at_ms);
   if (complete_mode && inbound_n != ninbound)
     fail("%d inbound streams, want %d", ninbound, inbound_n);
   if (max_busy > max_busy_ms * 1000)
@@ -929,6 +938,8 @@ int main(int argc, char** argv) {
       max_busy_ms = strtoull(v, NULL, 10);
     else if (strcmp(a, "--deadline-ms") == 0)
       deadline_ms = strtoull(v, NULL, 10);
+    else if (strcmp(a, "--close-at") == 0)
+      close_at_ms = strtoull(v, NULL, 10);
     else
       return usage(a);
   }
