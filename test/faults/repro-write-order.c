@@ -7,8 +7,10 @@
  *   make O=build-asan SAN=asan build-asan/faults/repro-write-order && \
  *     build-asan/faults/repro-write-order
  *
- * Prints the order the two write callbacks ran in; exits 1 if the second
- * write completed before the first. */
+ * The same happens when the application closes the session while the
+ * transport holds a write (bandwidth/stuck_close). Prints the order the
+ * two write callbacks ran in, for both; exits 1 if the second write
+ * completed before the first in either. */
 #include <stdio.h>
 #include <string.h>
 
@@ -37,7 +39,11 @@ static void on_end(yamux_session_t* s, int status) {
   printf("session ended: %s\n", yamux_err_name(status));
 }
 
-int main(void) {
+/* One case: the transport takes the SYN and write 1 and starts writing;
+ * write 2 is queued behind; then `how` ends the session (the connection is
+ * reset, or the application closes it) and the transport's write finishes
+ * (failed, or cancelled). Returns 1 if write 2's callback ran first. */
+static int run_case(const char* how) {
   static char a[1000], b[1000];
   yamux_session_t session;
   yamux_stream_t stream;
@@ -46,8 +52,10 @@ int main(void) {
   const uv_buf_t* bufs;
   uv_buf_t ba = uv_buf_init(a, sizeof(a)), bb = uv_buf_init(b, sizeof(b));
   uint64_t now = 1000000000;
-  unsigned int n;
+  int reset = strcmp(how, "reset") == 0;
 
+  printf("-- %s\n", how);
+  ncb = 0;
   if (yamux_session_init(&session, YAMUX_CLIENT, NULL) != 0 ||
       yamux_session_start_custom(&session, &t, on_end, now) != 0 ||
       yamux_stream_init(&session, &stream) != 0 ||
@@ -57,17 +65,20 @@ int main(void) {
   w2.data = (void*)2;
   if (yamux_write(&w1, &stream, &ba, 1, on_write) != 0) return 2;
   yamux_session_run(&session, now);
-  /* The transport takes the SYN and write 1, and starts writing them. */
-  n = yamux_session_send_buffers(&session, &bufs, 64, now);
-  printf("transport holds %u buffers\n", n);
-  /* Write 2 is queued behind it; then the connection is reset. */
+  printf("transport holds %u buffers\n",
+         yamux_session_send_buffers(&session, &bufs, 64, now));
   if (yamux_write(&w2, &stream, &bb, 1, on_write) != 0) return 2;
-  yamux_session_feed_error(&session, UV_ECONNRESET, now);
-  yamux_session_run(&session, now);
-  /* The transport's write fails too. */
-  yamux_session_send_done(&session, 0, UV_ECONNRESET, now);
-  yamux_session_run(&session, now);
-  yamux_session_close(&session, NULL);
+  if (reset) {
+    yamux_session_feed_error(&session, UV_ECONNRESET, now);
+    yamux_session_run(&session, now);
+    yamux_session_send_done(&session, 0, UV_ECONNRESET, now);
+    yamux_session_run(&session, now);
+    yamux_session_close(&session, NULL);
+  } else {
+    yamux_session_close(&session, NULL);
+    yamux_session_run(&session, now);
+    yamux_session_send_done(&session, 0, UV_ECANCELED, now);
+  }
   yamux_session_run(&session, now);
   yamux_session_transport_closed(&session);
   if (ncb != 2) {
@@ -79,4 +90,10 @@ int main(void) {
     return 1;
   }
   return 0;
+}
+
+int main(void) {
+  int r1 = run_case("reset");
+  int r2 = run_case("close");
+  return r1 || r2;
 }
