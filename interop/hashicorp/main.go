@@ -96,6 +96,9 @@ func main() {
 		os.Args[1] == "-serve-echo") {
 		os.Exit(serveEcho(os.Args[2:]))
 	}
+	if len(os.Args) > 1 && os.Args[1] == "--faults" {
+		os.Exit(faultsMain(os.Args[2:]))
+	}
 	p := &Peer{}
 	libName := flag.String("lib", "hashicorp", "Go yamux library: hashicorp|goyamux")
 	flag.StringVar(&p.role, "role", "client", "our yamux role: client|server")
