@@ -1,0 +1,32 @@
+/* CMake consumers: `make install` gives a CMake package, and a program built
+ * out of tree with find_package(libyamux) links and runs, shared and static,
+ * from a staged (DESTDIR) and from a multiarch install (test/test-cmake.sh
+ * does the work). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+
+#include "task.h"
+
+TEST_TIMEOUT(install_cmake_find_package, 300) {
+  char out[16384];
+  size_t n = 0;
+  size_t k;
+  FILE* f;
+  int st;
+
+  if (system("command -v make >/dev/null 2>&1") != 0)
+    SKIP("make is not installed");
+  f = popen("sh test/test-cmake.sh 2>&1", "r");
+  ASSERT_NOT_NULL(f);
+  while (n + 1 < sizeof(out) &&
+         (k = fread(out + n, 1, sizeof(out) - 1 - n, f)) > 0)
+    n += k;
+  out[n] = '\0';
+  st = pclose(f);
+  ASSERT(WIFEXITED(st));
+  if (WEXITSTATUS(st) == 77) SKIP("cmake is not installed");
+  if (WEXITSTATUS(st) != 0) fprintf(stderr, "%s", out);
+  ASSERT_EQ(WEXITSTATUS(st), 0);
+  ASSERT_NOT_NULL(strstr(out, "cmake test: ok"));
+}
