@@ -10,13 +10,12 @@
 # name LIBDIR and INCLUDEDIR as they are.
 
 CMAKE_PKG_DIR = $(LIBDIR)/cmake/libyamux
-CMAKE_PKG_SONAME = libyamux.so.$(SOMAJOR)
 CMAKE_PKG_SUBST = \
   -e 's|@VERSION@|$(VERSION)|g' \
   -e 's|@VERSION_MAJOR@|$(word 1,$(subst ., ,$(VERSION)))|g' \
   -e 's|@VERSION_MINOR@|$(word 2,$(subst ., ,$(VERSION)))|g' \
   -e 's|@SHARED_FILE@|libyamux.so.$(VERSION)|g' \
-  -e 's|@SONAME@|$(CMAKE_PKG_SONAME)|g'
+  -e 's|@SONAME@|$(SONAME)|g'
 
 .PHONY: install-cmake uninstall-cmake
 
