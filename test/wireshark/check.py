@@ -456,7 +456,6 @@ def main():
             # into a connection it is closing is logged, not sent), and stops
             # reading when it closes: what it sent starts with what the
             # capture holds, which starts with what it received.
-            gone = {"s2c": "c2s", "c2s": "s2c"}
             out_d = "s2c" if role == "server" else "c2s"
             for d in ("c2s", "s2c"):
                 cap, tr = data[d][0], sent[d]
@@ -466,7 +465,6 @@ def main():
                          "from %s.%d.%s (%d bytes)" %
                          (c.index, d, len(cap), prefix, n,
                           "tx" if d == out_d else "rx", len(tr)))
-            del gone
 
     frames = {}
     total = 0

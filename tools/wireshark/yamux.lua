@@ -111,8 +111,8 @@ end
 -- "yamux" as on any other list (proto:register_heuristic("yamux", fn)).
 -- Everywhere, a Lua script can also add fn(tvb, pinfo, tree) -> bool to the
 -- table _G.yamux_heuristics (shared by all scripts; create it if it is not
--- there yet, plugins load in name order). TCP's own list is not offered the bodies: its
--- dissectors claim the whole TCP connection when they match.
+-- there yet, plugins load in name order). TCP's own list is not offered the
+-- bodies: its dissectors claim the whole TCP connection when they match.
 local own_heuristics = false
 if pcall(function() return DissectorTable.heuristic_new end) then
   own_heuristics = pcall(DissectorTable.heuristic_new, "yamux", yamux)
