@@ -29,6 +29,13 @@ SAN ?=
 VERSION := $(shell sed -n 's/^\#define YAMUX_VERSION_STRING "\(.*\)"/\1/p' \
              include/yamux.h)
 SOMAJOR := $(firstword $(subst ., ,$(VERSION)))
+SOMINOR := $(word 2,$(subst ., ,$(VERSION)))
+# The soname changes whenever the ABI may break: with the major version from
+# 1.0 on; while it is 0, with every minor release (libyamux.so.0.MINOR). 0.1.x
+# keeps libyamux.so.0, the soname 0.1.0 shipped with (abi/README.md).
+SOVERSION := $(if $(filter 0,$(SOMAJOR)),$\
+  $(if $(filter 1,$(SOMINOR)),0,0.$(SOMINOR)),$(SOMAJOR))
+SONAME := libyamux.so.$(SOVERSION)
 
 # libuv's flags are looked up when a recipe first needs them, after the
 # $(O)/.libuv-ok check below has run (and installed libuv if it could), so
@@ -126,13 +133,12 @@ $(STATIC_LIB): $(LIB_OBJS)
 	rm -f $@
 	$(AR) rcs $@ $^
 
-# The .so carries a soname with the major version; the unversioned name and
-# the soname both point at it inside the build tree.
+# The .so carries $(SONAME); inside the build tree that name points at it.
 $(SHARED_LIB): $(LIB_OBJS)
 	@mkdir -p $(@D)
-	$(CC) -shared -Wl,-soname,libyamux.so.$(SOMAJOR) $(ALL_LDFLAGS) \
+	$(CC) -shared -Wl,-soname,$(SONAME) $(ALL_LDFLAGS) \
 	  -o $@ $^ $(UV_LIBS)
-	ln -sf libyamux.so $(O)/libyamux.so.$(SOMAJOR)
+	ln -sf libyamux.so $(O)/$(SONAME)
 
 $(EXAMPLES): $(O)/examples/%: $(O)/examples/%.o $(STATIC_LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $< $(STATIC_LIB) $(UV_LIBS) -lm -lpthread
@@ -166,8 +172,8 @@ install: lib
 	install -m 644 include/*.h $(DESTDIR)$(INCLUDEDIR)/
 	install -m 644 $(STATIC_LIB) $(DESTDIR)$(LIBDIR)/libyamux.a
 	install -m 755 $(SHARED_LIB) $(DESTDIR)$(LIBDIR)/libyamux.so.$(VERSION)
-	ln -sf libyamux.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libyamux.so.$(SOMAJOR)
-	ln -sf libyamux.so.$(SOMAJOR) $(DESTDIR)$(LIBDIR)/libyamux.so
+	ln -sf libyamux.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libyamux.so
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
 	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(VERSION)|g' \
 	    libyamux.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/libyamux.pc
@@ -175,7 +181,7 @@ install: lib
 uninstall:
 	rm -f $(addprefix $(DESTDIR)$(INCLUDEDIR)/,$(notdir $(wildcard include/*.h)))
 	rm -f $(DESTDIR)$(LIBDIR)/libyamux.a $(DESTDIR)$(LIBDIR)/libyamux.so \
-	      $(DESTDIR)$(LIBDIR)/libyamux.so.$(SOMAJOR) \
+	      $(DESTDIR)$(LIBDIR)/$(SONAME) \
 	      $(DESTDIR)$(LIBDIR)/libyamux.so.$(VERSION) \
 	      $(DESTDIR)$(LIBDIR)/pkgconfig/libyamux.pc
 
