@@ -56,6 +56,8 @@
 /* After our half-close, how long to wait for the peer's EOF (a close with
  * unread data would make the kernel send RST over our last records). */
 #define TLS_LINGER_MS 1000
+/* After a failed write, how long the read side has to report why. */
+#define TLS_TX_ERROR_MS 200
 
 #define CONTAINER_OF(ptr, type, member) \
   ((type*)((char*)(ptr)-offsetof(type, member)))
@@ -94,6 +96,8 @@ typedef struct tls_s {
   unsigned int closing_all : 1;
   uint64_t armed;       /* expiry the timer is armed for */
   uint64_t hs_deadline; /* UINT64_MAX: none */
+  uint64_t tx_deadline; /* a write failed: end by then; UINT64_MAX: none */
+  int tx_err;
   unsigned int pending; /* close callbacks to wait for */
   obuf_t fill;          /* records being produced */
   obuf_t fly;           /* records in a uv_write() */
@@ -229,6 +233,10 @@ static void describe_ssl_error(SSL* ssl, char* out, size_t len,
     return;
   }
   reason = first != 0 ? ERR_reason_error_string(first) : NULL;
+#ifdef ERR_SYSTEM_ERROR
+  if (first != 0 && ERR_SYSTEM_ERROR(first))
+    reason = strerror((int)ERR_GET_REASON(first));
+#endif
   if (reason != NULL)
     snprintf(out, len, "%s: %s", what, reason);
   else if (first != 0)
@@ -392,7 +400,11 @@ int yamux_tls_ctx_new(yamux_tls_ctx_t** ctx, const yamux_tls_config_t* cfg,
       return ctx_fail(c, errbuf, errlen, "cannot load the certificate",
                       cfg->cert_file);
     if (SSL_CTX_use_PrivateKey_file(c, key, SSL_FILETYPE_PEM) != 1)
-      return ctx_fail(c, errbuf, errlen, "cannot load the private key", key);
+      return ctx_fail(c, errbuf, errlen,
+                      cfg->key_file != NULL
+                          ? "cannot load the private key"
+                          : "no private key in it (and no key file given)",
+                      key);
     if (SSL_CTX_check_private_key(c) != 1)
       return ctx_fail(c, errbuf, errlen,
                       "the private key does not match the certificate", key);
@@ -451,6 +463,13 @@ static void on_timer(uv_timer_t* timer) {
     d->hs_deadline = UINT64_MAX;
     fail_tls(d, "TLS handshake timed out");
   }
+  if (now >= d->tx_deadline) {
+    d->tx_deadline = UINT64_MAX;
+    if (!d->ended) {
+      d->ended = 1;
+      yamux_session_feed_error(d->session, d->tx_err, now);
+    }
+  }
   if (!d->closing) yamux_session_handle_expiry(d->session, now);
   after_dispatch(d);
 }
@@ -462,6 +481,7 @@ static void arm_timer(tls_t* d) {
 
   expiry = yamux_session_expiry(d->session);
   if (!d->hs_done && d->hs_deadline < expiry) expiry = d->hs_deadline;
+  if (d->tx_deadline < expiry) expiry = d->tx_deadline;
   if (expiry == d->armed) return;
   d->armed = expiry;
   if (expiry == UINT64_MAX) {
@@ -535,6 +555,17 @@ static int encrypt_some(tls_t* d) {
   return 1;
 }
 
+/* A write failed. The peer's reason (an alert before its reset: a refused
+ * certificate) may be waiting unread: the read side reports it, or the
+ * reset, from its next callback; the write error ends the session only if
+ * the read side has said nothing a moment later. */
+static void tx_failed(tls_t* d, int status) {
+  d->tx_dead = 1;
+  if (d->ended || d->tx_deadline != UINT64_MAX) return;
+  d->tx_err = status;
+  d->tx_deadline = uv_hrtime() + (uint64_t)TLS_TX_ERROR_MS * 1000000;
+}
+
 static void on_write(uv_write_t* req, int status) {
   tls_t* d = CONTAINER_OF(req, tls_t, wreq);
 
@@ -542,13 +573,7 @@ static void on_write(uv_write_t* req, int status) {
   d->fly.len = d->fly.off = 0;
   if (d->closing) return;
   d->in_dispatch = 1;
-  if (status < 0) {
-    d->tx_dead = 1;
-    if (!d->ended) {
-      d->ended = 1;
-      yamux_session_feed_error(d->session, status, uv_hrtime());
-    }
-  }
+  if (status < 0) tx_failed(d, status);
   after_dispatch(d);
 }
 
@@ -582,11 +607,7 @@ static int send_fill(tls_t* d) {
       return 0;
     }
   }
-  d->tx_dead = 1;
-  if (!d->ended) {
-    d->ended = 1;
-    yamux_session_feed_error(d->session, r, uv_hrtime());
-  }
+  tx_failed(d, r);
   return 0;
 }
 
@@ -642,8 +663,10 @@ static void decrypt(tls_t* d) {
 
   if (!d->hs_done && !d->failed) handshake(d);
   have = 0;
+  /* A successful SSL_read() leaves the error queue empty: one clear will do
+   * for the batch. */
+  ERR_clear_error();
   while (d->hs_done && !d->failed && !d->ended && !d->closing) {
-    ERR_clear_error();
     r = SSL_read(d->ssl, d->plain + have, (int)(sizeof(d->plain) - have));
     if (r > 0) {
       have += (size_t)r;
@@ -955,6 +978,7 @@ int yamux_session_start_tls(uv_loop_t* loop, yamux_session_t* session,
   d->tx = duplex ? d->rx : &session->io[1].stream;
   d->armed = UINT64_MAX;
   d->hs_deadline = UINT64_MAX;
+  d->tx_deadline = UINT64_MAX;
 
   d->ssl = SSL_new(ctx->ssl_ctx);
   bio = BIO_new(bio_method);

@@ -17,6 +17,8 @@
  *       --cert F --key F --ca F --servername NAME --no-verify
  *       --require-client-cert
  *       --bytes N (bulk, w1, sink)  --streams N --size N (streams)
+ *       --handshake-timeout MS  --ciphersuites LIST (TLS 1.3, OpenSSL's
+ *       names: TLS_AES_128_GCM_SHA256 is what Go picks)
  *   MODE: echo     accept streams, echo each one back, half-close after
  *                  the peer's FIN
  *         bulk     open one stream, send --bytes of a seeded pattern while
@@ -65,6 +67,8 @@ static uint64_t opt_bytes = 64ull << 20;
 static unsigned int opt_streams = 500;
 static uint64_t opt_size = 65536;
 static const char* mode;
+static uint64_t opt_hs_timeout = 10000;
+static const char* opt_ciphersuites;
 
 static uv_loop_t* loop;
 static yamux_tls_ctx_t* ctx;
@@ -713,6 +717,7 @@ static int usage(const char* why) {
           "[--no-verify]\n"
           "                [--require-client-cert] [--bytes N] [--streams N] "
           "[--size N]\n"
+          "                [--handshake-timeout MS] [--ciphersuites LIST]\n"
           "                echo|bulk|streams|w1|sink\n",
           why);
   return 2;
@@ -772,6 +777,10 @@ int main(int argc, char** argv) {
         opt_streams = (unsigned int)strtoul(v, NULL, 10);
       else if (strcmp(a, "--size") == 0)
         opt_size = strtoull(v, NULL, 10);
+      else if (strcmp(a, "--handshake-timeout") == 0)
+        opt_hs_timeout = strtoull(v, NULL, 10);
+      else if (strcmp(a, "--ciphersuites") == 0)
+        opt_ciphersuites = v;
       else
         return usage("unknown option or value");
     } else if (mode == NULL) {
@@ -797,11 +806,19 @@ int main(int argc, char** argv) {
   cfg.ca_file = opt_ca;
   cfg.verify = !opt_no_verify;
   cfg.require_client_cert = opt_require;
+  cfg.handshake_timeout_ms = opt_hs_timeout;
   r = yamux_tls_ctx_new(&ctx, &cfg, err, sizeof(err));
   if (r != 0) {
     fprintf(stderr, "tls-peer: %s\n",
             r == YAMUX_ETLS ? err : yamux_strerror(r));
     return 1;
+  }
+  if (opt_ciphersuites != NULL &&
+      SSL_CTX_set_ciphersuites(yamux_tls_ctx_ssl_ctx(ctx), opt_ciphersuites) !=
+          1) {
+    fprintf(stderr, "tls-peer: bad --ciphersuites\n");
+    yamux_tls_ctx_free(ctx);
+    return 2;
   }
 
   loop = uv_default_loop();
