@@ -33,9 +33,7 @@ static int any_tls_option(void) {
 
 int cli_tls_check(void) {
   if (!tls_opt.on && !any_tls_option()) return 0;
-  fprintf(stderr,
-          "yamux: --tls: this yamux was built without TLS (OpenSSL was "
-          "missing)\n");
+  fprintf(stderr, "yamux: --tls: this yamux was built without TLS (OpenSSL)\n");
   return -1;
 }
 
