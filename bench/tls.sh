@@ -12,7 +12,9 @@
 #
 # Within a round the three run one after another, in an order that rotates
 # from round to round. Prints every RESULT line, then per implementation the
-# median, min and max MiB/s, and the same-round ratios against hashicorp-tls.
+# median, min and max MiB/s and CPU seconds per GiB (user + system, both
+# processes, from /usr/bin/time: the figure that holds when other work
+# shares the CPUs), and the same-round ratios against hashicorp-tls.
 #
 #   bench/tls.sh [ROUNDS [SIZE]]     default 5 rounds of 1 GiB
 #   make tls-bench TLS_BENCH_ARGS="3 268435456"
@@ -25,6 +27,10 @@ GO=interop/bin/tls-peer
 for p in "$C" "$GO"; do
   [ -x "$p" ] || { echo "tls.sh: $p is missing (make tls tls-go-peer)" >&2; exit 1; }
 done
+timed() { # FILE COMMAND...: runs it, its user and system seconds to FILE
+  /usr/bin/time -f "%U %S" -o "$1" "${@:2}"
+}
+[ -x /usr/bin/time ] || { echo "tls.sh: needs /usr/bin/time (Debian: time)" >&2; exit 1; }
 PKI=$(mktemp -d /tmp/yamux-tls-bench.XXXXXX)
 trap 'rm -rf "$PKI"' EXIT
 "$C" gencerts "$PKI"
@@ -40,17 +46,21 @@ run() {
   shift 3
   local out="$PKI/server.out" port="" i line
   : > "$out"
-  "$prog" "${SRV[@]}" "$@" --listen 0 --bytes "$SIZE" sink > "$out" &
+  timed "$PKI/t.srv" "$prog" "${SRV[@]}" "$@" --listen 0 --bytes "$SIZE" \
+    sink > "$out" &
   local spid=$!
   for i in $(seq 200); do
     port=$(awk '/^PORT/{print $2}' "$out")
     [ -n "$port" ] && break
     sleep 0.02
   done
-  line=$("$prog" "${CLI[@]}" "$@" --connect "$port" --bytes "$SIZE" w1)
+  line=$(timed "$PKI/t.cli" "$prog" "${CLI[@]}" "$@" --connect "$port" \
+    --bytes "$SIZE" w1)
   wait "$spid"
-  echo "round=$round $line"
-  echo "$round $label $(sed -n 's/.* mibps=\([0-9.]*\).*/\1/p' <<<"$line")" \
+  cpu=$(cat "$PKI/t.srv" "$PKI/t.cli" |
+    awk -v s="$SIZE" '{c += $1 + $2} END {printf "%.3f", c / (s / 1073741824)}')
+  echo "round=$round $line cpu_s_per_gib=$cpu"
+  echo "$round $label $(sed -n 's/.* mibps=\([0-9.]*\).*/\1/p' <<<"$line") $cpu" \
     >> "$results"
 }
 
@@ -79,4 +89,15 @@ for label in libyamux-tls libyamux-tls/128; do
     $2==l {a[$1]=$3} $2=="hashicorp-tls" {b[$1]=$3}
     END {for (r in a) if (r in b) printf "%.3f\n", a[r]/b[r]}' "$results" |
     stats %.2f)"
+done
+echo "# CPU seconds per GiB (both processes, user + system)"
+for label in libyamux-tls libyamux-tls/128 hashicorp-tls; do
+  printf '%-28s %s\n' "$label" \
+    "$(awk -v l="$label" '$2==l {print $4}' "$results" | stats %.3f)"
+done
+for label in libyamux-tls libyamux-tls/128; do
+  printf '%-28s %s\n' "$label / hashicorp-tls" "$(awk -v l="$label" '
+    $2==l {a[$1]=$4} $2=="hashicorp-tls" {b[$1]=$4}
+    END {for (r in a) if (r in b && b[r] > 0) printf "%.3f\n", a[r]/b[r]}' \
+    "$results" | stats %.2f)"
 done

@@ -204,10 +204,10 @@ func sink(sess *yamux.Session) {
 	if _, err := io.CopyN(io.Discard, st, *nbytes); err != nil {
 		fail("read: %v", err)
 	}
-	if _, err := st.Write([]byte{'A'}); err != nil {
-		fail("ack: %v", err)
-	}
-	// Wait for the client to close.
+	// The client closes the session as soon as it has the ack, which can
+	// make this Write report a shutdown although the ack went out: the
+	// client is the judge.
+	st.Write([]byte{'A'})
 	<-sess.CloseChan()
 }
 
