@@ -17,7 +17,8 @@
  * payload (yamux-cli's framing). See tools/yamux.1 for the options.
  *
  * This file holds the options, the session and the TCP and Unix flows;
- * tools/yamux-udp.c the UDP flows; tools/cli.h what they share.
+ * tools/yamux-udp.c the UDP flows; tools/yamux-tls.c the session over TLS
+ * (--tls, with libyamux-tls); tools/cli.h what they share.
  *
  * Beyond yamux-cli: half-closes cross in both directions (a local EOF becomes
  * a FIN and a FIN becomes shutdown(SHUT_WR)); a failed dial resets the stream;
