@@ -28,7 +28,8 @@ $(O)/tools/%.o: tools/%.c | $(LIBUV_OK)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 $(CLI): $(CLI_OBJS) $(STATIC_LIB)
-	$(CC) $(ALL_LDFLAGS) -o $@ $(CLI_OBJS) $(STATIC_LIB) $(UV_LIBS) -lm -lpthread
+	$(CC) $(ALL_LDFLAGS) -o $@ $(CLI_OBJS) $(CLI_EXTRA_LIBS) $(STATIC_LIB) \
+	  $(UV_LIBS) -lm -lpthread
 
 install: install-cli
 install-cli: $(CLI)

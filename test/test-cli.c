@@ -1277,3 +1277,418 @@ TEST_TIMEOUT(cli_interop_yamux_cli_go, 300) {
   ASSERT_EQ(st, 0);
   ASSERT_NOT_NULL(strstr(out, "# 0 failed"));
 }
+
+/* ---- --tls ----------------------------------------------------------------
+ * The session over TLS (libyamux-tls): two commands back to back with mutual
+ * TLS, refused certificates, usage errors, the stdio pipeline of the README,
+ * and the Go peer (crypto/tls + hashicorp/yamux, interop/tls-peer) on each
+ * side. The test PKI comes from build/tls/tls-peer gencerts. Skipped when
+ * the command was built without OpenSSL. */
+
+static char tls_dir[128];
+
+static const char* tls_peer_prog(void) {
+  const char* p = getenv("YAMUX_TLS_PEER");
+  return p != NULL && p[0] != '\0' ? p : "build/tls/tls-peer";
+}
+
+static void tls_cleanup(void) {
+  char cmd[256];
+
+  if (tls_dir[0] == '\0') return;
+  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tls_dir);
+  if (system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", tls_dir);
+  tls_dir[0] = '\0';
+}
+
+/* Skips unless the command has --tls; makes a fresh test PKI. */
+static void tls_setup(void) {
+  char out[4096];
+  char cmd[512];
+
+  cli_check_built();
+  signal(SIGPIPE, SIG_IGN);
+  cli_run(out, sizeof(out), "%s --tls 127.0.0.1 9 </dev/null", cli());
+  if (strstr(out, "built without TLS") != NULL)
+    SKIP("the yamux command was built without TLS (OpenSSL missing)");
+  if (access(tls_peer_prog(), X_OK) != 0)
+    task_fail(__FILE__, __LINE__, "%s is missing: run make", tls_peer_prog());
+  snprintf(tls_dir, sizeof(tls_dir), "/tmp/yamux-cli-tls-XXXXXX");
+  ASSERT_NOT_NULL(mkdtemp(tls_dir));
+  snprintf(cmd, sizeof(cmd), "%s gencerts %s", tls_peer_prog(), tls_dir);
+  ASSERT_OK(system(cmd));
+}
+
+/* "DIR/name.pem" in one of a few static buffers. */
+static const char* tls_pem(const char* name) {
+  static char bufs[8][192];
+  static unsigned int next;
+  char* b = bufs[next++ % 8];
+
+  snprintf(b, sizeof(bufs[0]), "%s/%s.pem", tls_dir, name);
+  return b;
+}
+
+/* Plain echo (no mode byte), one thread per connection. */
+static void* pure_echo_conn(void* arg) {
+  int fd = (int)(intptr_t)arg;
+  char buf[65536];
+  ssize_t k;
+
+  for (;;) {
+    k = read(fd, buf, sizeof(buf));
+    if (k < 0 && errno == EINTR) continue;
+    if (k <= 0) break;
+    if (write(fd, buf, (size_t)k) != k) break;
+  }
+  shutdown(fd, SHUT_WR);
+  close(fd);
+  return NULL;
+}
+
+static void* pure_echo_main(void* arg) {
+  int lfd = (int)(intptr_t)arg;
+  pthread_t t;
+  int fd;
+
+  for (;;) {
+    fd = accept(lfd, NULL, NULL);
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      return NULL;
+    }
+    pthread_create(&t, NULL, pure_echo_conn, (void*)(intptr_t)fd);
+    pthread_detach(t);
+  }
+}
+
+static int start_pure_echo(void) {
+  struct sockaddr_in a = loopback(0);
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  pthread_t t;
+
+  ASSERT_GE(fd, 0);
+  ASSERT_OK(bind(fd, (struct sockaddr*)&a, sizeof(a)));
+  ASSERT_OK(listen(fd, 128));
+  ASSERT_OK(pthread_create(&t, NULL, pure_echo_main, (void*)(intptr_t)fd));
+  pthread_detach(t);
+  return bound_port(fd);
+}
+
+/* n random bytes through a plain echo, then EOF back. */
+static void check_pure_echo(int fd, size_t n, uint64_t seed) {
+  char* out = malloc(n);
+  char* in = malloc(n);
+  char end[16];
+
+  ASSERT_NOT_NULL(out);
+  ASSERT_NOT_NULL(in);
+  fill_random(out, n, seed);
+  write_all(fd, out, n);
+  ASSERT_OK(shutdown(fd, SHUT_WR));
+  read_exact(fd, in, n);
+  ASSERT_MEM_EQ(in, out, n);
+  ASSERT_EQ(read_all(fd, end, sizeof(end)), 0);
+  free(out);
+  free(in);
+  close(fd);
+}
+
+/* The inner command (dialing side, TLS server) for --exec. */
+static void tls_inner(char* out, size_t len, const char* extra, int port) {
+  snprintf(out, len, "%s --tls --cert %s --key %s %s 127.0.0.1 %d", cli(),
+           tls_pem("server"), tls_pem("server-key"), extra, port);
+}
+
+TEST_TIMEOUT(cli_tls_tunnel_mutual, 120) {
+  char log[256];
+  char port[16];
+  char inner[1024];
+  char ca_opt[256];
+  int fds[16];
+  pid_t pid;
+  int p1;
+  int p2;
+  int i;
+
+  tls_setup();
+  tmp_path(log, sizeof(log), "tls.log");
+  p2 = start_tcp_server();
+  p1 = free_port(SOCK_STREAM);
+  snprintf(port, sizeof(port), "%d", p1);
+  snprintf(ca_opt, sizeof(ca_opt), "--ca %s", tls_pem("ca"));
+  tls_inner(inner, sizeof(inner), ca_opt, p2);
+  {
+    char* argv[] = {(char*)cli(),   "--tls",
+                    "--ca",         (char*)tls_pem("ca"),
+                    "--servername", "server.test",
+                    "--cert",       (char*)tls_pem("client"),
+                    "--key",        (char*)tls_pem("client-key"),
+                    "-l",           "127.0.0.1",
+                    port,           "--exec",
+                    inner,          NULL};
+    pid = cli_spawn(log, -1, argv);
+  }
+  check_count(tcp_connect(p1), 4 << 20, 1);
+  check_echo(tcp_connect(p1), 200, 2);
+  check_reverse_halfclose(tcp_connect(p1));
+  for (i = 0; i < 16; i++) {
+    fds[i] = tcp_connect(p1);
+    write_all(fds[i], "C", 1);
+  }
+  for (i = 0; i < 16; i++) {
+    char data[10000];
+    char reply[64];
+    char expect[64];
+    ssize_t k;
+    fill_random(data, sizeof(data), 100 + (uint64_t)i);
+    write_all(fds[i], data, sizeof(data));
+    shutdown(fds[i], SHUT_WR);
+    k = read_all(fds[i], reply, sizeof(reply) - 1);
+    ASSERT_GT(k, 0);
+    reply[k] = '\0';
+    snprintf(expect, sizeof(expect), "%zu %016llx\n", sizeof(data),
+             (unsigned long long)fnv1a(FNV_INIT, data, sizeof(data)));
+    ASSERT_STR_EQ(reply, expect);
+    close(fds[i]);
+  }
+  ASSERT_EQ(cli_stop(pid), 0);
+  ASSERT_STR_EQ(slurp(log), "");
+  unlink(log);
+  tls_cleanup();
+}
+
+/* A refused certificate ends both commands with status 1 and one line each
+ * that says why. */
+static void tls_refused(const char* outer_opts, const char* inner_extra,
+                        const char* outer_says, const char* inner_says) {
+  char out[8192];
+  char inner[1024];
+
+  tls_inner(inner, sizeof(inner), inner_extra, 9);
+  ASSERT_EQ(cli_run(out, sizeof(out), "%s --tls %s -l 127.0.0.1 0 --exec '%s'",
+                    cli(), outer_opts, inner),
+            1);
+  if (count_lines(out) != 2 || strstr(out, outer_says) == NULL ||
+      strstr(out, inner_says) == NULL)
+    task_fail(__FILE__, __LINE__, "want two lines with \"%s\" and \"%s\": %s",
+              outer_says, inner_says, out);
+}
+
+TEST_TIMEOUT(cli_tls_refused_certificates, 60) {
+  char opts[1024];
+  char ca_opt[256];
+
+  tls_setup();
+  snprintf(ca_opt, sizeof(ca_opt), "--ca %s", tls_pem("ca"));
+  /* The name does not match. */
+  snprintf(opts, sizeof(opts), "--ca %s --servername other.test",
+           tls_pem("ca"));
+  tls_refused(opts, "",
+              "session ended: TLS handshake failed: certificate verify "
+              "failed: hostname mismatch",
+              "session ended: TLS handshake failed: sslv3 alert bad "
+              "certificate");
+  /* The server's CA is not ours. */
+  snprintf(opts, sizeof(opts), "--ca %s --servername server.test",
+           tls_pem("other-ca"));
+  tls_refused(opts, "", "certificate verify failed",
+              "TLS handshake failed: tlsv1 alert unknown ca");
+  /* The server requires a client certificate (its --ca) and gets none. */
+  snprintf(opts, sizeof(opts), "--ca %s --servername server.test",
+           tls_pem("ca"));
+  tls_refused(opts, ca_opt,
+              "session ended: TLS connection failed: tlsv13 alert "
+              "certificate required",
+              "session ended: TLS handshake failed: peer did not return a "
+              "certificate");
+  /* ... or one from another CA. */
+  snprintf(opts, sizeof(opts),
+           "--ca %s --servername server.test --cert %s --key %s", tls_pem("ca"),
+           tls_pem("rogue-client"), tls_pem("rogue-client-key"));
+  tls_refused(
+      opts, ca_opt, "tlsv1 alert unknown ca",
+      "certificate verify failed: unable to get local issuer certificate");
+  tls_cleanup();
+}
+
+TEST(cli_tls_usage_errors) {
+  char out[4096];
+
+  tls_setup();
+  ASSERT_EQ(cli_run(out, sizeof(out), "%s --cert x 127.0.0.1 80", cli()), 2);
+  ASSERT_NOT_NULL(strstr(out, "need --tls"));
+  ASSERT_EQ(cli_run(out, sizeof(out), "%s --tls 127.0.0.1 80", cli()), 2);
+  ASSERT_NOT_NULL(strstr(out, "needs --cert"));
+  ASSERT_EQ(cli_run(out, sizeof(out), "%s --tls -l 0", cli()), 2);
+  ASSERT_NOT_NULL(strstr(out, "give --servername NAME"));
+  ASSERT_EQ(
+      cli_run(out, sizeof(out), "%s --tls --key x --no-verify -l 0", cli()), 2);
+  ASSERT_NOT_NULL(strstr(out, "--key needs --cert"));
+  /* Files are read before anything else happens. */
+  ASSERT_EQ(cli_run(out, sizeof(out),
+                    "%s --tls --cert %s/none.pem 127.0.0.1 80", cli(), tls_dir),
+            1);
+  ASSERT_NOT_NULL(strstr(out, "none.pem: cannot load the certificate"));
+  ASSERT_EQ(count_lines(out), 1);
+  ASSERT_EQ(cli_run(out, sizeof(out), "%s --tls --cert %s 127.0.0.1 80", cli(),
+                    tls_pem("server")),
+            1);
+  ASSERT_NOT_NULL(strstr(out, "no private key in it"));
+  /* TLS needs a byte stream on stdin/stdout, not a file. */
+  ASSERT_EQ(cli_run(out, sizeof(out),
+                    "%s --tls --no-verify -l 127.0.0.1 0 </dev/null >/dev/null",
+                    cli()),
+            1);
+  ASSERT_NOT_NULL(strstr(out, "stdin and stdout must be pipes or sockets"));
+  tls_cleanup();
+}
+
+/* The README's pipeline with --tls on both ends: the session runs over two
+ * pipes (non-duplex stdio) in each command. */
+TEST_TIMEOUT(cli_tls_stdio_pipeline, 120) {
+  char cmd[2048];
+  char fifo[256];
+  char log[256];
+  pid_t pid;
+  int p1;
+  int p2;
+
+  tls_setup();
+  tmp_path(fifo, sizeof(fifo), "tls.fifo");
+  tmp_path(log, sizeof(log), "tls-pipe.log");
+  ASSERT_OK(mkfifo(fifo, 0600));
+  p2 = start_pure_echo();
+  p1 = free_port(SOCK_STREAM);
+  snprintf(cmd, sizeof(cmd),
+           "cat %s | %s --tls --cert %s --key %s 127.0.0.1 %d | %s --tls "
+           "--ca %s --servername localhost -l 127.0.0.1 %d > %s",
+           fifo, cli(), tls_pem("server"), tls_pem("server-key"), p2, cli(),
+           tls_pem("ca"), p1, fifo);
+  pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    setpgid(0, 0);
+    if (fd >= 0) dup2(fd, 2);
+    execl("/bin/sh", "sh", "-c", cmd, (char*)NULL);
+    _exit(127);
+  }
+  check_pure_echo(tcp_connect(p1), 1 << 20, 7);
+  check_pure_echo(tcp_connect(p1), 1000, 8);
+  kill(-pid, SIGTERM);
+  cli_wait(pid, 10000);
+  ASSERT_STR_EQ(slurp(log), "");
+  unlink(log);
+  unlink(fifo);
+  tls_cleanup();
+}
+
+/* The command against Go's crypto/tls + hashicorp/yamux (Consul's stack):
+ * as TLS and yamux client with its stdin/stdout on a TCP connection to the
+ * Go echo server, and as TLS and yamux server behind a Go client that opens
+ * 100 streams. */
+TEST_TIMEOUT(cli_tls_against_go, 120) {
+  const char* go = "interop/bin/tls-peer";
+  char port[16];
+  char log[256];
+  char out[256];
+  FILE* f;
+  pid_t gopid;
+  pid_t pid;
+  int sfd;
+  int fd;
+  int p1;
+  int st;
+
+  tls_setup();
+  if (access(go, X_OK) != 0) {
+    if (system("command -v go >/dev/null 2>&1") != 0)
+      SKIP("go is missing: no Go TLS peer");
+    task_fail(__FILE__, __LINE__, "%s is missing: run make", go);
+  }
+  tmp_path(log, sizeof(log), "tls-go.log");
+
+  /* 1: Go serves (TLS server, yamux server, echo). */
+  snprintf(out, sizeof(out),
+           "%s --listen 0 --cert %s --key %s --ca %s --require-client-cert "
+           "echo",
+           go, tls_pem("server"), tls_pem("server-key"), tls_pem("ca"));
+  f = popen(out, "r");
+  ASSERT_NOT_NULL(f);
+  ASSERT_NOT_NULL(fgets(out, sizeof(out), f));
+  ASSERT_EQ(strncmp(out, "PORT ", 5), 0);
+  sfd = tcp_connect(atoi(out + 5));
+  set_timeout(sfd, 0);
+  p1 = free_port(SOCK_STREAM);
+  snprintf(port, sizeof(port), "%d", p1);
+  {
+    char* argv[] = {(char*)cli(),   "--tls",
+                    "--ca",         (char*)tls_pem("ca"),
+                    "--servername", "server.test",
+                    "--cert",       (char*)tls_pem("client"),
+                    "--key",        (char*)tls_pem("client-key"),
+                    "-l",           "127.0.0.1",
+                    port,           NULL};
+    pid = cli_spawn_io(log, sfd, sfd, argv);
+  }
+  close(sfd);
+  check_pure_echo(tcp_connect(p1), 4 << 20, 11);
+  check_pure_echo(tcp_connect(p1), 1, 12);
+  ASSERT_EQ(cli_stop(pid), 0);
+  st = pclose(f); /* the Go server sees our close_notify: a clean end */
+  ASSERT(WIFEXITED(st));
+  ASSERT_EQ(WEXITSTATUS(st), 0);
+  ASSERT_STR_EQ(slurp(log), "");
+
+  /* 2: Go dials (TLS client, yamux client, 100 streams); the command serves
+   * on the accepted connection and dials the echo server per stream. */
+  {
+    struct sockaddr_in a = loopback(0);
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    char gport[16];
+    char ep[16];
+    ASSERT_GE(lfd, 0);
+    ASSERT_OK(bind(lfd, (struct sockaddr*)&a, sizeof(a)));
+    ASSERT_OK(listen(lfd, 1));
+    snprintf(gport, sizeof(gport), "%d", bound_port(lfd));
+    snprintf(ep, sizeof(ep), "%d", start_pure_echo());
+    {
+      char* gargv[] = {(char*)go,
+                       "--connect",
+                       gport,
+                       "--ca",
+                       (char*)tls_pem("ca"),
+                       "--servername",
+                       "server.test",
+                       "--cert",
+                       (char*)tls_pem("client"),
+                       "--key",
+                       (char*)tls_pem("client-key"),
+                       "--streams",
+                       "100",
+                       "streams",
+                       NULL};
+      gopid = cli_spawn(log, -1, gargv);
+    }
+    fd = accept(lfd, NULL, NULL);
+    ASSERT_GE(fd, 0);
+    close(lfd);
+    {
+      char* argv[] = {(char*)cli(), "--tls",
+                      "--cert",     (char*)tls_pem("server"),
+                      "--key",      (char*)tls_pem("server-key"),
+                      "--ca",       (char*)tls_pem("ca"),
+                      "127.0.0.1",  ep,
+                      NULL};
+      pid = cli_spawn_io(log, fd, fd, argv);
+    }
+    close(fd);
+    ASSERT_EQ(cli_wait(gopid, 60000), 0);
+    /* The Go client closed the session: the command ends cleanly. */
+    ASSERT_EQ(cli_wait(pid, 10000), 0);
+  }
+  ASSERT_STR_EQ(slurp(log), "");
+  unlink(log);
+  tls_cleanup();
+}

@@ -153,4 +153,35 @@ void udp_flow_released(flow_t* f);
 void udp_expiry_start(void);
 void udp_expiry_stop(void);
 
+/* ---- TLS (tools/yamux-tls.c) -------------------------------------------- */
+
+/* --tls and its options (set while parsing the command line). */
+struct cli_tls_opts {
+  int on;
+  int no_verify;
+  const char* cert;
+  const char* key;
+  const char* ca;
+  const char* servername;
+};
+extern struct cli_tls_opts tls_opt;
+
+/* After parsing: 0, or a usage message was printed (exit status 2). */
+int cli_tls_check(void);
+/* Loads the certificates; 0, or -1 after a message. */
+int cli_tls_init(void);
+/* Runs the session over TLS on our stdin/stdout (po NULL) or on the stdio
+ * of the command that po describes (spawned into `child`). 0, or -1 after a
+ * message (then no child is left running and the session is not started). */
+int cli_tls_start(yamux_session_t* s, uv_process_t* child,
+                  const uv_process_options_t* po, yamux_session_end_cb end_cb);
+/* From the end callback: keeps the text of a TLS failure for errstr(). */
+void cli_tls_session_ended(yamux_session_t* s, int status);
+/* The text of a TLS failure status, or NULL for any other status. */
+const char* cli_tls_strerror(int status);
+/* The session closed: our stdin/stdout are released as the libuv driver
+ * releases them (a peer reading them sees the end at once). */
+void cli_tls_closed(void);
+void cli_tls_free(void);
+
 #endif

@@ -17,7 +17,8 @@
  * payload (yamux-cli's framing). See tools/yamux.1 for the options.
  *
  * This file holds the options, the session and the TCP and Unix flows;
- * tools/yamux-udp.c the UDP flows; tools/cli.h what they share.
+ * tools/yamux-udp.c the UDP flows; tools/yamux-tls.c the session over TLS
+ * (--tls, with libyamux-tls); tools/cli.h what they share.
  *
  * Beyond yamux-cli: half-closes cross in both directions (a local EOF becomes
  * a FIN and a FIN becomes shutdown(SHUT_WR)); a failed dial resets the stream;
@@ -126,7 +127,9 @@ static void on_lib_log(void* data, yamux_log_level_t level, const char* msg) {
 }
 
 const char* errstr(int err) {
-  return yamux_strerror(err);
+  const char* tls = cli_tls_strerror(err);
+
+  return tls != NULL ? tls : yamux_strerror(err);
 }
 
 static void print_stats(void) {
@@ -1026,6 +1029,7 @@ static void on_session_closed(yamux_session_t* s) {
 
   (void)s;
   session_state = S_CLOSED;
+  cli_tls_closed();
   /* Stream handles of a closed session are released with it. A connection
    * whose stream had not ended is unfinished. */
   for (f = flows.next; f != &flows; f = next) {
@@ -1062,8 +1066,8 @@ static void on_session_end(yamux_session_t* s, int status) {
   flow_t* f;
   flow_t* next;
 
-  (void)s;
   end_status = status;
+  cli_tls_session_ended(s, status);
   if (session_state == S_RUNNING) session_state = S_ENDED;
   /* A transport EOF is the normal end, and so is a reset or broken pipe
    * after the peer's Go Away(0): it closed without reading our last bytes.
@@ -1175,16 +1179,23 @@ static int start_session(void) {
     po.file = args[0];
     po.args = args;
     po.exit_cb = on_child_exit;
-    r = yamux_session_spawn(loop, &session, &child, &po, on_session_end);
+    if (tls_opt.on)
+      r = cli_tls_start(&session, &child, &po, on_session_end);
+    else
+      r = yamux_session_spawn(loop, &session, &child, &po, on_session_end);
     if (r == 0) {
       child_live = 1;
       uv_timer_init(loop, &child_timer);
     }
+  } else if (tls_opt.on) {
+    r = cli_tls_start(&session, NULL, NULL, on_session_end);
   } else {
     r = yamux_session_start_stdio(loop, &session, on_session_end);
   }
   if (r < 0) {
-    if (opt_exec != NULL)
+    if (tls_opt.on)
+      ; /* cli_tls_start() said why */
+    else if (opt_exec != NULL)
       say(0, "--exec %s: %s", opt_exec, errstr(r));
     else
       say(0, "stdin/stdout: %s", errstr(r));
@@ -1223,6 +1234,18 @@ static void usage(FILE* out) {
           "K/M suffix)\n"
           "      --udp-timeout SEC  close UDP flows idle this long, 0 = "
           "never (default 60)\n"
+          "      --tls              run the session over TLS (-l: TLS client, "
+          "else server)\n"
+          "      --cert FILE        our certificate chain (PEM; the server "
+          "needs one)\n"
+          "      --key FILE         its private key (PEM; default: in --cert)\n"
+          "      --ca FILE          CA certificates to check the peer with "
+          "(server: require\n"
+          "                         client certificates from them)\n"
+          "      --servername NAME  the name the server's certificate must "
+          "carry (-l)\n"
+          "      --no-verify        do not check the peer's certificate "
+          "(insecure)\n"
           "  -v, --verbose          log to stderr (-vv: debug)\n"
           "      --stats            print statistics on exit (SIGUSR1: any "
           "time)\n"
@@ -1273,7 +1296,19 @@ static int valid_port(const char* s) {
   return getservbyname(s, opt_udp ? "udp" : "tcp") != NULL;
 }
 
-enum { OPT_STATS = 256, OPT_EXEC, OPT_KEEPALIVE, OPT_WINDOW, OPT_UDP_TIMEOUT };
+enum {
+  OPT_STATS = 256,
+  OPT_EXEC,
+  OPT_KEEPALIVE,
+  OPT_WINDOW,
+  OPT_UDP_TIMEOUT,
+  OPT_TLS,
+  OPT_CERT,
+  OPT_KEY,
+  OPT_CA,
+  OPT_SERVERNAME,
+  OPT_NO_VERIFY
+};
 
 static int parse_args(int argc, char** argv) {
   static const struct option longopts[] = {
@@ -1285,6 +1320,12 @@ static int parse_args(int argc, char** argv) {
       {"keepalive", required_argument, NULL, OPT_KEEPALIVE},
       {"window", required_argument, NULL, OPT_WINDOW},
       {"udp-timeout", required_argument, NULL, OPT_UDP_TIMEOUT},
+      {"tls", no_argument, NULL, OPT_TLS},
+      {"cert", required_argument, NULL, OPT_CERT},
+      {"key", required_argument, NULL, OPT_KEY},
+      {"ca", required_argument, NULL, OPT_CA},
+      {"servername", required_argument, NULL, OPT_SERVERNAME},
+      {"no-verify", no_argument, NULL, OPT_NO_VERIFY},
       {"verbose", no_argument, NULL, 'v'},
       {"stats", no_argument, NULL, OPT_STATS},
       {"version", no_argument, NULL, 'V'},
@@ -1336,6 +1377,24 @@ static int parse_args(int argc, char** argv) {
         udp_timeout_ms = (uint64_t)(d * 1000 + 0.5);
         if (d > 0 && udp_timeout_ms == 0) udp_timeout_ms = 1;
         break;
+      case OPT_TLS:
+        tls_opt.on = 1;
+        break;
+      case OPT_CERT:
+        tls_opt.cert = optarg;
+        break;
+      case OPT_KEY:
+        tls_opt.key = optarg;
+        break;
+      case OPT_CA:
+        tls_opt.ca = optarg;
+        break;
+      case OPT_SERVERNAME:
+        tls_opt.servername = optarg;
+        break;
+      case OPT_NO_VERIFY:
+        tls_opt.no_verify = 1;
+        break;
       case 'v':
         opt_verbose++;
         break;
@@ -1384,6 +1443,7 @@ static int parse_args(int argc, char** argv) {
   }
   if (opt_port != NULL && !valid_port(opt_port))
     return bad_usage("invalid port: %s", opt_port);
+  if (cli_tls_check() < 0) return EXIT_USAGE;
   return 0;
 }
 
@@ -1421,7 +1481,12 @@ int main(int argc, char** argv) {
   uv_unref((uv_handle_t*)&sig_hup);
   uv_unref((uv_handle_t*)&sig_usr1);
 
-  /* Bind first: a bad address fails before the session starts. */
+  /* Certificates, then the address: each fails before the session
+   * starts. */
+  if (tls_opt.on && cli_tls_init() < 0) {
+    exit_code = 1;
+    goto out;
+  }
   if (opt_listen) {
     r = kind == K_UNIX ? listen_unix() : listen_tcp_or_udp();
     if (r < 0) {
@@ -1444,5 +1509,6 @@ out:
   uv_walk(loop, close_walk, NULL);
   uv_run(loop, UV_RUN_DEFAULT);
   if (uv_loop_close(loop) != 0) say(1, "loop did not close cleanly");
+  cli_tls_free();
   return exit_code;
 }
