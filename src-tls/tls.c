@@ -20,9 +20,8 @@
  *    handle, one timer, half-close and linger), plus the handshake deadline
  *    and the close_notify alert.
  *
- * The engine's transport hook passes only the session, and the session's
- * fields for drivers are private to libyamux; each thread keeps a small hash
- * table from session to driver instead.
+ * The driver's state is the transport's data
+ * (yamux_session_get_transport_data()).
  */
 #include <arpa/inet.h>
 #include <openssl/err.h>
@@ -121,92 +120,9 @@ static void after_dispatch(tls_t* d);
 static void close_all(tls_t* d);
 static void kick(tls_t* d);
 
-/* ---- session -> driver ----------------------------------------------------
- * Open addressing with linear probing, per thread (a session lives on one
- * thread). Freed when the last entry goes. */
-
-typedef struct registry_s {
-  tls_t** slots;
-  size_t cap; /* power of two, or 0 */
-  size_t count;
-} registry_t;
-
-static _Thread_local registry_t reg;
-
-static size_t reg_slot(const yamux_session_t* s, size_t cap) {
-  uint64_t x = (uint64_t)(uintptr_t)s;
-  x ^= x >> 29;
-  x *= 0xbf58476d1ce4e5b9ull;
-  x ^= x >> 32;
-  return (size_t)x & (cap - 1);
-}
-
-static tls_t* reg_find(const yamux_session_t* s) {
-  size_t i;
-
-  if (reg.cap == 0) return NULL;
-  for (i = reg_slot(s, reg.cap); reg.slots[i] != NULL;
-       i = (i + 1) & (reg.cap - 1)) {
-    if (reg.slots[i]->session == s) return reg.slots[i];
-  }
-  return NULL;
-}
-
-static void reg_put(tls_t** slots, size_t cap, tls_t* d) {
-  size_t i;
-
-  for (i = reg_slot(d->session, cap); slots[i] != NULL;
-       i = (i + 1) & (cap - 1)) {
-  }
-  slots[i] = d;
-}
-
-static int reg_add(tls_t* d) {
-  tls_t** slots;
-  size_t cap;
-  size_t i;
-
-  if ((reg.count + 1) * 2 > reg.cap) {
-    cap = reg.cap ? reg.cap * 2 : 16;
-    slots = calloc(cap, sizeof(*slots));
-    if (slots == NULL) return UV_ENOMEM;
-    for (i = 0; i < reg.cap; i++)
-      if (reg.slots[i] != NULL) reg_put(slots, cap, reg.slots[i]);
-    free(reg.slots);
-    reg.slots = slots;
-    reg.cap = cap;
-  }
-  reg_put(reg.slots, reg.cap, d);
-  reg.count++;
-  return 0;
-}
-
-static void reg_remove(tls_t* d) {
-  size_t i;
-  size_t j;
-  size_t home;
-
-  if (reg.cap == 0) return;
-  for (i = reg_slot(d->session, reg.cap); reg.slots[i] != d;
-       i = (i + 1) & (reg.cap - 1)) {
-    if (reg.slots[i] == NULL) return;
-  }
-  /* Backward-shift deletion keeps every probe chain unbroken. */
-  reg.slots[i] = NULL;
-  for (j = (i + 1) & (reg.cap - 1); reg.slots[j] != NULL;
-       j = (j + 1) & (reg.cap - 1)) {
-    home = reg_slot(reg.slots[j]->session, reg.cap);
-    if (((j - home) & (reg.cap - 1)) >= ((j - i) & (reg.cap - 1))) {
-      reg.slots[i] = reg.slots[j];
-      reg.slots[j] = NULL;
-      i = j;
-    }
-  }
-  if (--reg.count == 0) {
-    free(reg.slots);
-    reg.slots = NULL;
-    reg.cap = 0;
-  }
+/* The driver's state is the transport's data. */
+static tls_t* driver_of(const yamux_session_t* s) {
+  return yamux_session_get_transport_data(s);
 }
 
 /* ---- errors ---------------------------------------------------------------
@@ -707,7 +623,7 @@ static void decrypt(tls_t* d) {
 
 static void on_alloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf) {
   yamux_session_t* s = CONTAINER_OF(handle, yamux_session_t, io);
-  tls_t* d = reg_find(s);
+  tls_t* d = driver_of(s);
 
   (void)suggested;
   if (d == NULL || d->rx_len == sizeof(d->rx_buf)) {
@@ -720,7 +636,7 @@ static void on_alloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf) {
 
 static void on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
   yamux_session_t* s = CONTAINER_OF(stream, yamux_session_t, io);
-  tls_t* d = reg_find(s);
+  tls_t* d = driver_of(s);
 
   (void)buf;
   if (d == NULL || nread == 0) return;
@@ -805,7 +721,7 @@ static void kick(tls_t* d) {
 }
 
 static void on_wake(yamux_session_t* s) {
-  tls_t* d = reg_find(s);
+  tls_t* d = driver_of(s);
 
   if (d == NULL) return;
   d->wake = 1;
@@ -819,7 +735,6 @@ static void on_wake(yamux_session_t* s) {
 static void finish(tls_t* d) {
   yamux_session_t* s = d->session;
 
-  reg_remove(d);
   SSL_free(d->ssl);
   free(d->fill.base);
   free(d->fly.base);
@@ -833,11 +748,11 @@ static void closed(tls_t* d) {
 }
 
 static void on_io0_closed(uv_handle_t* h) {
-  closed(reg_find(CONTAINER_OF(h, yamux_session_t, io[0])));
+  closed(driver_of(CONTAINER_OF(h, yamux_session_t, io[0])));
 }
 
 static void on_io1_closed(uv_handle_t* h) {
-  closed(reg_find(CONTAINER_OF(h, yamux_session_t, io[1])));
+  closed(driver_of(CONTAINER_OF(h, yamux_session_t, io[1])));
 }
 
 static void on_timer_closed(uv_handle_t* h) {
@@ -890,7 +805,7 @@ static void on_shutdown(uv_shutdown_t* req, int status) {
  * frames, our close_notify, an alert), half-close, wait for the peer's EOF
  * a short while, then close. */
 static void on_transport_close(yamux_session_t* s) {
-  tls_t* d = reg_find(s);
+  tls_t* d = driver_of(s);
   uv_buf_t buf;
   int linger;
 
@@ -960,7 +875,7 @@ int yamux_session_start_tls(uv_loop_t* loop, yamux_session_t* session,
   if (role != YAMUX_TLS_CLIENT && role != YAMUX_TLS_SERVER) return UV_EINVAL;
   if (role == YAMUX_TLS_CLIENT && ctx->verify && server_name == NULL)
     return UV_EINVAL;
-  if (yamux_session_is_closing(session) || reg_find(session) != NULL)
+  if (yamux_session_is_closing(session) || driver_of(session) != NULL)
     return UV_EINVAL;
   if (duplex ? !usable(loop, &session->io[0].handle, 1, 1)
              : !usable(loop, &session->io[0].handle, 1, 0) ||
@@ -1007,22 +922,17 @@ int yamux_session_start_tls(uv_loop_t* loop, yamux_session_t* session,
   }
   ERR_clear_error();
 
-  r = reg_add(d);
-  if (r < 0) goto fail;
   r = uv_read_start(d->rx, on_alloc, on_read);
-  if (r < 0) {
-    reg_remove(d);
-    goto fail;
-  }
+  if (r < 0) goto fail;
   transport.wake = on_wake;
   transport.close = on_transport_close;
+  transport.data = d;
   session->loop = loop;
   now = uv_hrtime();
   r = yamux_session_start_custom(session, &transport, end_cb, now);
   if (r < 0) {
     session->loop = NULL;
     uv_read_stop(d->rx);
-    reg_remove(d);
     goto fail;
   }
   if (ctx->handshake_timeout_ms > 0)
@@ -1042,13 +952,13 @@ fail:
 }
 
 const char* yamux_tls_error(const yamux_session_t* session) {
-  tls_t* d = session != NULL ? reg_find(session) : NULL;
+  tls_t* d = session != NULL ? driver_of(session) : NULL;
 
   return d != NULL && d->failed && d->err[0] != '\0' ? d->err : NULL;
 }
 
 SSL* yamux_tls_get_ssl(const yamux_session_t* session) {
-  tls_t* d = session != NULL ? reg_find(session) : NULL;
+  tls_t* d = session != NULL ? driver_of(session) : NULL;
 
   return d != NULL ? d->ssl : NULL;
 }
