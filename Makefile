@@ -84,7 +84,7 @@ VALGRIND_FLAGS := --tool=memcheck --leak-check=full --error-exitcode=1 \
                   --trace-children-skip='/usr/*,/bin/*,/sbin/*,*/.pyenv/*,*/go/bin/*,*/.cargo/*,*/interop/bin/*'
 
 .PHONY: all lib examples tests objs test check valgrind install uninstall \
-        clean format format-check
+        clean format format-check deps deps-best-effort
 .DEFAULT_GOAL := all
 
 all: lib examples tests
@@ -94,27 +94,26 @@ tests: $(RUN_TESTS)
 # Compile everything without linking (useful while a part is missing).
 objs: $(LIB_OBJS) $(TEST_OBJS)
 
-# libuv: check once per build tree, before the first compile. As root on a
-# Debian-like system the missing packages are installed; otherwise stop with
-# one line that says what to install.
+# libuv: checked once per build tree, before the first compile. Nothing
+# here installs anything: `make deps` (tools/install-deps.sh) does.
 $(LIBUV_OK):
 	@mkdir -p $(@D)
 	@if ! command -v $(PKG_CONFIG) >/dev/null 2>&1 || \
-	    ! $(PKG_CONFIG) --exists libuv; then \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "libuv not found: installing libuv1-dev and pkg-config"; \
-	    (apt-get update && \
-	     DEBIAN_FRONTEND=noninteractive apt-get install -y \
-	       libuv1-dev pkg-config) >&2 || exit 1; \
-	  fi; \
-	fi; \
-	if ! command -v $(PKG_CONFIG) >/dev/null 2>&1 || \
 	   ! $(PKG_CONFIG) --atleast-version=1.44 libuv; then \
-	  echo "libyamux needs libuv >= 1.44: install libuv1-dev" \
-	       "(Debian/Ubuntu) or libuv-devel" >&2; \
+	  echo "libyamux needs libuv >= 1.44 and pkg-config: run make deps" \
+	       "(as root), or install libuv1-dev (Debian/Ubuntu) or libuv-devel" >&2; \
 	  exit 1; \
 	fi
 	@touch $@
+
+# Installs the Debian packages the build and the tests use (as root).
+deps:
+	tools/install-deps.sh
+
+# The README's commands install what they can first (root, or sudo without
+# a password), so that a fresh machine needs nothing else.
+deps-best-effort:
+	@tools/install-deps.sh --best-effort
 
 $(O)/src/%.o: src/%.c | $(LIBUV_OK)
 	@mkdir -p $(@D)

@@ -53,12 +53,12 @@ extern "C" {
 #endif
 
 #define YAMUX_VERSION_MAJOR 0
-#define YAMUX_VERSION_MINOR 1
+#define YAMUX_VERSION_MINOR 2
 #define YAMUX_VERSION_PATCH 0
 #define YAMUX_VERSION_HEX                                     \
   ((YAMUX_VERSION_MAJOR << 16) | (YAMUX_VERSION_MINOR << 8) | \
    (YAMUX_VERSION_PATCH))
-#define YAMUX_VERSION_STRING "0.1.0"
+#define YAMUX_VERSION_STRING "0.2.0"
 
 /* Returns YAMUX_VERSION_HEX of the library that is linked (it may differ
  * from the header's when the library is shared). */
