@@ -28,8 +28,13 @@ $(O)/bench/%.o: bench/%.c | $(LIBUV_OK)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
-$(BENCH_BIN): $(O)/bench/yxbench.o $(STATIC_LIB)
-	$(CC) $(ALL_LDFLAGS) -o $@ $< $(STATIC_LIB) $(UV_LIBS) -lm -lpthread
+# yxbench.c (options) + bench.c (the shared workload code) + one file per
+# implementation (impl-*.c).
+BENCH_OBJS := $(patsubst bench/%.c,$(O)/bench/%.o,$(wildcard bench/*.c))
+
+$(BENCH_BIN): $(BENCH_OBJS) $(STATIC_LIB)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(BENCH_OBJS) $(STATIC_LIB) $(UV_LIBS) -lm \
+	  -lpthread
 
 bench: $(BENCH_BIN)
 	$(PYTHON) bench/run.py --bin $(BENCH_BIN) --out $(BENCH_OUT) $(BENCH_ARGS)
@@ -37,4 +42,4 @@ bench: $(BENCH_BIN)
 bench-instr: $(BENCH_BIN)
 	$(PYTHON) bench/run.py --bin $(BENCH_BIN) --instr $(O)/bench/callgrind
 
--include $(O)/bench/yxbench.d
+-include $(BENCH_OBJS:.o=.d)
