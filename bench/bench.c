@@ -21,7 +21,8 @@ int is_server;
 const char* wname = "W1";
 wl_kind_t wkind = WL_BULK;
 transport_t transport = TR_TCP;
-uint64_t opt_size = 1073741824ull;
+int wan;
+uint64_t opt_size; /* 0 until set: the workload's default */
 uint64_t opt_chunk = 65536;
 uint64_t opt_depth = 4;
 uint64_t opt_streams; /* 0 until set: the workload's default */
@@ -33,8 +34,9 @@ uint64_t opt_window;
 uint64_t opt_maxinbound;
 uint64_t opt_maxwindow;
 int opt_read_mode;
-uint64_t opt_warmup = 1000;
+uint64_t opt_warmup;
 uint64_t opt_exitwait = 30;
+const char* opt_proxy;
 
 uv_loop_t* loop;
 char rxbuf[RX_SIZE];
@@ -65,6 +67,16 @@ void check_uv(int rc, const char* what) {
 
 void io_error(const char* what, const char* err) {
   if (!done) die("%s: %s", what, err);
+}
+
+void write_all(int fd, const char* p, size_t n) {
+  while (n > 0) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) die("write: %s", strerror(errno));
+    p += w;
+    n -= (size_t)w;
+  }
 }
 
 double elapsed_secs(void) {
@@ -136,6 +148,49 @@ static void read_child_line(char* line, size_t size) {
   line[got] = '\0';
 }
 
+/* -proxy=HOST:PORT/NAME: points toxiproxy's proxy NAME (made, with its
+ * toxics, by the driver) at the server's port through the API at
+ * HOST:PORT, and returns the address the proxy listens on. */
+static void proxy_route(int port, struct sockaddr_in* addr) {
+  char host[64], name[64], listen_host[64], req[512], body[64], resp[8192];
+  int api_port, listen_port, fd;
+  size_t len = 0;
+  ssize_t n;
+  const char* at;
+  struct sockaddr_in api;
+
+  if (sscanf(opt_proxy, "%63[^:]:%d/%63s", host, &api_port, name) != 3)
+    die("bad -proxy '%s' (want HOST:PORT/NAME)", opt_proxy);
+  check_uv(uv_ip4_addr(host, api_port, &api), "proxy API address");
+  snprintf(body, sizeof(body), "{\"upstream\":\"127.0.0.1:%d\"}", port);
+  snprintf(req, sizeof(req),
+           "POST /proxies/%s HTTP/1.1\r\nHost: %s:%d\r\n"
+           "Content-Type: application/json\r\nContent-Length: %zu\r\n"
+           "Connection: close\r\n\r\n%s",
+           name, host, api_port, strlen(body), body);
+  fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) die("socket: %s", strerror(errno));
+  if (connect(fd, (const struct sockaddr*)&api, sizeof(api)) != 0)
+    die("toxiproxy API %s:%d: %s", host, api_port, strerror(errno));
+  write_all(fd, req, strlen(req));
+  while (len < sizeof(resp) - 1 &&
+         (n = read(fd, resp + len, sizeof(resp) - 1 - len)) != 0) {
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) die("toxiproxy API: %s", strerror(errno));
+    len += (size_t)n;
+  }
+  close(fd);
+  resp[len] = '\0';
+  if (strncmp(resp, "HTTP/1.1 200", 12) != 0)
+    die("toxiproxy API: POST /proxies/%s: %.*s", name,
+        (int)strcspn(resp, "\r\n"), resp);
+  at = strstr(resp, "\"listen\":\"");
+  if (at == NULL ||
+      sscanf(at + 10, "%63[^:\"]:%d", listen_host, &listen_port) != 2)
+    die("toxiproxy API: no listen address in '%s'", resp);
+  check_uv(uv_ip4_addr(listen_host, listen_port, addr), "proxy address");
+}
+
 /* The child's stdin is /dev/null, its stdout a pipe on which it prints
  * "PORT n". */
 void spawn_tcp_child(int argc, char** argv, struct sockaddr_in* addr) {
@@ -155,7 +210,10 @@ void spawn_tcp_child(int argc, char** argv, struct sockaddr_in* addr) {
   port_fd = fds[0];
   read_child_line(line, sizeof(line));
   if (sscanf(line, "PORT %d", &port) != 1) die("bad port line '%s'", line);
-  sockaddr_loopback(addr, port);
+  if (opt_proxy != NULL)
+    proxy_route(port, addr);
+  else
+    sockaddr_loopback(addr, port);
 }
 
 /* O_CLOEXEC on our ends, so that the child does not hold them. */
@@ -193,10 +251,13 @@ void spawn_pipe_child(int argc, char** argv, int* our_tx, int* our_rx) {
   }
 }
 
+static void rx_read_report(void);
+
 void reap_child(void) {
   uv_run(loop, UV_RUN_DEFAULT);
   if (!child_exited) die("child did not exit");
   if (child_status != 0) die("child exited with status %" PRId64, child_status);
+  if (wan && wkind == WL_BULK) rx_read_report();
   if (port_fd >= 0) close(port_fd);
 }
 
@@ -519,6 +580,124 @@ static double pct_us(uint64_t* v, uint64_t n, double p) {
   return (double)v[k - 1] / 1e3;
 }
 
+/* ---- W8: the server's receive timeline ------------------------------------
+ */
+
+/* The server counts what arrives in 100 ms buckets from the first byte and
+ * samples its RSS at the start of each; the client reads the report. Both
+ * processes read the same clock (CLOCK_MONOTONIC: uv_hrtime()), so the
+ * client can relate the timeline to its first write. */
+#define RX_BUCKET_NS 100000000ull
+#define RX_MAX_BUCKETS 6000 /* 10 minutes */
+static uint64_t rx_t0, rx_thalf, rx_tlast, rx_rss0, rx_rss_peak;
+static uint64_t rx_buckets[RX_MAX_BUCKETS];
+static size_t rx_nbuckets;
+double probe_rtt_ms = -1;
+
+static void rx_sample_rss(void) {
+  uint64_t r = rss_bytes();
+  if (r > rx_rss_peak) rx_rss_peak = r;
+}
+
+void rx_init(void) {
+  rx_rss0 = rx_rss_peak = rss_bytes();
+}
+
+static void rx_timeline(uint64_t n) {
+  uint64_t now = uv_hrtime();
+  size_t k;
+  if (rx_t0 == 0) rx_t0 = now;
+  k = (size_t)((now - rx_t0) / RX_BUCKET_NS);
+  if (k >= RX_MAX_BUCKETS) k = RX_MAX_BUCKETS - 1;
+  if (k >= rx_nbuckets) {
+    rx_nbuckets = k + 1;
+    rx_sample_rss();
+  }
+  rx_buckets[k] += n;
+  if (rx_thalf == 0 && 2 * brecv >= opt_size) rx_thalf = now;
+  rx_tlast = now;
+}
+
+/* One line on stdout (the client reads it after the child exits). */
+static void rx_report(void) {
+  size_t k;
+  rx_sample_rss();
+  printf("RECV t0=%" PRIu64 " half=%" PRIu64 " last=%" PRIu64 " rss0=%" PRIu64
+         " rss_peak=%" PRIu64 " buckets=",
+         rx_t0, rx_thalf, rx_tlast, rx_rss0, rx_rss_peak);
+  for (k = 0; k < rx_nbuckets; k++)
+    printf("%s%" PRIu64, k ? "," : "", rx_buckets[k]);
+  printf("\n");
+  fflush(stdout);
+}
+
+int bulk_received(uint64_t n) {
+  brecv += n;
+  if (brecv > opt_size) die("received too much");
+  if (wan) rx_timeline(n);
+  if (brecv < opt_size) return 0;
+  if (wan) rx_report();
+  return 1;
+}
+
+/* Client: the rest of the child's stdout holds the RECV line. */
+static void rx_read_report(void) {
+  static char buf[RX_MAX_BUCKETS * 24 + 256];
+  size_t len = 0;
+  ssize_t n;
+  char* p;
+  while (len < sizeof(buf) - 1 &&
+         (n = read(port_fd, buf + len, sizeof(buf) - 1 - len)) != 0) {
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) die("reading the child's report: %s", strerror(errno));
+    len += (size_t)n;
+  }
+  buf[len] = '\0';
+  p = strstr(buf, "RECV ");
+  if (p == NULL ||
+      sscanf(p,
+             "RECV t0=%" SCNu64 " half=%" SCNu64 " last=%" SCNu64
+             " rss0=%" SCNu64 " rss_peak=%" SCNu64,
+             &rx_t0, &rx_thalf, &rx_tlast, &rx_rss0, &rx_rss_peak) != 5 ||
+      (p = strstr(p, "buckets=")) == NULL)
+    die("no receive report from the server");
+  p += 8;
+  while (rx_nbuckets < RX_MAX_BUCKETS && *p >= '0' && *p <= '9') {
+    rx_buckets[rx_nbuckets++] = strtoull(p, &p, 10);
+    if (*p == ',') p++;
+  }
+}
+
+/* steady_mibps: the last half of the bytes, as the server received them.
+ * ramp_secs: from the first write to the start of the first 0.5 s window
+ * (5 buckets) whose rate reaches 80 % of steady_mibps (the whole transfer
+ * when it is shorter than one window; its end if no window gets there). */
+static void rx_print_keys(void) {
+  double steady = 0, ramp, dur = (double)(rx_tlast - rx_t0) / 1e9;
+  size_t k;
+  if (rx_tlast > rx_thalf)
+    steady = (double)(opt_size - opt_size / 2) /
+             ((double)(rx_tlast - rx_thalf) / 1e9) / 1048576.0;
+  ramp = ((double)rx_tlast - (double)t_start) / 1e9;
+  if (dur < 0.5) {
+    if (dur > 0 && (double)opt_size / dur / 1048576.0 >= 0.8 * steady)
+      ramp = ((double)rx_t0 - (double)t_start) / 1e9;
+  } else {
+    for (k = 0; (double)(k + 5) * 0.1 <= dur && k + 5 <= rx_nbuckets; k++) {
+      uint64_t bytes = rx_buckets[k] + rx_buckets[k + 1] + rx_buckets[k + 2] +
+                       rx_buckets[k + 3] + rx_buckets[k + 4];
+      if ((double)bytes / 0.5 / 1048576.0 >= 0.8 * steady) {
+        ramp =
+            ((double)rx_t0 + (double)k * RX_BUCKET_NS - (double)t_start) / 1e9;
+        break;
+      }
+    }
+  }
+  printf(" steady_mibps=%.1f ramp_secs=%.3f rx_rss_mib=%.1f", steady, ramp,
+         ((double)rx_rss_peak - (double)rx_rss0) / 1048576.0);
+  if (probe_rtt_ms >= 0) printf(" rtt_ms=%.1f", probe_rtt_ms);
+}
+
 /* ---- W6 ----------------------------------------------------------------- */
 
 uint64_t rss_bytes(void) {
@@ -554,10 +733,11 @@ void result_end(void) {
 static void print_bulk_result(void) {
   double secs = elapsed_secs();
   result_begin();
-  printf(" size=%" PRIu64 " chunk=%" PRIu64 " depth=%" PRIu64
-         " secs=%.6f mibps=%.1f",
-         opt_size, opt_chunk, impl == &bench_raw_block ? 1 : opt_depth, secs,
-         (double)opt_size / secs / 1048576.0);
+  printf(" size=%" PRIu64 " chunk=%" PRIu64 " depth=%" PRIu64, opt_size,
+         opt_chunk, impl == &bench_raw_block ? 1 : opt_depth);
+  if (wan) printf(" streams=%" PRIu64, opt_streams);
+  printf(" secs=%.6f mibps=%.1f", secs, (double)opt_size / secs / 1048576.0);
+  if (wan) rx_print_keys();
 }
 
 static void print_spr_result(void) {
@@ -587,18 +767,26 @@ static void print_rpc_result(void) {
          (double)lat[n - 1] / 1e3);
 }
 
+/* W7 in microseconds; W8lat, whose round trips cross the emulated link,
+ * in milliseconds. */
 static void print_hol_result(void) {
   double secs = elapsed_secs();
   double p50 = pct_us(lat, nlat, 50), p99 = pct_us(lat, nlat, 99);
   double ip50 = pct_us(idle_lat, nidle, 50), ip99 = pct_us(idle_lat, nidle, 99);
+  double max = (double)lat[nlat - 1] / 1e3;
+  double imax = (double)idle_lat[nidle - 1] / 1e3;
+  const char* u = wan ? "ms" : "us";
+  double d = wan ? 1e3 : 1;
+  int prec = wan ? 2 : 1;
   result_begin();
   printf(" count=%" PRIu64 " msg=%" PRIu64 " chunk=%" PRIu64
-         " secs=%.6f p50_us=%.1f p99_us=%.1f max_us=%.1f"
-         " bulk_mibps=%.1f idle_p50_us=%.1f idle_p99_us=%.1f"
-         " idle_max_us=%.1f p99_ratio=%.2f",
-         nlat, opt_msg, opt_chunk, secs, p50, p99, (double)lat[nlat - 1] / 1e3,
-         (double)(bdone1 - bdone0) / secs / 1048576.0, ip50, ip99,
-         (double)idle_lat[nidle - 1] / 1e3, ip99 > 0 ? p99 / ip99 : 0);
+         " secs=%.6f p50_%s=%.*f p99_%s=%.*f max_%s=%.*f bulk_mibps=%.1f"
+         " idle_p50_%s=%.*f idle_p99_%s=%.*f idle_max_%s=%.*f"
+         " p99_ratio=%.2f",
+         nlat, opt_msg, opt_chunk, secs, u, prec, p50 / d, u, prec, p99 / d, u,
+         prec, max / d, (double)(bdone1 - bdone0) / secs / 1048576.0, u, prec,
+         ip50 / d, u, prec, ip99 / d, u, prec, imax / d,
+         ip99 > 0 ? p99 / ip99 : 0);
 }
 
 void print_result(void) {

@@ -19,12 +19,12 @@
 #define RX_SIZE 65536
 
 typedef enum {
-  WL_BULK, /* W1, W2 */
+  WL_BULK, /* W1, W2, W8, W8x8, W8r100, W8m */
   WL_SPR,  /* W5 */
   WL_ECHO, /* W3 */
   WL_RPC,  /* W4 */
   WL_IDLE, /* W6 */
-  WL_HOL   /* W7, W7p */
+  WL_HOL   /* W7, W7p, W8lat */
 } wl_kind_t;
 
 typedef enum { TR_TCP, TR_PIPE, TR_SOCKETPAIR } transport_t;
@@ -51,7 +51,8 @@ extern int is_server;
 extern const char* wname;
 extern wl_kind_t wkind;
 extern transport_t transport;
-extern uint64_t opt_size;
+extern int wan;           /* the W8 family: through -proxy, receive timeline */
+extern uint64_t opt_size; /* bulk: the total over all streams */
 extern uint64_t opt_chunk;
 extern uint64_t opt_depth;
 extern uint64_t opt_streams;
@@ -65,6 +66,7 @@ extern uint64_t opt_maxwindow;  /* libyamux max_window; 0: the default */
 extern int opt_read_mode;       /* W6 -mode=read */
 extern uint64_t opt_warmup;     /* W7 bulk warm-up, ms */
 extern uint64_t opt_exitwait;   /* W6: seconds to wait for the child */
+extern const char* opt_proxy;   /* W8: toxiproxy "host:port/name" */
 
 /* ---- state every workload uses ------------------------------------------ */
 
@@ -87,6 +89,7 @@ void check_uv(int rc, const char* what);
  * expected after (the session or connection is ending). */
 void io_error(const char* what, const char* err);
 double elapsed_secs(void);
+void write_all(int fd, const char* p, size_t n); /* blocking */
 
 /* ---- the server child --------------------------------------------------- */
 
@@ -103,12 +106,13 @@ char** child_options(int argc, char** argv, char* self, size_t size,
                      uv_process_options_t* opts);
 /* Spawns the child with stdio (3 entries, 5 for W7p's raw pipe pairs). */
 void spawn_child(int argc, char** argv, uv_stdio_container_t* stdio);
-/* TCP: spawns the child and returns the address to connect to (the port
- * it printed). */
+/* TCP: spawns the child and returns the address to connect to: the port
+ * it printed or, with -proxy, the proxy once pointed at that port. */
 void spawn_tcp_child(int argc, char** argv, struct sockaddr_in* addr);
 /* Pipes: the child's stdin and stdout are two pipe(2)s. */
 void spawn_pipe_child(int argc, char** argv, int* our_tx, int* our_rx);
-/* Waits for the child to exit and checks its status. */
+/* Waits for the child to exit and checks its status; W8: reads the
+ * receive report the child printed. */
 void reap_child(void);
 /* The server's end: runs the loop, checks what the workload received. */
 int server_run(void);
@@ -209,6 +213,18 @@ void pp_bulk_acked(void);
 void pp_read(bench_conn_t* c, size_t n);
 /* n bytes of c's -msg echo (W3) arrived: 1 when it is complete. */
 int echo_read(bench_conn_t* c, size_t n);
+
+/* ---- W8: the server's receive timeline ------------------------------------
+ */
+
+/* Server: n bulk bytes arrived (all streams together). Returns 1 once all
+ * -size bytes are in (after printing the W8 report for the client). */
+int bulk_received(uint64_t n);
+
+/* Server: the RSS baseline, before any stream exists. */
+void rx_init(void);
+/* raw_uv W8: the untimed 1-byte round trip that shows the link's delay. */
+extern double probe_rtt_ms;
 
 /* ---- W6 ----------------------------------------------------------------- */
 

@@ -131,55 +131,79 @@ static void y_ack(yamux_stream_t* st) {
   check_yx(yamux_write(&ackreq, st, &b, 1, NULL), "ack write");
 }
 
-/* ---- bulk writer (W1, W2, W7's stream A) -------------------------------- */
+/* ---- bulk writers (W1, W2, W8, W7's stream A) ---------------------------- */
 
-static yamux_stream_t bstream;
-static yamux_write_t bwrites[MAX_DEPTH];
-static slots_t bslots;
+/* One bulk stream: -depth writes of one chunk in flight until its share of
+ * -size is sent (W7: until told to stop). */
+typedef struct ybulk_s {
+  yamux_stream_t stream;
+  yamux_connect_t connect;
+  uint64_t sent, size;
+  slots_t slots;
+  yamux_write_t writes[]; /* -depth */
+} ybulk_t;
+
+static ybulk_t** bulks; /* -streams of them */
+static uint64_t nopened;
 static int bulk_stop;
 
 static void yb_written(yamux_write_t* req, int status);
 
-/* Keeps -depth writes of one chunk in flight until -size is sent (W7: until
- * told to stop). */
-static void yb_pump(void) {
+static void yb_pump(ybulk_t* b) {
   size_t high = (size_t)(opt_depth * opt_chunk);
-  while (!bulk_stop && bsent < opt_size && bslots.nfree > 0 &&
-         yamux_stream_get_write_queue_size(&bstream) < high) {
-    int slot = slot_take(&bslots);
-    uint64_t n = opt_size - bsent < opt_chunk ? opt_size - bsent : opt_chunk;
-    uv_buf_t b = uv_buf_init(pattern, (unsigned int)n);
-    bwrites[slot].data = (void*)(intptr_t)slot;
-    check_yx(yamux_write(&bwrites[slot], &bstream, &b, 1, yb_written), "write");
+  while (!bulk_stop && b->sent < b->size && b->slots.nfree > 0 &&
+         yamux_stream_get_write_queue_size(&b->stream) < high) {
+    yamux_write_t* w = &b->writes[slot_take(&b->slots)];
+    uint64_t n = b->size - b->sent < opt_chunk ? b->size - b->sent : opt_chunk;
+    uv_buf_t buf = uv_buf_init(pattern, (unsigned int)n);
+    w->data = b;
+    check_yx(yamux_write(w, &b->stream, &buf, 1, yb_written), "write");
+    b->sent += n;
     bsent += n;
   }
 }
 
 static void yb_written(yamux_write_t* req, int status) {
+  ybulk_t* b = req->data;
   if (status < 0) {
     io_error("write", yamux_strerror(status));
     return;
   }
   bdone += opt_chunk;
-  slot_give(&bslots, (int)(intptr_t)req->data);
-  yb_pump();
+  slot_give(&b->slots, (int)(req - b->writes));
+  yb_pump(b);
 }
 
-/* Opens the bulk stream, its replies going to read_cb (into alloc_cb's
- * buffer, or in place). Writing starts at once, or with opened_cb when the
- * peer has ACKed. */
+static void yb_pump_all(void) {
+  uint64_t i;
+  for (i = 0; i < opt_streams; i++) yb_pump(bulks[i]);
+}
+
+/* Opens the -streams bulk streams, each sharing -size, their replies going
+ * to read_cb (into alloc_cb's buffer, or in place). Writing starts at once,
+ * or with opened_cb once every stream is ACKed. */
 static void yb_start(yamux_alloc_cb alloc_cb, yamux_read_cb read_cb,
                      yamux_connect_cb opened_cb) {
-  static yamux_connect_t bconnect;
-  check_yx(yamux_stream_init(&sess, &bstream), "stream_init");
-  check_yx(yamux_stream_open(opened_cb ? &bconnect : NULL, &bstream, opened_cb),
-           "open");
-  check_yx(yamux_read_start(&bstream, alloc_cb, read_cb), "read_start");
-  slots_init(&bslots);
-  if (opened_cb == NULL) yb_pump();
+  uint64_t i;
+  bulks = calloc((size_t)opt_streams, sizeof(*bulks));
+  if (bulks == NULL) die("calloc");
+  for (i = 0; i < opt_streams; i++) {
+    ybulk_t* b = calloc(1, sizeof(*b) + opt_depth * sizeof(b->writes[0]));
+    if (b == NULL) die("calloc");
+    b->size = opt_size / opt_streams + (i < opt_size % opt_streams);
+    slots_init(&b->slots);
+    check_yx(yamux_stream_init(&sess, &b->stream), "stream_init");
+    check_yx(yamux_stream_open(opened_cb ? &b->connect : NULL, &b->stream,
+                               opened_cb),
+             "open");
+    check_yx(yamux_read_start(&b->stream, alloc_cb, read_cb), "read_start");
+    bulks[i] = b;
+  }
+  if (opened_cb == NULL) yb_pump_all();
 }
 
-/* ---- bulk (W1, W2) ------------------------------------------------------ */
+/* ---- bulk (W1, W2, W8) ------------------------------------------------------
+ */
 
 static void yb_read_ack(yamux_stream_t* st, ssize_t n, const uv_buf_t* buf) {
   (void)st;
@@ -196,28 +220,28 @@ static void yb_read_ack(yamux_stream_t* st, ssize_t n, const uv_buf_t* buf) {
 static void yb_opened(yamux_connect_t* req, int status) {
   (void)req;
   check_yx(status, "open");
+  if (++nopened < opt_streams) return;
   t_start = uv_hrtime();
-  yb_pump();
+  yb_pump_all();
 }
 
 static void yb_client_start(void) {
   yb_start(y_alloc, yb_read_ack, yb_opened);
 }
 
+/* The server acks on the stream that brought the last byte. */
 static void yb_srv_read(yamux_stream_t* st, ssize_t n, const uv_buf_t* buf) {
   (void)buf;
   if (n <= 0) return; /* EOF / session end: the session's end_cb closes */
-  brecv += (uint64_t)n;
-  if (brecv > opt_size) die("received too much");
-  if (brecv == opt_size) y_ack(st);
+  if (bulk_received((uint64_t)n)) y_ack(st);
 }
 
 static void yb_srv_conn(yamux_session_t* s, int status) {
+  yreq_t* r;
   (void)status;
-  if (bstream.session != NULL) die("a second stream");
-  check_yx(yamux_stream_init(s, &bstream), "stream_init");
-  check_yx(yamux_accept(s, &bstream), "accept");
-  check_yx(yamux_read_start(&bstream, NULL, yb_srv_read), "read_start");
+  if (nconns++ == opt_streams) die("more than -streams streams");
+  if ((r = y_accept(s)) == NULL) die("accept");
+  check_yx(yamux_read_start(&r->stream, NULL, yb_srv_read), "read_start");
 }
 
 /* ---- stream per request (W5) -------------------------------------------- */
@@ -424,7 +448,7 @@ static void y7_bulk_read(yamux_stream_t* st, ssize_t n, const uv_buf_t* buf) {
 
 static void y7_stop_bulk(void) {
   bulk_stop = 1; /* the FIN goes after the writes already queued */
-  check_yx(yamux_shutdown(&bshut, &bstream, NULL), "shutdown");
+  check_yx(yamux_shutdown(&bshut, &bulks[0]->stream, NULL), "shutdown");
 }
 
 static void y7_open_b(uv_timer_t* t) {

@@ -9,16 +9,6 @@
 
 #include "bench.h"
 
-static void write_all(int fd, const char* p, size_t n) {
-  while (n > 0) {
-    ssize_t w = write(fd, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w < 0) die("write: %s", strerror(errno));
-    p += w;
-    n -= (size_t)w;
-  }
-}
-
 static int rbl_client(int argc, char** argv) {
   int tx, rx;
   char ack;
@@ -75,13 +65,12 @@ static int rbl_server(void) {
     close(lfd);
     set_nodelay_fd(rx);
   }
-  while (brecv < opt_size) {
+  for (;;) {
     n = read(rx, rxbuf, sizeof(rxbuf));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) die("read: %s", n == 0 ? "EOF" : strerror(errno));
-    brecv += (uint64_t)n;
+    if (bulk_received((uint64_t)n)) break;
   }
-  if (brecv != opt_size) die("received too much");
   write_all(tx, &ackbyte, 1);
   /* Wait for the client's close. */
   while ((n = read(rx, rxbuf, sizeof(rxbuf))) != 0)

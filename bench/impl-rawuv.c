@@ -116,13 +116,27 @@ static void rb_start(uv_read_cb read_cb) {
   rb_pump();
 }
 
-/* ---- bulk (W1, W2) ------------------------------------------------------ */
+/* ---- bulk (W1, W2, W8) ------------------------------------------------------
+ */
+
+/* W8 starts with one untimed 1-byte round trip: its time is the link's
+ * round-trip time (the driver checks it against the proxy's toxics). */
+static int probing;
+static uint64_t t_probe;
 
 static void rb_read_ack(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
   (void)s;
   (void)buf;
   if (n == 0) return;
   if (n < 0) die("ack read: %s", uv_strerror((int)n));
+  if (probing) {
+    if (n != 1) die("unexpected probe reply");
+    probe_rtt_ms = (double)(uv_hrtime() - t_probe) / 1e6;
+    probing = 0;
+    t_start = uv_hrtime();
+    rb_pump();
+    return;
+  }
   if (n != 1 || bsent != opt_size) die("unexpected ack");
   t_end = uv_hrtime();
   done = 1;
@@ -130,8 +144,22 @@ static void rb_read_ack(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
 }
 
 static void rb_client_start(void) {
+  if (wan) {
+    uv_buf_t b = uv_buf_init(&ackbyte, 1);
+    probing = 1;
+    slots_init(&bslots);
+    check_uv(uv_read_start(raw_rx, raw_alloc, rb_read_ack), "read_start");
+    t_probe = uv_hrtime();
+    check_uv(uv_write(&uackreq, raw_tx, &b, 1, NULL), "probe write");
+    return;
+  }
   t_start = uv_hrtime(); /* rb_start writes at once */
   rb_start(rb_read_ack);
+}
+
+static void rb_ack(void) {
+  uv_buf_t b = uv_buf_init(&ackbyte, 1);
+  check_uv(uv_write(&uackreq, raw_tx, &b, 1, NULL), "ack write");
 }
 
 static void rb_srv_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
@@ -142,12 +170,12 @@ static void rb_srv_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
     raw_close_all();
     return;
   }
-  brecv += (uint64_t)n;
-  if (brecv > opt_size) die("received too much");
-  if (brecv == opt_size) {
-    uv_buf_t b = uv_buf_init(&ackbyte, 1);
-    check_uv(uv_write(&uackreq, raw_tx, &b, 1, NULL), "ack write");
+  if (wan && !probing) { /* the probe: answer it, count the rest */
+    probing = 1;
+    rb_ack();
+    if (--n == 0) return;
   }
+  if (bulk_received((uint64_t)n)) rb_ack();
 }
 
 /* ---- W3 and W5: one TCP connection per stream or request ---------------- */
@@ -470,7 +498,13 @@ static void rb_tcp_connected(uv_connect_t* req, int status) {
   rb_ready();
 }
 
+/* W8: the same transfer on one connection, whatever -streams says. */
+static void r_one_stream(void) {
+  if (wkind == WL_BULK) opt_streams = 1;
+}
+
 static int r_client(int argc, char** argv) {
+  r_one_stream();
   if (wkind == WL_SPR || wkind == WL_ECHO || wkind == WL_RPC) {
     spawn_tcp_child(argc, argv, &peer_addr);
     if (wkind == WL_SPR)
@@ -527,6 +561,7 @@ static void rb_srv_tcp_conn(uv_stream_t* server, int status) {
 
 static int r_server(void) {
   int rc;
+  r_one_stream();
   ebuf_req_size = sizeof(uv_write_t);
   if (wkind == WL_SPR) {
     uv_listen_tcp(rs5_conn);

@@ -1,5 +1,5 @@
-/* yxbench: the workloads of shared/bench/WORKLOADS.md (W1-W7) for libyamux
- * and for the raw transport without multiplexing.
+/* yxbench: the benchmark workloads (W1-W8, defined in bench/README.md) for
+ * libyamux and for the raw transport without multiplexing.
  *
  * One run measures one (impl, workload) pair and prints exactly one line on
  * stdout:
@@ -7,11 +7,12 @@
  * The client (this process) spawns itself as the server (-role=server).
  *
  * Usage: yxbench -impl=libyamux|raw_uv|raw_block -w=W1|W1pin|W2|W2pin|W3|W4|
- *                W5|W6|W7|W7p
+ *                W5|W6|W7|W7p|W8|W8x8|W8r100|W8m|W8lat
  *        [-size=BYTES] [-chunk=BYTES] [-depth=N] [-streams=N] [-count=N]
  *        [-msg=BYTES] [-resp=BYTES] [-transport=pipe|socketpair]
  *        [-mode=hold|read] [-warmup=MS] [-exitwait=SECS] [-timeout=SECS]
  *        [-frame=BYTES] [-window=BYTES] [-maxinbound=N] [-maxwindow=BYTES]
+ *        [-proxy=HOST:PORT/NAME]
  *
  *  W1   bulk over one TCP connection: one stream, -size bytes in -chunk
  *       writes, the server acks with 1 byte when it has everything.
@@ -41,6 +42,16 @@
  *       connections (W7p: two pipe pairs, the child's fds 0/1 and 3/4).
  *  W1pin/W2pin are W1/W2; the driver runs them under `taskset -c 0` (the
  *  child inherits the affinity).
+ *  W8   bulk over an emulated WAN link: as W1 (-size 256 MiB) over
+ *       -streams streams (W8x8: 8; W8m: 1,000 streams, 1000 MiB), through
+ *       toxiproxy: -proxy names its API and a proxy, which the client
+ *       points at the server's port before connecting to the proxy's. The
+ *       server keeps a receive timeline (100 ms buckets, its RSS at each)
+ *       and reports it on its stdout; the client derives steady_mibps,
+ *       ramp_secs and rx_rss_mib. raw_uv: one connection, after one untimed
+ *       1-byte round trip (rtt_ms: checks the link's delay).
+ *  W8lat  W7 through the proxy (the driver adds a bandwidth toxic): -warmup
+ *       5000 ms, -count 200; latencies in ms.
  *
  * Timing uses uv_hrtime() in the client; connection and session set-up and
  * teardown are not timed (W6 reports teardown separately).
@@ -69,7 +80,8 @@ static int parse_u64(const char* arg, const char* name, uint64_t* out) {
 static void usage(void) {
   fprintf(stderr,
           "usage: yxbench -impl=libyamux|raw_uv|raw_block "
-          "-w=W1|W1pin|W2|W2pin|W3|W4|W5|W6|W6hold|W6read|W7|W7p\n"
+          "-w=W1|W1pin|W2|W2pin|W3|W4|W5|W6|W6hold|W6read|W7|W7p|\n"
+          "                 W8|W8x8|W8r100|W8m|W8lat\n"
           "               [-size=N] [-chunk=N] [-depth=N]\n"
           "               [-streams=N] [-count=N] [-msg=N] [-resp=N] "
           "[-transport=pipe|socketpair] [-timeout=SECS]\n"
@@ -77,30 +89,43 @@ static void usage(void) {
           "[-exitwait=SECS]\n"
           "               [-frame=BYTES] [-window=BYTES] [-maxinbound=N] "
           "[-maxwindow=BYTES]\n               (libyamux max_frame_size, "
-          "initial_window, max_inbound_streams, max_window)\n");
+          "initial_window, max_inbound_streams, max_window)\n"
+          "               [-proxy=HOST:PORT/NAME] (W8: toxiproxy's API and "
+          "the proxy to point at the server)\n");
   exit(2);
 }
 
 /* The workloads: kind, transport and defaults (WORKLOADS.md). W1pin/W2pin
  * are W1/W2 (the driver pins them); W6hold/W6read are W6 with that -mode. */
+#define GIB 1073741824ull
+#define MIB 1048576ull
 static const struct {
   const char* name;
   wl_kind_t kind;
   transport_t transport;
-  uint64_t streams, count, msg;
+  int wan; /* the W8 family: meant to run through -proxy */
+  uint64_t size, streams, count, msg, warmup;
 } workloads[] = {
-    {"W1", WL_BULK, TR_TCP, 1, 1, 1},
-    {"W1pin", WL_BULK, TR_TCP, 1, 1, 1},
-    {"W2", WL_BULK, TR_PIPE, 1, 1, 1},
-    {"W2pin", WL_BULK, TR_PIPE, 1, 1, 1},
-    {"W3", WL_ECHO, TR_TCP, 8192, 1, 1024},
-    {"W4", WL_RPC, TR_TCP, 64, 200000, 64},
-    {"W5", WL_SPR, TR_TCP, 32, 100000, 100},
-    {"W6", WL_IDLE, TR_TCP, 100000, 1, 1},
-    {"W6hold", WL_IDLE, TR_TCP, 100000, 1, 1},
-    {"W6read", WL_IDLE, TR_TCP, 100000, 1, 1},
-    {"W7", WL_HOL, TR_TCP, 1, 20000, 64},
-    {"W7p", WL_HOL, TR_PIPE, 1, 20000, 64},
+    {"W1", WL_BULK, TR_TCP, 0, GIB, 1, 1, 1, 0},
+    {"W1pin", WL_BULK, TR_TCP, 0, GIB, 1, 1, 1, 0},
+    {"W2", WL_BULK, TR_PIPE, 0, GIB, 1, 1, 1, 0},
+    {"W2pin", WL_BULK, TR_PIPE, 0, GIB, 1, 1, 1, 0},
+    {"W3", WL_ECHO, TR_TCP, 0, GIB, 8192, 1, 1024, 0},
+    {"W4", WL_RPC, TR_TCP, 0, GIB, 64, 200000, 64, 0},
+    {"W5", WL_SPR, TR_TCP, 0, GIB, 32, 100000, 100, 0},
+    {"W6", WL_IDLE, TR_TCP, 0, GIB, 100000, 1, 1, 0},
+    {"W6hold", WL_IDLE, TR_TCP, 0, GIB, 100000, 1, 1, 0},
+    {"W6read", WL_IDLE, TR_TCP, 0, GIB, 100000, 1, 1, 0},
+    {"W7", WL_HOL, TR_TCP, 0, GIB, 1, 20000, 64, 1000},
+    {"W7p", WL_HOL, TR_PIPE, 0, GIB, 1, 20000, 64, 1000},
+    /* -size is the total over all streams. W8r100 differs from W8 only in
+     * the proxy's toxics; W8m is 1,000 streams all sending at once (the
+     * receiver's RSS is the result). */
+    {"W8", WL_BULK, TR_TCP, 1, 256 * MIB, 1, 1, 1, 0},
+    {"W8x8", WL_BULK, TR_TCP, 1, 256 * MIB, 8, 1, 1, 0},
+    {"W8r100", WL_BULK, TR_TCP, 1, 256 * MIB, 1, 1, 1, 0},
+    {"W8m", WL_BULK, TR_TCP, 1, 1000 * MIB, 1000, 1, 1, 0},
+    {"W8lat", WL_HOL, TR_TCP, 1, GIB, 1, 200, 64, 5000},
 };
 
 static const bench_impl_t* const impls[] = {&bench_libyamux, &bench_raw_uv,
@@ -130,6 +155,8 @@ int main(int argc, char** argv) {
       want_socketpair = 1;
     } else if (strcmp(a, "-transport=pipe") == 0) {
       want_socketpair = 0;
+    } else if (strncmp(a, "-proxy=", 7) == 0) {
+      opt_proxy = a + 7;
     } else if (strcmp(a, "-mode=read") == 0) {
       opt_read_mode = 1;
     } else if (strcmp(a, "-mode=hold") == 0) {
@@ -163,7 +190,14 @@ int main(int argc, char** argv) {
   if (opt_streams == 0) opt_streams = workloads[i].streams;
   if (opt_count == 0) opt_count = workloads[i].count;
   if (opt_msg == 0) opt_msg = workloads[i].msg;
+  if (opt_size == 0) opt_size = workloads[i].size;
+  if (opt_warmup == 0) opt_warmup = workloads[i].warmup;
+  wan = workloads[i].wan;
   if (wkind == WL_HOL) opt_size = UINT64_MAX; /* A writes until told */
+  if (wan && impl == &bench_raw_block) {
+    fprintf(stderr, "yxbench: %s has no raw_block variant\n", wname);
+    return 2;
+  }
   if (opt_depth < 1 || opt_depth > MAX_DEPTH || opt_chunk < 1 ||
       opt_chunk > (1u << 30) || opt_size < 1 || opt_msg < 1 || opt_resp < 1 ||
       opt_count < 1 || opt_streams < 1)
@@ -188,5 +222,6 @@ int main(int argc, char** argv) {
   memset(reqbuf, 'q', (size_t)opt_msg);
   memset(respbuf, 'r', (size_t)opt_resp);
 
+  if (is_server && wan) rx_init();
   return is_server ? impl->server() : impl->client(argc, argv);
 }
