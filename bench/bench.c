@@ -586,8 +586,7 @@ static double pct_us(uint64_t* v, uint64_t n, double p) {
   return (double)v[k - 1] / 1e3;
 }
 
-/* ---- W8: the server's receive timeline ------------------------------------
- */
+/* ---- W8: the server's receive timeline ---------------------------------- */
 
 /* The server counts what arrives in 100 ms buckets from the first byte and
  * samples its RSS at the start of each; the client reads the report. Both

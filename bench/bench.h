@@ -3,10 +3,11 @@
  * workload code apart from one file per protocol.
  *
  * The workload code owns the options, the clock, the RESULT line, the
- * server child and its stdio, the ping-pong engine of W4/W7/W8lat and the
- * RSS and heap probes of W6. An implementation only moves bytes:
- * it sets up its transport, opens or accepts its streams (or connections)
- * and calls back into the workload code (pp_read(), pp_written(), ...).
+ * server child and its stdio (and, for W8, the toxiproxy route to it), the
+ * ping-pong engine of W4/W7/W8lat, the RSS and heap probes of W6 and the
+ * receive timeline of W8. An implementation only moves bytes: it sets up
+ * its transport, opens or accepts its streams (or connections) and calls
+ * back into the workload code (pp_read(), bulk_received(), ...).
  */
 #ifndef YXBENCH_BENCH_H_
 #define YXBENCH_BENCH_H_
@@ -214,8 +215,7 @@ void pp_read(bench_conn_t* c, size_t n);
 /* n bytes of c's -msg echo (W3) arrived: 1 when it is complete. */
 int echo_read(bench_conn_t* c, size_t n);
 
-/* ---- W8: the server's receive timeline ------------------------------------
- */
+/* ---- W8: the server's receive timeline ---------------------------------- */
 
 /* Server: n bulk bytes arrived (all streams together). Returns 1 once all
  * -size bytes are in (after printing the W8 report for the client). */

@@ -131,7 +131,7 @@ static void y_ack(yamux_stream_t* st) {
   check_yx(yamux_write(&ackreq, st, &b, 1, NULL), "ack write");
 }
 
-/* ---- bulk writers (W1, W2, W8, W7's stream A) ---------------------------- */
+/* ---- bulk writers (W1, W2, W8, W7's stream A) --------------------------- */
 
 /* One bulk stream: -depth writes of one chunk in flight until its share of
  * -size is sent (W7: until told to stop). */
@@ -202,8 +202,7 @@ static void yb_start(yamux_alloc_cb alloc_cb, yamux_read_cb read_cb,
   if (opened_cb == NULL) yb_pump_all();
 }
 
-/* ---- bulk (W1, W2, W8) ------------------------------------------------------
- */
+/* ---- bulk (W1, W2, W8) -------------------------------------------------- */
 
 static void yb_read_ack(yamux_stream_t* st, ssize_t n, const uv_buf_t* buf) {
   (void)st;

@@ -116,8 +116,7 @@ static void rb_start(uv_read_cb read_cb) {
   rb_pump();
 }
 
-/* ---- bulk (W1, W2, W8) ------------------------------------------------------
- */
+/* ---- bulk (W1, W2, W8) -------------------------------------------------- */
 
 /* W8 starts with one untimed 1-byte round trip: its time is the link's
  * round-trip time (the driver checks it against the proxy's toxics). */
