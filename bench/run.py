@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Benchmark driver for ../shared/bench/WORKLOADS.md (W1-W7).
+"""Benchmark driver for the workloads W1-W8 (bench/README.md).
 
 Runs every workload for every implementation in rounds (the order of the
 implementations rotating from round to round), then writes a Markdown report:
@@ -21,7 +21,12 @@ Environment (what `make bench` passes on):
 
 Each run is one process pair whose client prints one RESULT line (see
 bench/yxbench.c and bench/go/README.md); a failed run is reported and left
-out of the medians.
+out of the medians. The W8 family runs through a fresh toxiproxy per run
+(class Toxiproxy; --toxiproxy names the server binary). Ratios in the report
+are medians of per-round ratios of same-round pairs.
+
+    python3 bench/run.py --smoke      W8 smoke test for CI (make bench-smoke)
+    python3 bench/run.py --instr DIR  callgrind counts (make bench-instr)
 
 To add an implementation, add an Impl (label, workloads, argv function) to
 build_impls() or next to go_impls(); the tables and ratios pick it up.
