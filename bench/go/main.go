@@ -56,6 +56,9 @@ type options struct {
 	exitwait time.Duration
 	timeout  int
 	defaults bool
+	warmup   int    // W7/W8lat bulk warm-up, ms
+	proxy    string // W8: toxiproxy "host:port/name"
+	window   int    // hashicorp MaxStreamWindowSize (0: the default)
 }
 
 var opt options
@@ -90,6 +93,22 @@ func applyDefaults() {
 	case "W7", "W7p":
 		def(&opt.count, 20000)
 		def(&opt.msg, 64)
+		def(&opt.warmup, 1000)
+	case "W8x8":
+		def(&opt.streams, 8)
+	case "W8m":
+		def(&opt.streams, 1000)
+		if opt.size == 0 {
+			opt.size = 1000 * MiB
+		}
+	case "W8lat":
+		def(&opt.count, 200)
+		def(&opt.msg, 64)
+		def(&opt.warmup, 5000)
+	}
+	def(&opt.streams, 1)
+	if opt.size == 0 && isWAN() {
+		opt.size = 256 * MiB
 	}
 	if opt.size == 0 {
 		opt.size = GiB
@@ -106,6 +125,12 @@ func transportName() string {
 
 func isPipe() bool { return opt.w == "W2" || opt.w == "W2pin" || opt.w == "W7p" }
 
+// isWAN: the W8 family, run through the driver's toxiproxy (-proxy).
+func isWAN() bool { return strings.HasPrefix(opt.w, "W8") }
+
+// isWANBulk: W8, W8x8, W8r100, W8m (W8lat is W7 on the slow link).
+func isWANBulk() bool { return isWAN() && opt.w != "W8lat" }
+
 func die(format string, a ...interface{}) {
 	fmt.Fprintf(os.Stderr, "gobench %s (%s %s): %s\n", opt.role, opt.impl,
 		opt.w, fmt.Sprintf(format, a...))
@@ -115,7 +140,7 @@ func die(format string, a ...interface{}) {
 func main() {
 	flag.StringVar(&opt.role, "role", "client", "client|server (internal)")
 	flag.StringVar(&opt.impl, "impl", "hashicorp", "hashicorp|goyamux|smux|raw_go")
-	flag.StringVar(&opt.w, "w", "W1", "W1|W1pin|W2|W2pin|W3|W4|W5|W6|W7|W7p")
+	flag.StringVar(&opt.w, "w", "W1", "W1|W1pin|W2|W2pin|W3|W4|W5|W6|W7|W7p|W8|W8x8|W8r100|W8m|W8lat")
 	flag.Int64Var(&opt.size, "size", 0, "bulk bytes (W1, W2; default 1 GiB)")
 	flag.IntVar(&opt.chunk, "chunk", 0, "write size (W1, W2, W7 bulk; default 64 KiB)")
 	flag.IntVar(&opt.streams, "streams", 0, "streams (W3 8192, W4 64, W5 32 in flight, W6 100000)")
@@ -137,6 +162,9 @@ func main() {
 	flag.IntVar(&opt.timeout, "timeout", 600, "abort after this many seconds")
 	flag.BoolVar(&opt.defaults, "defaults", false, "library defaults even where a workload cannot run with them")
 	flag.Int("depth", 0, "ignored (the C program's write depth)")
+	flag.IntVar(&opt.warmup, "warmup", 0, "W7/W8lat bulk warm-up in ms (1000; W8lat 5000)")
+	flag.StringVar(&opt.proxy, "proxy", "", "W8: toxiproxy API and proxy name, host:port/name")
+	flag.IntVar(&opt.window, "maxwindow", 0, "hashicorp MaxStreamWindowSize (W8's info row)")
 	flag.Parse()
 	// W6hold / W6read: W6 with that -mode (for drivers that name the rows).
 	if m := strings.TrimPrefix(opt.w, "W6"); m == "hold" || m == "read" {
@@ -151,7 +179,13 @@ func main() {
 		die("unknown -impl")
 	}
 	switch opt.w {
-	case "W1", "W1pin", "W2", "W2pin", "W3", "W4", "W5", "W7", "W7p":
+	case "W1", "W1pin", "W2", "W2pin", "W3", "W4", "W5", "W7", "W7p",
+		"W8", "W8x8", "W8r100", "W8lat":
+	case "W8m":
+		if opt.impl == "raw_go" {
+			fmt.Fprintln(os.Stderr, "gobench: W8m has no raw_go variant")
+			os.Exit(2)
+		}
 	case "W6":
 		if opt.impl == "raw_go" {
 			fmt.Fprintln(os.Stderr, "gobench: W6 has no raw_go variant")
@@ -170,7 +204,13 @@ func main() {
 	time.AfterFunc(time.Duration(opt.timeout)*time.Second, func() {
 		die("timeout after %ds", opt.timeout)
 	})
+	if opt.impl == "raw_go" && isWANBulk() {
+		opt.streams = 1 // the same transfer on one connection
+	}
 	if opt.role == "server" {
+		if isWANBulk() {
+			rx.init()
+		}
 		runServer()
 		os.Exit(0)
 	}
@@ -243,6 +283,9 @@ func spawn() (*child, string, []*pipeConn) {
 			die("bad port line %q", line)
 		}
 		addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		if opt.proxy != "" {
+			addr = proxyRoute(port)
+		}
 	}
 	go func() { c.exited <- cmd.Wait() }()
 	return c, addr, conns
@@ -361,7 +404,7 @@ func rawExpected() int {
 		return opt.streams
 	case "W5":
 		return opt.count
-	case "W7", "W7p":
+	case "W7", "W7p", "W8lat":
 		return 2
 	}
 	return 1

@@ -74,6 +74,11 @@ func newSession(conn net.Conn, server bool) (Session, error) {
 		// accepted yet are reset. The opener holds at most AcceptBacklog
 		// un-ACKed opens and the server ACKs in AcceptStream, so the default
 		// (256) is enough for every workload here: no change.
+		if opt.window > 0 { // W8's info row: what frp and libp2p set
+			cfg.MaxStreamWindowSize = uint32(opt.window)
+			configChanges = append(configChanges,
+				fmt.Sprintf("MaxStreamWindowSize:%d", opt.window))
+		}
 		var s *hyamux.Session
 		var err error
 		if server {

@@ -20,6 +20,7 @@
 //          [-mode=hold|read] [-exitwait=DUR] [-timeout=SECS] [-defaults]
 
 mod session;
+mod wan;
 mod workloads;
 
 use std::process::Stdio;
@@ -50,6 +51,10 @@ pub struct Opts {
     pub exitwait: Duration,
     pub timeout: u64,
     pub defaults: bool,
+    /// W7/W8lat bulk warm-up, ms.
+    pub warmup: u64,
+    /// W8: toxiproxy "host:port/name".
+    pub proxy: String,
 }
 
 static OPTS: OnceLock<Opts> = OnceLock::new();
@@ -110,6 +115,8 @@ fn parse_args() -> Opts {
         exitwait: Duration::from_secs(10),
         timeout: 600,
         defaults: false,
+        warmup: 0,
+        proxy: String::new(),
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -147,6 +154,8 @@ fn parse_args() -> Opts {
             }
             "timeout" => o.timeout = num(&v),
             "defaults" => o.defaults = v != "false" && v != "0",
+            "warmup" => o.warmup = num(&v),
+            "proxy" => o.proxy = v,
             "depth" => {} // the C program's write depth; ignored
             _ => {
                 eprintln!("unknown flag -{k}");
@@ -187,8 +196,29 @@ fn parse_args() -> Opts {
         "W7" | "W7p" => {
             def(&mut o.count, 20000);
             def(&mut o.msg, 64);
+            if o.warmup == 0 {
+                o.warmup = 1000;
+            }
+        }
+        "W8x8" => def(&mut o.streams, 8),
+        "W8m" => {
+            def(&mut o.streams, 1000);
+            if o.size == 0 {
+                o.size = 1000 << 20;
+            }
+        }
+        "W8lat" => {
+            def(&mut o.count, 200);
+            def(&mut o.msg, 64);
+            if o.warmup == 0 {
+                o.warmup = 5000;
+            }
         }
         _ => {}
+    }
+    def(&mut o.streams, 1);
+    if o.size == 0 && o.w.starts_with("W8") {
+        o.size = 256 << 20;
     }
     if o.size == 0 {
         o.size = 1 << 30;
@@ -199,6 +229,16 @@ fn parse_args() -> Opts {
 
 pub fn is_pipe() -> bool {
     matches!(opt().w.as_str(), "W2" | "W2pin" | "W7p")
+}
+
+/// The W8 family, run through the driver's toxiproxy (-proxy).
+pub fn is_wan() -> bool {
+    opt().w.starts_with("W8")
+}
+
+/// W8, W8x8, W8r100, W8m (W8lat is W7 on the slow link).
+pub fn is_wan_bulk() -> bool {
+    is_wan() && opt().w != "W8lat"
 }
 
 pub fn pinned() -> bool {
@@ -212,7 +252,8 @@ fn main() {
         die("unknown -impl (only rustyamux)");
     }
     match o.w.as_str() {
-        "W1" | "W1pin" | "W2" | "W2pin" | "W3" | "W4" | "W5" | "W7" | "W7p" => {}
+        "W1" | "W1pin" | "W2" | "W2pin" | "W3" | "W4" | "W5" | "W7" | "W7p" | "W8" | "W8x8"
+        | "W8r100" | "W8m" | "W8lat" => {}
         "W6" => {
             if o.mode != "hold" && o.mode != "read" {
                 die("-mode must be hold or read");
@@ -229,13 +270,13 @@ fn main() {
     let rt = if pinned() {
         tokio::runtime::Builder::new_current_thread().enable_all().build()
     } else {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()
     }
     .unwrap_or_else(|e| die(format!("runtime: {e}")));
     if o.role == "server" {
+        if is_wan_bulk() {
+            wan::rx_init();
+        }
         rt.block_on(workloads::run_server());
     } else {
         rt.block_on(workloads::run_client());
@@ -261,12 +302,13 @@ pub fn config_string() -> &'static str {
 
 /// yamux::Config::default() except what a workload cannot run with: more
 /// streams than max_num_streams (512) at once (W3 8,192 opened together, W6
-/// 100,000 held). The crate asserts max_connection_receive_window >=
-/// max_num_streams * 256 KiB, so that limit (1 GiB) is raised along with it.
+/// 100,000 held, W8m 1,000 sending). The crate asserts
+/// max_connection_receive_window >= max_num_streams * 256 KiB, so that limit
+/// (1 GiB) is raised along with it.
 pub fn yamux_config() -> yamux::Config {
     let mut cfg = yamux::Config::default();
     let o = opt();
-    if matches!(o.w.as_str(), "W3" | "W6") && !o.defaults && o.streams > 512 {
+    if matches!(o.w.as_str(), "W3" | "W6" | "W8m") && !o.defaults && o.streams > 512 {
         let win = o.streams * yamux::DEFAULT_CREDIT as usize;
         if win > 1 << 30 {
             cfg.set_max_connection_receive_window(Some(win));
@@ -349,9 +391,10 @@ pub async fn spawn_and_connect() -> (ChildProc, Session) {
         .strip_prefix("PORT ")
         .and_then(|p| p.parse().ok())
         .unwrap_or_else(|| die(format!("bad port line {line:?}")));
-    let sock = TcpStream::connect(("127.0.0.1", port))
-        .await
-        .unwrap_or_else(|e| die(format!("connect: {e}")));
+    let addr =
+        if opt().proxy.is_empty() { format!("127.0.0.1:{port}") } else { wan::proxy_route(port) };
+    let sock =
+        TcpStream::connect(addr.as_str()).await.unwrap_or_else(|e| die(format!("connect: {e}")));
     sock.set_nodelay(true).unwrap_or_else(|e| die(format!("nodelay: {e}")));
     let (r, w) = sock.into_split();
     let s = Session::new(Io::new(Box::pin(r), Box::pin(w)), cfg, true);
@@ -373,9 +416,7 @@ pub async fn server_session() -> Session {
             .unwrap_or_else(|e| die(format!("stdout: {e}")));
         return Session::new(Io::new(Box::pin(r), Box::pin(w)), cfg, false);
     }
-    let ln = TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap_or_else(|e| die(format!("listen: {e}")));
+    let ln = TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| die(format!("listen: {e}")));
     let port = ln.local_addr().unwrap().port();
     println!("PORT {port}");
     let (sock, _) = ln.accept().await.unwrap_or_else(|e| die(format!("accept: {e}")));
@@ -398,12 +439,7 @@ pub fn print_result(kv: &[(&str, String)]) {
     for (k, v) in kv {
         s += &format!(" {k}={v}");
     }
-    s += &format!(
-        " config={} runtime={} lib={}",
-        config_string(),
-        runtime_name(),
-        YAMUX_VERSION
-    );
+    s += &format!(" config={} runtime={} lib={}", config_string(), runtime_name(), YAMUX_VERSION);
     println!("{s}");
 }
 

@@ -24,7 +24,8 @@ pub async fn run_client() {
         "W3" => client_fanout(&o).await,
         "W4" => client_rpc(&o).await,
         "W5" => client_spr(&o).await,
-        "W7" | "W7p" => client_hol(&o).await,
+        "W7" | "W7p" | "W8lat" => client_hol(&o).await,
+        "W8" | "W8x8" | "W8r100" | "W8m" => crate::wan::client_bulk(&o).await,
         _ => unreachable!(),
     };
     // Teardown (not timed): end the session, the server exits.
@@ -32,6 +33,9 @@ pub async fn run_client() {
     if !c.wait(opt().exitwait).await {
         eprintln!("rustbench: server did not exit within {:?}, killed", opt().exitwait);
         kv.push(("server_exit", "killed".into()));
+    }
+    if crate::is_wan_bulk() {
+        kv.extend(crate::wan::rx_keys(&mut c).await);
     }
     print_result(&kv);
 }
@@ -74,6 +78,7 @@ async fn serve_stream(n: usize, mut st: Stream) {
             drain(&mut st, &mut buf).await; // until the client's close
         }
         "W3" | "W4" => echo(&mut st).await,
+        "W8" | "W8x8" | "W8r100" | "W8m" => crate::wan::serve_bulk(&mut st).await,
         "W5" => {
             let mut req = vec![0u8; o.msg];
             if let Err(e) = st.read_exact(&mut req).await {
@@ -81,7 +86,7 @@ async fn serve_stream(n: usize, mut st: Stream) {
             }
             let _ = st.write_all(resp_buf()).await;
         }
-        "W7" | "W7p" => {
+        "W7" | "W7p" | "W8lat" => {
             if n == 1 {
                 // Stream A: bulk sink, acks the client's end of data.
                 let mut buf = vec![0u8; 65536];
@@ -124,11 +129,23 @@ async fn echo(st: &mut Stream) {
     }
 }
 
-async fn open(o: &Opener) -> Stream {
+pub async fn open(o: &Opener) -> Stream {
     o.open().await.unwrap_or_else(|e| die(e))
 }
 
 // ---- W1/W2 bulk ------------------------------------------------------------
+
+/// Writes size bytes of pattern in writes of at most its length.
+pub async fn write_bytes(st: &mut Stream, pattern: &[u8], size: u64) {
+    let mut sent = 0u64;
+    while sent < size {
+        let n = (pattern.len() as u64).min(size - sent) as usize;
+        if let Err(e) = st.write_all(&pattern[..n]).await {
+            die(format!("write: {e}"));
+        }
+        sent += n as u64;
+    }
+}
 
 async fn client_bulk(o: &Opener) -> Kv {
     let size = opt().size;
@@ -137,14 +154,7 @@ async fn client_bulk(o: &Opener) -> Kv {
     let pattern = vec![b'x'; chunk];
     let mut ack = [0u8; 1];
     let t0 = Instant::now();
-    let mut sent = 0u64;
-    while sent < size {
-        let n = (chunk as u64).min(size - sent) as usize;
-        if let Err(e) = st.write_all(&pattern[..n]).await {
-            die(format!("write: {e}"));
-        }
-        sent += n as u64;
-    }
+    write_bytes(&mut st, &pattern, size).await;
     if let Err(e) = st.read_exact(&mut ack).await {
         die(format!("reading the ack: {e}"));
     }
@@ -178,7 +188,8 @@ async fn client_fanout(o: &Opener) -> Kv {
     let failed: Arc<Mutex<Option<String>>> = Arc::default();
     let mut tasks = Vec::with_capacity(n);
     for _ in 0..n {
-        let (o, start, ready, failed) = (o.clone(), Start(rx.clone()), ready.clone(), failed.clone());
+        let (o, start, ready, failed) =
+            (o.clone(), Start(rx.clone()), ready.clone(), failed.clone());
         tasks.push(tokio::spawn(async move {
             let data = vec![0u8; msg];
             let mut buf = vec![0u8; msg];
@@ -376,7 +387,7 @@ async fn client_hol(o: &Opener) -> Kv {
             }
         })
     };
-    tokio::time::sleep(Duration::from_secs(1)).await; // bulk warm-up
+    tokio::time::sleep(Duration::from_millis(opt().warmup)).await; // bulk warm-up
     let mut b = open(o).await;
     let data = vec![0u8; msg];
     let mut buf = vec![0u8; msg];
@@ -385,6 +396,11 @@ async fn client_hol(o: &Opener) -> Kv {
     let b0 = bulk_bytes.load(Ordering::Relaxed);
     let t0 = Instant::now();
     for _ in 0..count {
+        // W8lat's loaded phase ends after 60 s (count= says how many were
+        // done), as in bench/go and bench/bench.c.
+        if crate::is_wan() && t0.elapsed() > Duration::from_secs(60) {
+            break;
+        }
         let t = Instant::now();
         round_trip(&mut b, &data, &mut buf).await;
         lat.push(t.elapsed().as_nanos() as u64);
@@ -401,18 +417,28 @@ async fn client_hol(o: &Opener) -> Kv {
     }
     let _ = b.close().await;
     let (p, q) = (percentiles(&lat), percentiles(&idle));
+    // W7 in microseconds; W8lat, across the emulated link, in ms.
+    let wan = crate::is_wan();
+    let f = |us: f64| {
+        if wan {
+            format!("{:.2}", us / 1e3)
+        } else {
+            f1(us)
+        }
+    };
+    let k = |us: &'static str, ms: &'static str| if wan { ms } else { us };
     vec![
-        ("count", count.to_string()),
+        ("count", lat.len().to_string()),
         ("msg", msg.to_string()),
         ("chunk", chunk.to_string()),
         ("secs", f6(secs)),
-        ("p50_us", f1(p.p50)),
-        ("p99_us", f1(p.p99)),
-        ("max_us", f1(p.max)),
+        (k("p50_us", "p50_ms"), f(p.p50)),
+        (k("p99_us", "p99_ms"), f(p.p99)),
+        (k("max_us", "max_ms"), f(p.max)),
         ("bulk_mibps", f1((b1 - b0) as f64 / secs / MIB)),
-        ("idle_p50_us", f1(q.p50)),
-        ("idle_p99_us", f1(q.p99)),
-        ("idle_max_us", f1(q.max)),
+        (k("idle_p50_us", "idle_p50_ms"), f(q.p50)),
+        (k("idle_p99_us", "idle_p99_ms"), f(q.p99)),
+        (k("idle_max_us", "idle_max_ms"), f(q.max)),
         ("p99_ratio", format!("{:.2}", p.p99 / q.p99)),
     ]
 }
@@ -433,7 +459,7 @@ async fn settle() -> Mem {
     Mem { rss: vm_rss(), heap: (mi.uordblks + mi.hblkhd) as i64 }
 }
 
-fn vm_rss() -> i64 {
+pub fn vm_rss() -> i64 {
     let s = std::fs::read_to_string("/proc/self/status").unwrap_or_else(|e| die(e));
     for l in s.lines() {
         if let Some(v) = l.strip_prefix("VmRSS:") {
