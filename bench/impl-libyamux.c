@@ -61,11 +61,22 @@ static void y_client_done(void) {
   y_end();
 }
 
+/* YXBENCH_LOG=1: the library's debug log (window changes...) on stderr. */
+static void y_log(void* data, yamux_log_level_t level, const char* msg) {
+  (void)level;
+  fprintf(stderr, "[%s %.3f] %s\n", (const char*)data, elapsed_secs(), msg);
+}
+
 /* Library defaults unless -frame / -window / -maxinbound / -maxwindow say
  * otherwise (then printed in the RESULT line as config changes). */
 static const yamux_config_t* y_config(void) {
   static yamux_config_t cfg;
   yamux_config_init(&cfg);
+  if (getenv("YXBENCH_LOG") != NULL) {
+    cfg.log_cb = y_log;
+    cfg.log_data = (void*)"yamux";
+    cfg.log_level = YAMUX_LOG_DEBUG;
+  }
   if (opt_frame) cfg.max_frame_size = (uint32_t)opt_frame;
   if (opt_window) cfg.initial_window = (uint32_t)opt_window;
   if (opt_maxinbound) cfg.max_inbound_streams = (uint32_t)opt_maxinbound;
