@@ -58,6 +58,14 @@ static inline void yamux__queue_remove(yamux__queue_t* q) {
 #define yamux__queue_data(ptr, type, field) \
   YAMUX__CONTAINER_OF(ptr, type, field)
 
+/* uv_buf_init() without the call into libuv (it is on every frame's path). */
+static inline uv_buf_t yamux__buf(char* base, size_t len) {
+  uv_buf_t b;
+  b.base = base;
+  b.len = len;
+  return b;
+}
+
 /* Memory: every allocation of a session goes through its allocator. */
 static inline void* yamux__malloc(const yamux_allocator_t* m, size_t n) {
   return m->malloc(n, m->user_data);

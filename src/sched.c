@@ -9,7 +9,7 @@ static uint8_t* add_hdr(yamux__sess_t* s, uint8_t type, uint16_t flags,
                         uint32_t id, uint32_t length) {
   uint32_t i = s->tail++;
   yamux__frame_encode(s->hdrs[i], type, flags, id, length);
-  s->iov[i] = uv_buf_init((char*)s->hdrs[i], YAMUX__HDR_LEN);
+  s->iov[i] = yamux__buf((char*)s->hdrs[i], YAMUX__HDR_LEN);
   s->owner[i] = NULL;
   s->stats.frames_sent++;
   return s->hdrs[i];
@@ -114,7 +114,7 @@ static int emit_data(yamux__sess_t* s, yamux__strm_t* st, uint32_t limit,
     size_t avail = b->len - r->buf_offset_;
     size_t take = YAMUX__MIN(avail, (size_t)(want - len));
     if (take > 0) {
-      s->iov[s->tail] = uv_buf_init(b->base + r->buf_offset_, (unsigned)take);
+      s->iov[s->tail] = yamux__buf(b->base + r->buf_offset_, (unsigned)take);
       s->owner[s->tail] = r;
       if (r->refs_++ == 0) st->inflight_reqs++; /* <= YAMUX__BATCH_IOV */
       s->tail++;
@@ -180,7 +180,7 @@ static void move_entries(yamux__sess_t* s, uv_buf_t* iov,
     if (is_header(s, i)) {
       size_t off = (size_t)((uint8_t*)s->iov[i].base - s->hdrs[i]);
       memmove(hdrs[j], s->hdrs[i], YAMUX__HDR_LEN);
-      iov[j] = uv_buf_init((char*)hdrs[j] + off, s->iov[i].len);
+      iov[j] = yamux__buf((char*)hdrs[j] + off, s->iov[i].len);
     } else {
       iov[j] = s->iov[i];
     }

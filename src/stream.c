@@ -384,10 +384,10 @@ static ssize_t reader_buf(yamux__strm_t* st, yamux_stream_t* h, const char* src,
                           size_t len, uv_buf_t* buf) {
   size_t n;
   if (h->u_.r_.alloc_cb_ == NULL) {
-    *buf = uv_buf_init((char*)src, (unsigned int)len);
+    *buf = yamux__buf((char*)src, (unsigned int)len);
     return (ssize_t)len;
   }
-  *buf = uv_buf_init(NULL, 0);
+  *buf = yamux__buf(NULL, 0);
   h->u_.r_.alloc_cb_(h, len, buf);
   /* Closed from alloc_cb: read_cb is gone with the handle. A session
    * closed from there freed the buffered bytes `src` may point into. */
@@ -540,11 +540,11 @@ void yamux__strm_deliver(yamux__strm_t* st) {
   if (st->state & YAMUX__S_EOF_DELIVERED) return;
   if (st->state & YAMUX__S_FAILED) {
     st->state |= YAMUX__S_EOF_DELIVERED;
-    buf = uv_buf_init(NULL, 0);
+    buf = yamux__buf(NULL, 0);
     h->u_.r_.read_cb_(h, (ssize_t)st->fail_status, &buf);
   } else if (st->state & YAMUX__S_FIN_RCVD) {
     st->state |= YAMUX__S_EOF_DELIVERED;
-    buf = uv_buf_init(NULL, 0);
+    buf = yamux__buf(NULL, 0);
     h->u_.r_.read_cb_(h, UV_EOF, &buf);
   }
 }
@@ -766,6 +766,7 @@ size_t yamux_stream_get_write_queue_size(const yamux_stream_t* h) {
    * may hold them for a while. The list is short; no per-stream count. */
   s = st->sess;
   n = st->write_queued;
+  if (st->inflight_reqs == 0) return (size_t)n; /* none in the batch */
   for (i = s->head; i < s->tail; i++)
     if (s->owner[i] != NULL && s->owner[i]->stream == h) n += s->iov[i].len;
   return (size_t)n;
