@@ -54,6 +54,10 @@ SAN_DEFS := -DYAMUX_NO_POOL
 else ifeq ($(SAN),valgrind)
 OPT := -O1 -g
 SAN_DEFS := -DYAMUX_NO_POOL
+else ifeq ($(SAN),tsan)
+OPT := -O1 -g
+SAN_FLAGS := -fsanitize=thread -fno-omit-frame-pointer
+SAN_DEFS := -DYAMUX_NO_POOL
 endif
 
 BASE_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARNINGS) -fvisibility=hidden $(OPT) \
@@ -84,7 +88,7 @@ VALGRIND_FLAGS := --tool=memcheck --leak-check=full --error-exitcode=1 \
                   --trace-children-skip='/usr/*,/bin/*,/sbin/*,*/.pyenv/*,*/go/bin/*,*/.cargo/*,*/interop/bin/*'
 
 .PHONY: all lib examples tests objs test check valgrind install uninstall \
-        clean format format-check deps deps-best-effort
+        clean format format-check deps deps-best-effort tsan
 .DEFAULT_GOAL := all
 
 all: lib examples tests
@@ -159,6 +163,14 @@ check: examples
 	@$(MAKE) --no-print-directory O=build-asan SAN=asan tests
 	$(ASAN_ENV) YAMUX_TEST_TIMEOUT_SCALE=3 build-asan/test/run-tests $(TESTS)
 
+# ThreadSanitizer over the tests that use threads: the multi-loop example
+# (a server and a client on two loops each) and the mailboxes.
+TSAN_TESTS ?= multiloop mailbox
+tsan:
+	@$(MAKE) --no-print-directory O=build-tsan SAN=tsan tests examples
+	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	  YAMUX_TEST_TIMEOUT_SCALE=5 build-tsan/test/run-tests $(TSAN_TESTS)
+
 valgrind: examples
 	@$(MAKE) --no-print-directory O=build-valgrind SAN=valgrind tests
 	YAMUX_TEST_TIMEOUT_SCALE=10 \
@@ -185,7 +197,7 @@ uninstall:
 	      $(DESTDIR)$(LIBDIR)/pkgconfig/libyamux.pc
 
 clean:
-	rm -rf build build-asan build-valgrind
+	rm -rf build build-asan build-valgrind build-tsan
 
 FORMAT_FILES = $(wildcard src/*.c src/*.h include/*.h test/*.c test/*.h \
                  examples/*.c examples/*.h)

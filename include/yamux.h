@@ -24,7 +24,11 @@
  *    memory may be reused from inside that callback.
  *
  * Threading: a session and its streams belong to one thread (the thread that
- * runs its loop). No function is safe to call from another thread.
+ * runs its loop). No function is safe to call from another thread, except
+ * yamux_mailbox_post(): the way for other threads to get work done on a
+ * session's loop (see "Other threads" below). Sessions on different loops
+ * share no mutable state, so a server can run one loop per core (README,
+ * examples/multiloop.c).
  *
  * Re-entrancy: from inside any libyamux callback you may call any function of
  * this header on any object of the same session, including closing the
@@ -714,6 +718,64 @@ struct yamux_ping_s {
   uint32_t opaque_;
   uint64_t sent_at_;
 };
+
+/* ------------------------------------------------------------------------ */
+/* Other threads                                                             */
+
+/* A mailbox lets any thread hand work to a loop's thread: the thread that
+ * owns a session posts a callback there and calls libyamux from it, the
+ * RPC framework's case (workers producing replies for streams of a session
+ * on another thread). A uv_async_t underneath: posts made close together
+ * are delivered in one loop turn, in the order they were posted. */
+typedef struct yamux_mailbox_s yamux_mailbox_t;
+typedef struct yamux_mail_s yamux_mail_t;
+
+/* Runs on the mailbox's loop thread, where every libyamux function may be
+ * called. status is 0, or UV_ECANCELED when the mailbox was closed before
+ * the mail was delivered. The mail's memory is the caller's again. */
+typedef void (*yamux_mail_cb)(yamux_mail_t* mail, int status);
+/* The mailbox is closed; its memory may be reused. */
+typedef void (*yamux_mailbox_close_cb)(yamux_mailbox_t* mailbox);
+
+struct yamux_mail_s {
+  /* public */
+  void* data;
+  /* private */
+  yamux_mail_t* next_;
+  yamux_mail_cb cb_;
+};
+
+struct yamux_mailbox_s {
+  /* public */
+  void* data;
+  /* private */
+  uv_async_t async_;
+  uv_mutex_t lock_;
+  yamux_mail_t* head_; /* posted, not yet delivered (under lock_) */
+  yamux_mail_t* tail_;
+  int closed_; /* under lock_ */
+  yamux_mailbox_close_cb close_cb_;
+};
+
+/* Initializes a mailbox on `loop`. Call it on the loop's thread. The
+ * mailbox keeps the loop alive (as a uv_async_t does) until closed.
+ * Returns 0, UV_EINVAL, or the error of uv_async_init()/uv_mutex_init(). */
+YAMUX_EXTERN int yamux_mailbox_init(uv_loop_t* loop, yamux_mailbox_t* mailbox);
+
+/* Posts `mail` from any thread: `cb` runs later on the mailbox's loop
+ * thread. The mail's memory must stay valid until `cb` runs. Safe to call
+ * from any thread at any time before the mailbox's close callback.
+ * Returns 0, UV_EINVAL (NULL argument) or UV_ECANCELED (the mailbox is
+ * closing: `cb` will not run). */
+YAMUX_EXTERN int yamux_mailbox_post(yamux_mailbox_t* mailbox,
+                                    yamux_mail_t* mail, yamux_mail_cb cb);
+
+/* Closes the mailbox, on its loop's thread. Mail posted before this call
+ * and not yet delivered is delivered with UV_ECANCELED; posts from now on
+ * fail with UV_ECANCELED. `cb` (may be NULL) fires once the handle is
+ * closed. Other threads must not post after the close callback. */
+YAMUX_EXTERN void yamux_mailbox_close(yamux_mailbox_t* mailbox,
+                                      yamux_mailbox_close_cb cb);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,83 @@
+/* Mailboxes: other threads hand work to a loop's thread (yamux.h, "Other
+ * threads"). A mutex-protected singly linked list of mail and a uv_async_t
+ * that wakes the loop; the loop thread takes the whole list at once and runs
+ * it in posting order. Nothing here touches a session. */
+#include "yamux.h"
+
+static void deliver(yamux_mail_t* m, int status) {
+  while (m != NULL) {
+    yamux_mail_t* next = m->next_;
+    m->next_ = NULL;
+    m->cb_(m, status);
+    m = next;
+  }
+}
+
+/* Takes everything posted so far, oldest first. */
+static yamux_mail_t* take_all(yamux_mailbox_t* mb) {
+  yamux_mail_t* m;
+  uv_mutex_lock(&mb->lock_);
+  m = mb->head_;
+  mb->head_ = mb->tail_ = NULL;
+  uv_mutex_unlock(&mb->lock_);
+  return m;
+}
+
+static void on_async(uv_async_t* async) {
+  yamux_mailbox_t* mb =
+      (yamux_mailbox_t*)((char*)async - offsetof(yamux_mailbox_t, async_));
+  deliver(take_all(mb), 0);
+}
+
+int yamux_mailbox_init(uv_loop_t* loop, yamux_mailbox_t* mb) {
+  int r;
+  if (loop == NULL || mb == NULL) return UV_EINVAL;
+  mb->head_ = mb->tail_ = NULL;
+  mb->closed_ = 0;
+  mb->close_cb_ = NULL;
+  r = uv_mutex_init(&mb->lock_);
+  if (r < 0) return r;
+  r = uv_async_init(loop, &mb->async_, on_async);
+  if (r < 0) uv_mutex_destroy(&mb->lock_);
+  return r;
+}
+
+int yamux_mailbox_post(yamux_mailbox_t* mb, yamux_mail_t* m, yamux_mail_cb cb) {
+  int closed;
+  if (mb == NULL || m == NULL || cb == NULL) return UV_EINVAL;
+  m->cb_ = cb;
+  m->next_ = NULL;
+  uv_mutex_lock(&mb->lock_);
+  closed = mb->closed_;
+  if (!closed) {
+    if (mb->tail_ != NULL)
+      mb->tail_->next_ = m;
+    else
+      mb->head_ = m;
+    mb->tail_ = m;
+    /* Under the lock, so that close cannot slip in between and close the
+     * handle under us. */
+    uv_async_send(&mb->async_);
+  }
+  uv_mutex_unlock(&mb->lock_);
+  return closed ? UV_ECANCELED : 0;
+}
+
+static void on_closed(uv_handle_t* h) {
+  yamux_mailbox_t* mb =
+      (yamux_mailbox_t*)((char*)h - offsetof(yamux_mailbox_t, async_));
+  /* What was posted before the close still gets its callback: later, not
+   * inside yamux_mailbox_close(). */
+  deliver(take_all(mb), UV_ECANCELED);
+  uv_mutex_destroy(&mb->lock_);
+  if (mb->close_cb_ != NULL) mb->close_cb_(mb);
+}
+
+void yamux_mailbox_close(yamux_mailbox_t* mb, yamux_mailbox_close_cb cb) {
+  if (mb == NULL || uv_is_closing((uv_handle_t*)&mb->async_)) return;
+  uv_mutex_lock(&mb->lock_);
+  mb->closed_ = 1;
+  uv_mutex_unlock(&mb->lock_);
+  mb->close_cb_ = cb;
+  uv_close((uv_handle_t*)&mb->async_, on_closed);
+}
