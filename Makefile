@@ -15,6 +15,7 @@ AR ?= ar
 PKG_CONFIG ?= pkg-config
 CLANG_FORMAT ?= clang-format-14
 VALGRIND ?= valgrind
+PYTHON ?= python3
 
 PREFIX ?= /usr/local
 DESTDIR ?=
@@ -88,7 +89,7 @@ VALGRIND_FLAGS := --tool=memcheck --leak-check=full --error-exitcode=1 \
                   --trace-children-skip='/usr/*,/bin/*,/sbin/*,*/.pyenv/*,*/go/bin/*,*/.cargo/*,*/interop/bin/*'
 
 .PHONY: all lib examples tests objs test check valgrind install uninstall \
-        clean format format-check deps deps-best-effort tsan
+        clean format format-check deps deps-best-effort tsan docs docs-check
 .DEFAULT_GOAL := all
 
 all: lib examples tests
@@ -204,6 +205,13 @@ FORMAT_FILES = $(wildcard src/*.c src/*.h include/*.h test/*.c test/*.h \
 
 format:
 	$(CLANG_FORMAT) -i $(FORMAT_FILES)
+
+# The API reference (doc/api.md) is generated from the public headers.
+docs:
+	$(PYTHON) tools/mkapiref.py
+
+docs-check:
+	$(PYTHON) tools/mkapiref.py --check
 
 format-check:
 	$(CLANG_FORMAT) --dry-run --Werror $(FORMAT_FILES)

@@ -434,6 +434,27 @@ YAMUX_EXTERN int yamux_session_get_stats(const yamux_session_t* session,
 
 /* ---- Driving a session over a custom transport (no libuv needed) -------- */
 
+/* The application moves the bytes and the time; src/uv-driver.c is the
+ * reference driver, built only on these functions. A minimal loop:
+ *
+ *   for (;;) {
+ *     const uv_buf_t* bufs;
+ *     unsigned n = yamux_session_send_buffers(s, &bufs, 64, now());
+ *     if (n > 0) {  // uv_buf_t is iovec-shaped on Unix
+ *       ssize_t w = writev(fd, (const struct iovec*)bufs, n);
+ *       yamux_session_send_done(s, w < 0 ? 0 : (size_t)w,
+ *                               w < 0 ? UV_EPIPE : 0, now());
+ *     }
+ *     // wait until fd is readable (or writable while n > 0), the wake
+ *     // hook fired, or yamux_session_expiry(s) passed; then
+ *     //   readable: k = read(fd, buf, sizeof buf);
+ *     //             k > 0 ? yamux_session_feed(s, buf, k, now())
+ *     //                   : yamux_session_feed_error(s, UV_EOF, now());
+ *     //   expired:  yamux_session_handle_expiry(s, now());
+ *     //   woken:    yamux_session_run(s, now());
+ *   }
+ */
+
 /* Starts the session over a transport that the caller drives with the
  * functions below. `transport` is copied. `now` is a monotonic time in
  * nanoseconds (uv_hrtime() or clock_gettime(CLOCK_MONOTONIC)); the session
