@@ -4,9 +4,12 @@
  * opening a stream, writing, reading the reply to EOF, closing everything.
  * The child is libyamux's echo peer, so the reply is the message itself.
  *
- * Run: build/examples/hello [path/to/echo]   (default build/examples/echo)
+ * Run: hello [path/to/echo]. Without an argument it runs the source tree's
+ * build/examples/echo if there is one, else `yamux-echo` from PATH (which
+ * `make install` installs beside the library).
  */
 #include <stdio.h>
+#include <unistd.h>
 #include <yamux.h>
 
 static yamux_session_t session;
@@ -33,7 +36,11 @@ static void on_exit_cb(uv_process_t* p, int64_t status, int sig) {
 }
 
 int main(int argc, char** argv) {
-  char* args[] = {argc > 1 ? argv[1] : "build/examples/echo", NULL};
+  char* args[] = {argc > 1 ? argv[1]
+                  : access("build/examples/echo", X_OK) == 0
+                      ? "build/examples/echo"
+                      : "yamux-echo",
+                  NULL};
   uv_process_options_t opts = {
       .file = args[0], .args = args, .exit_cb = on_exit_cb};
   uv_buf_t msg = uv_buf_init("hello, yamux\n", 13);

@@ -2,6 +2,7 @@
 #
 #   make go-talk        build interop/bin/go-talk (the hashicorp/yamux side
 #                       of examples/go-talk.c) and run the example
+#   make install        also installs the echo peer as bin/yamux-echo
 
 GO ?= go
 GO_TALK := interop/bin/go-talk
@@ -16,5 +17,18 @@ $(GO_TALK): $(GO_TALK_SRCS)
 	@mkdir -p $(@D)
 	cd interop/go-talk && GOTOOLCHAIN=local $(GO) build -o ../bin/go-talk .
 
-go-talk: $(GO_TALK) build/examples/go-talk
-	build/examples/go-talk $(GO_TALK)
+go-talk: $(GO_TALK) $(O)/examples/go-talk
+	$(O)/examples/go-talk $(GO_TALK)
+
+# The echo peer is installed as bin/yamux-echo: examples/hello.c (the
+# README's first program) finds it there when built from an installed copy.
+BINDIR ?= $(PREFIX)/bin
+.PHONY: install-examples uninstall-examples
+install: install-examples
+install-examples: $(O)/examples/echo
+	install -d $(DESTDIR)$(BINDIR)
+	install -m 755 $(O)/examples/echo $(DESTDIR)$(BINDIR)/yamux-echo
+
+uninstall: uninstall-examples
+uninstall-examples:
+	rm -f $(DESTDIR)$(BINDIR)/yamux-echo

@@ -11,7 +11,7 @@ CC=${CC:-cc}
 make --no-print-directory -s install PREFIX="$tmp" >"$tmp/install.log" 2>&1 ||
   { cat "$tmp/install.log" >&2; echo "make install failed" >&2; exit 1; }
 for f in include/yamux.h lib/libyamux.a lib/libyamux.so \
-         lib/pkgconfig/libyamux.pc; do
+         lib/pkgconfig/libyamux.pc bin/yamux-echo; do
   [ -e "$tmp/$f" ] || { echo "not installed: $f" >&2; exit 1; }
 done
 
@@ -45,6 +45,10 @@ LD_LIBRARY_PATH="$tmp/lib" ldd ./hello | grep -q "$tmp/lib/libyamux.so" ||
 out=$(LD_LIBRARY_PATH="$tmp/lib" ./hello "$src/build/examples/echo")
 [ "$out" = "hello, yamux" ] ||
   { echo "hello printed: $out" >&2; exit 1; }
+# With no argument it finds the installed echo peer (yamux-echo) on PATH.
+out=$(PATH="$tmp/bin:$PATH" LD_LIBRARY_PATH="$tmp/lib" ./hello)
+[ "$out" = "hello, yamux" ] ||
+  { echo "hello (installed yamux-echo) printed: $out" >&2; exit 1; }
 
 # Static linking works too.
 # shellcheck disable=SC2046
