@@ -29,26 +29,8 @@
  *      (default 127.0.0.1:8080; port 0 picks one; the first line on stdout
  *      says where it listens), then e.g. curl http://127.0.0.1:8080/
  *
- * Measured (2 vCPUs shared with other jobs: load average 6 to 9 during the
- * runs; wrk 4.1.0 on the same machine; a fresh server per run; runs
- * alternating, 3 rounds each):
- *   build/examples/http-stdio --listen 127.0.0.1:0         (prints the port)
- *   wrk -t2 -c64 -d10s http://127.0.0.1:PORT/
- *   build/examples/http-stdio --direct --listen 127.0.0.1:0
- *   wrk -t2 -c64 -d10s http://127.0.0.1:PORT/
- *                        requests/s (3 rounds)      median   ratio
- *   through child stdio  131,132  126,264  73,607   126,264  1.21
- *   direct TCP           131,722  104,070  96,865   104,070  1
- * Again on 2026-12-01, idle machine, same commands (3 rounds alternating):
- *   through child stdio   87,140  90,129  83,000   median 87,140   0.96
- *   direct TCP            95,151  84,973  90,527   median 90,527   1
- * Throughput is within the noise of this loaded machine: the stdio path
- * spreads the work over two processes (the parent's proxying, the child's
- * HTTP). What it costs shows in CPU time (utime+stime of the server
- * processes from /proc over two more runs each): 3.9 and 4.9 us of CPU per
- * request through the child (of which the child 0.5 to 0.6 us: many
- * responses share each frame batch) against 2.8 and 2.7 us direct, about
- * 1.6x.
+ * How it compares with serving the same over TCP directly (wrk, requests
+ * per second and CPU per request) is in bench/RESULTS-examples.md.
  */
 #include <signal.h>
 #include <stdint.h>

@@ -1,5 +1,6 @@
-/* One test per row of PROTOCOL.md's policy table, and the "Rules every peer
- * relies on", black-box through the public API and a scripted peer. */
+/* One test per row of doc/protocol.md's policy table, and of "What every
+ * implementation relies on", black-box through the public API and a
+ * scripted peer. */
 #include <stdlib.h>
 #include <string.h>
 

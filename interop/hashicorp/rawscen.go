@@ -164,7 +164,8 @@ func resetRaw(e *Env) (string, error) {
 	return d, nil
 }
 
-// hostileBenign: the PROTOCOL.md rows that must NOT end the session.
+// hostileBenign: the rows of doc/protocol.md's policy table that must NOT end
+// the session.
 func hostileBenign(e *Env) (string, error) {
 	r := newRaw(e.c)
 	// A normal echo, then a duplicate FIN on it, and Data and WU for it now
