@@ -34,6 +34,19 @@
  * and pipes, about what scheduling two processes on a busy machine costs.
  * Chosen by measurement (bench/RESULTS.md: W1, W7, W7p). */
 #define YAMUX__TUNE_RTT_FLOOR_NS 100000u
+/* Rate epochs last at least this long: over a shorter one, a read rate on
+ * loopback (gigabytes per second, wakeups every few microseconds) is mostly
+ * noise. */
+#define YAMUX__TUNE_EPOCH_MIN_NS 1000000u
+/* Below this RTT the window grows only as the rate demands (no doubling per
+ * round trip): the path's product is small and reached at once, and a jump
+ * in the window would only queue data. */
+#define YAMUX__TUNE_SLOW_START_RTT_NS 1000000u
+/* Below that RTT (loopback, pipes, a LAN) the window stays at most this
+ * big: on such paths a larger window only queues data in the kernel's
+ * buffers, ahead of every other stream's frames, and costs cache misses
+ * (bench/RESULTS.md: W1, W7, W7p). It still carries 500 MiB/s at 1 ms. */
+#define YAMUX__TUNE_LAN_WINDOW (512u * 1024u)
 /* Ask for a fresh RTT sample when the last is older than this. */
 #define YAMUX__TUNE_RTT_REFRESH_NS 1000000000u
 /* Credit goes back in pieces of at most this much for small windows (fewer
@@ -93,7 +106,8 @@ static uint32_t tuned_window(yamux__strm_t* st) {
   if (s->rtt_min_ns == 0) return w;
   rtt = YAMUX__MAX(s->rtt_min_ns, (uint64_t)YAMUX__TUNE_RTT_FLOOR_NS);
   elapsed_ns = (uint64_t)(uint32_t)(now_u - st->t.epoch.start) << 10;
-  if (elapsed_ns < rtt) return w;
+  if (elapsed_ns < YAMUX__MAX(rtt, (uint64_t)YAMUX__TUNE_EPOCH_MIN_NS))
+    return w;
   want_rtt(s);
 
   /* Bytes per 2^20 ns: 32 bits hold 4 TB/s. */
@@ -112,19 +126,22 @@ static uint32_t tuned_window(yamux__strm_t* st) {
       rising ? rate : YAMUX__MAX(rate, st->rate_ref - st->rate_ref / 8);
 
   target = ((uint64_t)st->rate_ref * rtt >> 20) * 5 / 4;
-  if (rising) {
+  if (rising && rtt >= YAMUX__TUNE_SLOW_START_RTT_NS) {
     /* The window holds the sender back. A change shows a round trip later,
      * so decisions come every other epoch: growing 4x then matches a
      * doubling per round trip (TCP's slow start). */
     target = YAMUX__MAX(target, ((uint64_t)rate * rtt >> 20) * 4);
   }
+  if (rtt < YAMUX__TUNE_SLOW_START_RTT_NS)
+    target = YAMUX__MIN(target, (uint64_t)YAMUX__TUNE_LAN_WINDOW);
   target = YAMUX__MIN(target, (uint64_t)s->cfg.max_window);
   target = YAMUX__MAX(target, (uint64_t)s->cfg.initial_window);
   if (target > w) {
     room = s->cfg.window_budget > s->grown_bytes
                ? s->cfg.window_budget - s->grown_bytes
                : 0;
-    target = YAMUX__MIN(target, (uint64_t)w * 4);
+    target = YAMUX__MIN(
+        target, (uint64_t)w * (rtt >= YAMUX__TUNE_SLOW_START_RTT_NS ? 4 : 2));
     target = YAMUX__MIN(target, (uint64_t)w + room);
     return (uint32_t)target;
   }
