@@ -1,5 +1,5 @@
 /* The `yamux` command (tools/yamux.c), run as real processes from the source
- * tree: two of them back to back (`yamux -l ... --exec 'build/yamux ...'`)
+ * tree: two of them back to back (`yamux -l ... --exec 'yamux ...'`)
  * between a client and small servers in this process (threads with blocking
  * sockets). */
 #include <errno.h>
@@ -23,14 +23,24 @@
 #include "task.h"
 #include "test-uv-util.h"
 
-#define CLI "build/yamux"
+/* The yamux command of the runner's build tree (build/, build-asan/, ...):
+ * CLI in shell commands (the runner exports the variable), cli_path() in
+ * argument vectors. */
+#define CLI "\"$YAMUX_TEST_BUILD_DIR\"/yamux"
+
+static char* cli_path(void) {
+  static char path[4096];
+  if (path[0] == '\0')
+    snprintf(path, sizeof(path), "%s/yamux", test_build_dir());
+  return path;
+}
 
 /* ---- processes ------------------------------------------------------------
  */
 
 static void cli_check_built(void) {
-  if (access(CLI, X_OK) != 0)
-    task_fail(__FILE__, __LINE__, "%s is missing: run make first", CLI);
+  if (access(cli_path(), X_OK) != 0)
+    task_fail(__FILE__, __LINE__, "%s is missing: run make first", cli_path());
 }
 
 /* Runs `sh -c cmd`, returns its exit status; its stdout and stderr (merged)
@@ -549,7 +559,8 @@ TEST_TIMEOUT(cli_tcp_through_two_processes, 120) {
   snprintf(port, sizeof(port), "%d", p1);
   snprintf(inner, sizeof(inner), CLI " 127.0.0.1 %d", p2);
   {
-    char* argv[] = {CLI, "-l", "127.0.0.1", port, "--exec", inner, "-v", NULL};
+    char* argv[] = {cli_path(), "-l",  "127.0.0.1", port,
+                    "--exec",   inner, "-v",        NULL};
     pid = cli_spawn(log, -1, argv);
   }
 
@@ -634,7 +645,7 @@ TEST(cli_dial_failure_resets_the_stream) {
   snprintf(port, sizeof(port), "%d", p1);
   snprintf(inner, sizeof(inner), CLI " 127.0.0.1 %d", p2);
   {
-    char* argv[] = {CLI, "-l", "127.0.0.1", port, "--exec", inner, NULL};
+    char* argv[] = {cli_path(), "-l", "127.0.0.1", port, "--exec", inner, NULL};
     pid = cli_spawn(log, -1, argv);
   }
   fd = tcp_connect(p1);
@@ -673,7 +684,7 @@ TEST(cli_unix_sockets) {
   start_unix_server(s2);
   snprintf(inner, sizeof(inner), CLI " -U %s", s2);
   {
-    char* argv[] = {CLI, "-U", "-l", s1, "--exec", inner, NULL};
+    char* argv[] = {cli_path(), "-U", "-l", s1, "--exec", inner, NULL};
     pid = cli_spawn(log, -1, argv);
   }
   check_count(unix_connect(s1), 1 << 20, 3);
@@ -730,8 +741,8 @@ TEST_TIMEOUT(cli_udp_flows, 90) {
   snprintf(port, sizeof(port), "%d", p1);
   snprintf(inner, sizeof(inner), CLI " -u 127.0.0.1 %d", p2);
   {
-    char* argv[] = {CLI,   "-ul", "127.0.0.1",     port,  "--exec",
-                    inner, "-v",  "--udp-timeout", "0.5", NULL};
+    char* argv[] = {cli_path(), "-ul", "127.0.0.1",     port,  "--exec",
+                    inner,      "-v",  "--udp-timeout", "0.5", NULL};
     pid = cli_spawn(log, -1, argv);
   }
   a = socket(AF_INET, SOCK_DGRAM, 0);
@@ -771,7 +782,7 @@ TEST(cli_stdin_eof_ends_and_sigusr1_prints_stats) {
   tmp_path(log, sizeof(log), "stats.log");
   ASSERT_OK(pipe2(fds, O_CLOEXEC));
   {
-    char* argv[] = {CLI, "127.0.0.1", "9", NULL};
+    char* argv[] = {cli_path(), "127.0.0.1", "9", NULL};
     /* The child starts with SIGUSR1 ignored (inherited through fork and
      * exec) until the program installs its handler: an early one must not
      * kill it. */

@@ -1,7 +1,6 @@
 /* yamux_session_start_stdio() over regular files, and examples/echo driven
  * over its stdio by a libyamux client. */
 #include <fcntl.h>
-#include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -116,7 +115,6 @@ TEST(uv_stdio_files) {
  * our close makes it exit 0. */
 static void run_example_echo(const char* role) {
   char path[4096];
-  char dir[4096];
   uv_loop_t loop;
   uv_process_t proc;
   uv_process_options_t opts;
@@ -127,9 +125,9 @@ static void run_example_echo(const char* role) {
   char* args[4];
   unsigned int i;
 
-  snprintf(dir, sizeof(dir), "%s", test_exe_path());
-  snprintf(path, sizeof(path), "%s/../examples/echo", dirname(dir));
-  if (access(path, X_OK) != 0) SKIP("build/examples/echo not built");
+  snprintf(path, sizeof(path), "%s/examples/echo", test_build_dir());
+  if (access(path, X_OK) != 0)
+    SKIP("examples/echo not built in the runner's build tree");
 
   uvt_no_sigpipe();
   ASSERT_OK(uv_loop_init(&loop));
