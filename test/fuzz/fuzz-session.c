@@ -35,14 +35,14 @@ enum { R_WRITE = 1, R_SHUTDOWN, R_CONNECT, R_PING };
 typedef struct {
   yamux_stream_t h;
   int state;
-  unsigned int gen;       /* bumped when the slot is reused */
+  unsigned int gen; /* bumped when the slot is reused */
   int close_cbs;
   int reading;
-  int read_final;         /* a final (negative) status was delivered */
-  size_t alloc_limit;     /* 0: hand out an empty buffer (ENOBUFS) */
-  int close_in_read;      /* re-entrant: close the stream from read_cb */
-  int write_in_read;      /* re-entrant: write from read_cb */
-  uint64_t outstanding;   /* bytes of write requests not completed */
+  int read_final;       /* a final (negative) status was delivered */
+  size_t alloc_limit;   /* 0: hand out an empty buffer (ENOBUFS) */
+  int close_in_read;    /* re-entrant: close the stream from read_cb */
+  int write_in_read;    /* re-entrant: write from read_cb */
+  uint64_t outstanding; /* bytes of write requests not completed */
   int pending_reqs;
 } slot_t;
 
@@ -74,17 +74,17 @@ typedef struct {
   int close_requested;
   int transport_closed;
   int end_count;
-  int closing;           /* yamux_session_close() called */
+  int closing; /* yamux_session_close() called */
   int close_count;
-  int released;          /* close callback fired */
+  int released; /* close callback fired */
   int listening;
   int accept_in_cb;
   int conn_cbs;
   int goaway_cbs;
-  int batch;             /* a gather list is outstanding (for send errors) */
-  int nreq;              /* requests in use */
+  int batch; /* a gather list is outstanding (for send errors) */
+  int nreq;  /* requests in use */
   slot_t slots[NSLOT];
-  req_t reqs[NREQ];      /* last: only in_use is cleared per run */
+  req_t reqs[NREQ]; /* last: only in_use is cleared per run */
 } fz_t;
 
 static uint8_t pattern[PATTERN_LEN];
@@ -116,7 +116,8 @@ static uint32_t u32(rd_t* r) {
   return a << 16 | u16(r);
 }
 
-/* ---- callbacks ------------------------------------------------------------ */
+/* ---- callbacks ------------------------------------------------------------
+ */
 
 static void cb_enter(void) {
   FZ_CHECK(!G->in_api); /* never inside the call that scheduled it */
@@ -508,10 +509,18 @@ static void peer_frame(rd_t* r, unsigned int split) {
   uint16_t flags = (uint16_t)(b >> 4);
   uint32_t id, len;
   switch ((b >> 2) & 3) {
-    case 0: len = u8(r); break;
-    case 1: len = u16(r) << 3; break;
-    case 2: len = u32(r); break;
-    default: len = 0; break;
+    case 0:
+      len = u8(r);
+      break;
+    case 1:
+      len = u16(r) << 3;
+      break;
+    case 2:
+      len = u32(r);
+      break;
+    default:
+      len = 0;
+      break;
   }
   if (sel & 0x80) {
     slot_t* sl = &G->slots[sel & 7];
@@ -559,7 +568,8 @@ static void check(void) {
     FZ_CHECK(st.buffered_bytes <= st.recv_window_max);
     FZ_CHECK(st.queued_bytes <= sl->outstanding);
     FZ_CHECK(yamux_stream_get_write_queue_size(&sl->h) == st.queued_bytes);
-    FZ_CHECK(st.bytes_sent + st.queued_bytes <= sl->outstanding + st.bytes_sent);
+    FZ_CHECK(st.bytes_sent + st.queued_bytes <=
+             sl->outstanding + st.bytes_sent);
   }
   FZ_CHECK(ss.streams_open >= live_handles + ss.streams_pending_accept);
   FZ_CHECK(ss.streams_pending_accept <= G->cfg.accept_backlog);
@@ -576,7 +586,8 @@ static void check(void) {
   FZ_CHECK(G->mem.live <= budget);
 }
 
-/* ---- the program ---------------------------------------------------------- */
+/* ---- the program ----------------------------------------------------------
+ */
 
 static void configure(yamux_config_t* c, unsigned int v) {
   yamux_config_init(c);
@@ -637,8 +648,8 @@ static void run(const uint8_t* data, size_t size) {
   G->close_on_end = (b1 >> 3) & 1;
   G->accept_in_cb = (b1 >> 4) & 1;
   G->now = 1000000000ull;
-  FZ_CHECK(yamux_session_init(&G->session, (b0 & 1) ? YAMUX_CLIENT
-                                                     : YAMUX_SERVER,
+  FZ_CHECK(yamux_session_init(&G->session,
+                              (b0 & 1) ? YAMUX_CLIENT : YAMUX_SERVER,
                               &G->cfg) == 0);
   FZ_CHECK(yamux_session_start_custom(&G->session, &tr, on_end, G->now) == 0);
   if (!((b0 >> 1) & 1)) {
@@ -725,8 +736,8 @@ static void run(const uint8_t* data, size_t size) {
       case 16:
         if (G->closing) break;
         G->in_api++;
-        FZ_CHECK(yamux_session_listen(&G->session,
-                                      (a & 1) ? on_conn : NULL) == 0);
+        FZ_CHECK(yamux_session_listen(&G->session, (a & 1) ? on_conn : NULL) ==
+                 0);
         G->in_api--;
         G->accept_in_cb = (a >> 1) & 1;
         break;

@@ -18,12 +18,12 @@
 
 #include "yamux.h"
 
-#define CHECK(c)                                                  \
-  do {                                                            \
-    if (!(c)) {                                                   \
+#define CHECK(c)                                                     \
+  do {                                                               \
+    if (!(c)) {                                                      \
       fprintf(stderr, "%s:%d: %s failed\n", __FILE__, __LINE__, #c); \
-      exit(1);                                                    \
-    }                                                             \
+      exit(1);                                                       \
+    }                                                                \
   } while (0)
 
 typedef struct {
@@ -59,16 +59,37 @@ static side_t C, S;
 static uint64_t now = 1000000000ull;
 static char pattern[1 << 20];
 
-static side_t* side_of(yamux_session_t* s) { return s == &C.s ? &C : &S; }
-static void wake(yamux_session_t* s) { side_of(s)->woken = 1; }
-static void tclose(yamux_session_t* s) { side_of(s)->tclose = 1; }
-static void on_end(yamux_session_t* s, int st) { (void)s; (void)st; }
-static void on_close(yamux_session_t* s) { side_of(s)->closed = 1; }
+static side_t* side_of(yamux_session_t* s) {
+  return s == &C.s ? &C : &S;
+}
+static void wake(yamux_session_t* s) {
+  side_of(s)->woken = 1;
+}
+static void tclose(yamux_session_t* s) {
+  side_of(s)->tclose = 1;
+}
+static void on_end(yamux_session_t* s, int st) {
+  (void)s;
+  (void)st;
+}
+static void on_close(yamux_session_t* s) {
+  side_of(s)->closed = 1;
+}
 
 /* Program ops of fuzz-session.c. */
-enum { OP_FEED = 0, OP_OPEN = 4, OP_WRITE = 5, OP_SHUT = 6, OP_CLOSE = 7,
-       OP_READ = 8, OP_ACCEPT = 9, OP_PING = 10, OP_GOAWAY = 11,
-       OP_GATHER = 12, OP_RUN = 17 };
+enum {
+  OP_FEED = 0,
+  OP_OPEN = 4,
+  OP_WRITE = 5,
+  OP_SHUT = 6,
+  OP_CLOSE = 7,
+  OP_READ = 8,
+  OP_ACCEPT = 9,
+  OP_PING = 10,
+  OP_GOAWAY = 11,
+  OP_GATHER = 12,
+  OP_RUN = 17
+};
 
 static void prog_op(side_t* sd, unsigned int op, unsigned int a) {
   put1(&sd->prog, op);
@@ -105,7 +126,8 @@ static void pump(void) {
       prog_op(a, OP_GATHER, 15);
       for (i = 0; i < n; i++) {
         size_t off = 0;
-        if (!b->closed) yamux_session_feed(&b->s, bufs[i].base, bufs[i].len, now);
+        if (!b->closed)
+          yamux_session_feed(&b->s, bufs[i].base, bufs[i].len, now);
         put(&b->rx, bufs[i].base, bufs[i].len);
         while (off < bufs[i].len) { /* fuzz-session feeds <= 256 a time */
           size_t k2 = bufs[i].len - off > 256 ? 256 : bufs[i].len - off;
@@ -139,7 +161,9 @@ static void e_wrote(yamux_write_t* w, int st) {
   free(w);
 }
 
-static void e_closed(yamux_stream_t* h) { free(h); }
+static void e_closed(yamux_stream_t* h) {
+  free(h);
+}
 
 static void e_shut(yamux_shutdown_t* r, int st) {
   (void)st;
