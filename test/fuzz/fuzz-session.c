@@ -68,6 +68,7 @@ typedef struct {
   yamux_config_t cfg;
   uint64_t now;
   int in_api;
+  unsigned long calls; /* calls into the engine that may change its state */
   int woken;
   int autorun;
   int close_on_end;
@@ -281,10 +282,17 @@ static void on_tclose(yamux_session_t* s) {
 
 /* ---- operations ---------------------------------------------------------- */
 
+/* Before an API call: callbacks must not run inside it (cb_enter), and the
+ * step has called the engine (run() checks the invariants after it). */
+static void api_enter(void) {
+  G->in_api++;
+  G->calls++;
+}
+
 static void session_close(void) {
   if (G->closing || G->released) return;
   G->closing = 1;
-  G->in_api++;
+  api_enter();
   yamux_session_close(&G->session, on_session_close);
   G->in_api--;
 }
@@ -311,7 +319,7 @@ static void accept_one(void) {
     slot_t* sl = free_slot(i);
     if (sl == NULL) continue;
     FZ_CHECK(yamux_stream_init(&G->session, &sl->h) == 0);
-    G->in_api++;
+    api_enter();
     rc = yamux_accept(&G->session, &sl->h);
     G->in_api--;
     FZ_CHECK(rc == 0 || rc == UV_EAGAIN || rc == UV_EINVAL);
@@ -330,7 +338,7 @@ static void do_open(int i, int with_req) {
     r = req_get(R_CONNECT, i % NSLOT);
     if (r == NULL) return;
   }
-  G->in_api++;
+  api_enter();
   rc = yamux_stream_open(r ? &r->u.c : NULL, &sl->h, r ? on_connect : NULL);
   G->in_api--;
   if (rc != 0) {
@@ -361,7 +369,7 @@ static void do_write(int i, size_t len, unsigned int nbufs) {
     off += part;
   }
   r->bytes = len;
-  G->in_api++;
+  api_enter();
   rc = yamux_write(&r->u.w, &sl->h, r->bufs, nbufs, on_write);
   G->in_api--;
   if (rc != 0) {
@@ -383,7 +391,7 @@ static void do_shutdown(int i, int with_req) {
     r = req_get(R_SHUTDOWN, i % NSLOT);
     if (r == NULL) return;
   }
-  G->in_api++;
+  api_enter();
   rc = yamux_shutdown(r ? &r->u.sh : NULL, &sl->h, r ? on_shutdown : NULL);
   G->in_api--;
   if (rc != 0) {
@@ -398,7 +406,7 @@ static void do_close(int i, int reset, uint32_t code) {
   if (sl->state != SLOT_LIVE) return;
   sl->state = SLOT_CLOSING;
   sl->reading = 0;
-  G->in_api++;
+  api_enter();
   if (reset)
     yamux_close_reset(&sl->h, code, on_stream_close);
   else
@@ -415,7 +423,7 @@ static void do_read(int i, unsigned int mode) {
   sl->alloc_limit = limits[(mode >> 1) & 3];
   sl->close_in_read = (mode >> 3) == 1;
   sl->write_in_read = (mode >> 4) == 1;
-  G->in_api++;
+  api_enter();
   if (mode & 1) {
     rc = yamux_read_start(&sl->h, on_alloc, on_read);
     if (rc == 0) sl->reading = 1;
@@ -431,7 +439,7 @@ static void do_ping(void) {
   req_t* r = req_get(R_PING, -1);
   int rc;
   if (r == NULL) return;
-  G->in_api++;
+  api_enter();
   rc = yamux_ping(&r->u.p, &G->session, on_ping);
   G->in_api--;
   if (rc != 0) req_drop(r);
@@ -442,17 +450,20 @@ static void service(void) {
   if (G->released) return;
   if (G->close_requested && !G->transport_closed) {
     G->transport_closed = 1;
+    G->calls++;
     yamux_session_transport_closed(&G->session);
     if (G->released) return;
   }
   if (G->woken) {
     G->woken = 0;
+    G->calls++;
     yamux_session_run(&G->session, G->now);
   }
 }
 
 static void gather(unsigned int max_bufs, size_t limit) {
   if (G->released || G->close_requested) return;
+  G->calls++;
   fz_take(&G->session, &G->out, limit, max_bufs, G->now);
 }
 
@@ -463,6 +474,7 @@ static void advance_to(uint64_t t) {
     uint64_t e = yamux_session_expiry(&G->session);
     if (e > t) break;
     if (e > G->now) G->now = e;
+    G->calls++;
     yamux_session_handle_expiry(&G->session, G->now);
     if (G->released) return;
     service();
@@ -481,7 +493,9 @@ static void feed(const uint8_t* p, size_t n, unsigned int split) {
   size_t done = 0;
   while (n > 0 && !G->released) {
     size_t k = split && done < SPLIT_SPAN ? (split < n ? split : n) : n;
-    int rc = yamux_session_feed(&G->session, p, k, G->now);
+    int rc;
+    G->calls++;
+    rc = yamux_session_feed(&G->session, p, k, G->now);
     FZ_CHECK(rc <= 0);
     if (rc != 0 && !G->released && !G->closing) FZ_CHECK(G->end_count <= 1);
     p += k;
@@ -659,6 +673,7 @@ static void run(const uint8_t* data, size_t size) {
   yamux_session_on_goaway(&G->session, on_goaway);
 
   while (r.n > 0 && !G->released && steps++ < 4096) {
+    unsigned long calls = G->calls;
     unsigned int op = u8(&r) % 18;
     unsigned int a = u8(&r);
     switch (op) {
@@ -709,7 +724,7 @@ static void run(const uint8_t* data, size_t size) {
         break;
       case 11:
         if (!G->closing) {
-          G->in_api++;
+          api_enter();
           (void)yamux_session_goaway(&G->session, a & 3);
           G->in_api--;
         }
@@ -720,6 +735,7 @@ static void run(const uint8_t* data, size_t size) {
         break;
       case 14: /* transport errors */
         if (G->released || G->close_requested) break;
+        G->calls++;
         if ((a & 3) == 0) {
           yamux_session_feed_error(&G->session, UV_EOF, G->now);
         } else if ((a & 3) == 1) {
@@ -735,7 +751,7 @@ static void run(const uint8_t* data, size_t size) {
         break;
       case 16:
         if (G->closing) break;
-        G->in_api++;
+        api_enter();
         FZ_CHECK(yamux_session_listen(&G->session, (a & 1) ? on_conn : NULL) ==
                  0);
         G->in_api--;
@@ -746,7 +762,10 @@ static void run(const uint8_t* data, size_t size) {
     }
     if (G->autorun || op == 17) service();
     if (G->close_on_end && G->end_count && !G->closing) session_close();
-    check();
+    /* The engine changes only inside calls into it: after a step that made
+     * none (an operation on a free slot, nothing to run), everything check()
+     * reads is as the last check saw it. */
+    if (G->calls != calls) check();
   }
 
   /* The end: close, and everything must be released. */
