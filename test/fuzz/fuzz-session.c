@@ -25,8 +25,8 @@
 #define MAX_BODY (300u * 1024u) /* a little above the default window */
 /* A feed in split pieces splits its first SPLIT_SPAN bytes (headers and the
  * start of a body: every partial-header and partial-body state) and hands
- * the rest over at once: a large body dribbled byte by byte would cost
- * hundreds of thousands of calls and exercise nothing more. */
+ * the rest over at once: a large body dribbled byte by byte costs a feed
+ * call per byte and exercises nothing more. */
 #define SPLIT_SPAN 32
 
 enum { SLOT_FREE = 0, SLOT_LIVE, SLOT_CLOSING };
