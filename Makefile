@@ -152,8 +152,10 @@ $(RUN_TESTS): $(TEST_OBJS) $(STATIC_LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $(TEST_OBJS) $(STATIC_LIB) $(UV_LIBS) \
 	  -lm -lpthread
 
-# Both runs always happen; the target fails if either failed. Some tests run
-# build/examples/*, so those are built first.
+# Both runs always happen; the target fails if either failed. The tests run
+# the examples and the yamux command of the runner's own build tree (see
+# test_build_dir() in test/task.h), so each run builds `all` in its tree;
+# test-install.sh runs build/examples/echo in every run.
 test: $(RUN_TESTS) examples
 	@status=0; \
 	$(RUN_TESTS) $(TESTS) || status=1; \
@@ -161,8 +163,9 @@ test: $(RUN_TESTS) examples
 	exit $$status
 
 check: examples
-	@$(MAKE) --no-print-directory O=build-asan SAN=asan tests
-	$(ASAN_ENV) YAMUX_TEST_TIMEOUT_SCALE=3 build-asan/test/run-tests $(TESTS)
+	@$(MAKE) --no-print-directory O=build-asan SAN=asan all
+	$(ASAN_ENV) YAMUX_TEST_TIMEOUT_SCALE=3 YAMUX_TEST_NO_SKIP= \
+	  build-asan/test/run-tests $(TESTS)
 
 # ThreadSanitizer over the tests that use threads: the multi-loop example
 # (a server and a client on two loops each) and the mailboxes.
@@ -173,7 +176,7 @@ tsan:
 	  YAMUX_TEST_TIMEOUT_SCALE=5 build-tsan/test/run-tests $(TSAN_TESTS)
 
 valgrind: examples
-	@$(MAKE) --no-print-directory O=build-valgrind SAN=valgrind tests
+	@$(MAKE) --no-print-directory O=build-valgrind SAN=valgrind all
 	YAMUX_TEST_TIMEOUT_SCALE=10 \
 	  $(VALGRIND) $(VALGRIND_FLAGS) build-valgrind/test/run-tests $(TESTS)
 

@@ -6,10 +6,16 @@
  * Tests run one after the other (some are heavy; the machine has 2 cores).
  * A child's stdout and stderr go to a temporary file that is shown only when
  * the test fails. YAMUX_TEST_TIMEOUT_SCALE=N multiplies every timeout (for
- * sanitizer and valgrind runs). The last line is "N passed, N failed"; the
- * exit code is non-zero if any test failed or none matched.
+ * sanitizer and valgrind runs). The last line is "N passed, N failed,
+ * N skipped"; the exit code is non-zero if any test failed or none matched.
+ * YAMUX_TEST_NO_SKIP=1 (CI) turns every skip into a failure.
+ *
+ * The runner exports YAMUX_TEST_BUILD_DIR (unless already set): the build
+ * tree it was built in (the parent of its test/ directory), so that each
+ * configuration's suite runs that configuration's examples and yamux command.
  */
 #include <errno.h>
+#include <libgen.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -90,6 +96,33 @@ const char* test_exe_path(void) {
       strcmp(path + n - (sizeof(" (deleted)") - 1), " (deleted)") == 0)
     path[n - (sizeof(" (deleted)") - 1)] = '\0';
   return path;
+}
+
+const char* test_build_dir(void) {
+  static char dir[4096];
+  char exe[4096];
+  char cwd[4096];
+  const char* env;
+  const char* d;
+  size_t n;
+
+  if (dir[0] != '\0') return dir;
+  env = getenv("YAMUX_TEST_BUILD_DIR");
+  if (env != NULL && env[0] != '\0') {
+    snprintf(dir, sizeof(dir), "%s", env);
+    return dir;
+  }
+  /* <tree>/<build dir>/test/run-tests: two levels up from the executable. */
+  snprintf(exe, sizeof(exe), "%s", test_exe_path());
+  d = dirname(dirname(exe));
+  /* Relative to the working directory when inside it: shorter in messages
+   * and the same as the paths the Makefile uses. */
+  if (getcwd(cwd, sizeof(cwd)) != NULL) {
+    n = strlen(cwd);
+    if (strncmp(d, cwd, n) == 0 && d[n] == '/' && d[n + 1] != '\0') d += n + 1;
+  }
+  snprintf(dir, sizeof(dir), "%s", d);
+  return dir;
 }
 
 /* ---- assertion support -------------------------------------------------- */
@@ -374,6 +407,9 @@ int main(int argc, char** argv) {
   unsigned int i;
   unsigned int passed = 0;
   unsigned int failed = 0;
+  unsigned int skipped = 0;
+  const char* no_skip_env = getenv("YAMUX_TEST_NO_SKIP");
+  int no_skip = no_skip_env != NULL && strcmp(no_skip_env, "1") == 0;
   unsigned int matched = 0;
   int list = 0;
   int nofork = 0;
@@ -382,6 +418,12 @@ int main(int argc, char** argv) {
   char** filters;
   char reason[512];
 
+  /* Before any test or helper runs: their shell commands and children
+   * find the build tree in the environment. */
+  if (setenv("YAMUX_TEST_BUILD_DIR", test_build_dir(), 1) != 0) {
+    perror("runner: setenv");
+    return 2;
+  }
   if (argc >= 2 && strcmp(argv[1], "--helper") == 0)
     return run_helper(argc, argv);
 
@@ -445,8 +487,15 @@ int main(int argc, char** argv) {
       passed++;
       printf("ok %u - %s (%llu ms)\n", matched, t->name,
              (unsigned long long)elapsed);
+    } else if (r == RESULT_SKIP && no_skip) {
+      /* CI: a test that cannot run there is a failure of the set-up. */
+      failed++;
+      printf(
+          "not ok %u - %s: skipped where skips are not allowed "
+          "(YAMUX_TEST_NO_SKIP): %s (%llu ms) [%s]\n",
+          matched, t->name, reason, (unsigned long long)elapsed, t->file);
     } else if (r == RESULT_SKIP) {
-      passed++;
+      skipped++;
       printf("ok %u - %s # SKIP %s (%llu ms)\n", matched, t->name, reason,
              (unsigned long long)elapsed);
     } else {
@@ -459,6 +508,6 @@ int main(int argc, char** argv) {
   }
   free(filters);
   if (matched == 0) fprintf(stderr, "no test matches\n");
-  printf("%u passed, %u failed\n", passed, failed);
+  printf("%u passed, %u failed, %u skipped\n", passed, failed, skipped);
   return failed > 0 || matched == 0 ? 1 : 0;
 }

@@ -9,7 +9,7 @@
  * A failing ASSERT prints file:line, the expression and both values to
  * stderr and aborts the test process. run-tests forks one child per test,
  * kills it on timeout, prints one result line per test and, last,
- * "N passed, N failed".
+ * "N passed, N failed, N skipped".
  */
 #ifndef YAMUX_TEST_TASK_H
 #define YAMUX_TEST_TASK_H
@@ -34,6 +34,13 @@ extern char** helper_argv;
 /* Absolute path of the runner executable (to spawn helpers). */
 const char* test_exe_path(void);
 
+/* The build tree whose examples and yamux command the tests run: the one the
+ * runner was built in (e.g. "build" or "build-asan", relative to the working
+ * directory when inside it), or $YAMUX_TEST_BUILD_DIR. The runner exports it
+ * as YAMUX_TEST_BUILD_DIR, so shell commands may say
+ * "\"$YAMUX_TEST_BUILD_DIR\"/examples/echo". */
+const char* test_build_dir(void);
+
 /* Called (if set) before an ASSERT aborts, to print extra context. */
 extern void (*task_fail_hook)(void);
 
@@ -53,7 +60,8 @@ extern void (*task_fail_hook)(void);
   }                                                                       \
   static int helper_##name(void)
 
-/* Ends the current test as skipped (counted as passed) with a reason. */
+/* Ends the current test as skipped with a reason: reported as skipped and
+ * counted apart, never as passed. */
 #define SKIP(reason) task_skip(__FILE__, __LINE__, (reason))
 void task_skip(const char* file, int line, const char* reason)
     __attribute__((noreturn));

@@ -1,5 +1,5 @@
 /* The `yamux` command (tools/yamux.c), run as real processes from the source
- * tree: two of them back to back (`yamux -l ... --exec 'build/yamux ...'`)
+ * tree: two of them back to back (`yamux -l ... --exec 'yamux ...'`)
  * between a client and small servers in this process (threads with blocking
  * sockets). */
 #include <errno.h>
@@ -27,11 +27,15 @@
 /* ---- processes ------------------------------------------------------------
  */
 
-/* The command under test: $YAMUX_CLI (the sanitizer half of `make test`
- * sets it to its own build) or build/yamux. */
+/* The command under test: $YAMUX_CLI if set, else the yamux command of the
+ * runner's own build tree (build/, build-asan/, ...: test_build_dir()). */
 static const char* cli(void) {
+  static char path[4096];
   const char* p = getenv("YAMUX_CLI");
-  return p != NULL && p[0] != '\0' ? p : "build/yamux";
+  if (p != NULL && p[0] != '\0') return p;
+  if (path[0] == '\0')
+    snprintf(path, sizeof(path), "%s/yamux", test_build_dir());
+  return path;
 }
 
 static void cli_check_built(void) {

@@ -1,5 +1,6 @@
 /* The example programs do what their comments say (run from the source
- * tree, as `make test` does). */
+ * tree, as `make test` does; the runner's build tree is
+ * $YAMUX_TEST_BUILD_DIR). */
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -22,15 +23,18 @@ static int run(const char* cmd, char* out, size_t cap) {
 
 TEST(examples_hello_echoes_through_a_child) {
   char out[256];
-  ASSERT_EQ(run("build/examples/hello build/examples/echo", out, sizeof(out)),
+  ASSERT_EQ(run("\"$YAMUX_TEST_BUILD_DIR\"/examples/hello "
+                "\"$YAMUX_TEST_BUILD_DIR\"/examples/echo",
+                out, sizeof(out)),
             0);
   ASSERT_STR_EQ(out, "hello, yamux\n");
 }
 
 TEST_TIMEOUT(examples_demo_verifies_every_exchange, 120) {
   char out[4096];
-  ASSERT_EQ(run("build/examples/demo --requests 3000 --concurrency 300", out,
-                sizeof(out)),
+  ASSERT_EQ(run("\"$YAMUX_TEST_BUILD_DIR\"/examples/demo --requests 3000 "
+                "--concurrency 300",
+                out, sizeof(out)),
             0);
   ASSERT_NOT_NULL(strstr(out, "3000 exchanges done"));
   ASSERT_NOT_NULL(strstr(out, "verification: 0 failed, 3000 ok"));

@@ -1,7 +1,8 @@
 /* The examples of issue 7 do what their comments say: http-stdio (HTTP
  * over a child's stdio, and --direct), rpc (concurrent calls, a timed-out
  * call reset and seen by the server) and go-talk (a hashicorp/yamux program
- * as the child). Run from the source tree, as `make test` does. */
+ * as the child). Run from the source tree, as `make test` does; the examples
+ * are the runner's build tree's ($YAMUX_TEST_BUILD_DIR). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -217,12 +218,13 @@ static void http_checks(int port) {
 }
 
 static void run_http_stdio(const char* mode) {
-  char* argv[5] = {"build/examples/http-stdio", "--listen", "127.0.0.1:0", NULL,
-                   NULL};
+  char path[4096];
+  char* argv[5] = {path, "--listen", "127.0.0.1:0", NULL, NULL};
   char line[256];
   char* p;
   int out, port;
   pid_t pid;
+  snprintf(path, sizeof(path), "%s/examples/http-stdio", test_build_dir());
   argv[3] = (char*)mode;
   pid = spawn_piped(argv, &out);
   read_line(out, line, sizeof(line));
@@ -269,8 +271,8 @@ TEST_TIMEOUT(examples_rpc_calls_and_timeouts, 120) {
    * which resets its stream with the deadline code; the server sees the
    * reset (ECONNRESET + code 0x44) of every slow call it received and
    * cancels its work. */
-  ASSERT_EQ(run_capture("build/examples/rpc --calls 3000 --concurrency 200 "
-                        "--slow 4",
+  ASSERT_EQ(run_capture("\"$YAMUX_TEST_BUILD_DIR\"/examples/rpc --calls 3000 "
+                        "--concurrency 200 --slow 4",
                         out, sizeof(out)),
             0);
   ASSERT_NOT_NULL(strstr(out, "rpc: 3000 calls ok, 0 failed"));
@@ -301,8 +303,9 @@ TEST_TIMEOUT(examples_go_talk_with_hashicorp_yamux, 180) {
     SKIP(
         "interop/go-talk does not build (no hashicorp/yamux module, or go "
         "run under valgrind)");
-  ASSERT_EQ(run_capture("build/examples/go-talk interop/bin/go-talk", out,
-                        sizeof(out)),
+  ASSERT_EQ(run_capture("\"$YAMUX_TEST_BUILD_DIR\"/examples/go-talk "
+                        "interop/bin/go-talk",
+                        out, sizeof(out)),
             0);
   ASSERT_NOT_NULL(strstr(out, ": hello from go (hashicorp/yamux), pid "));
   ASSERT_NOT_NULL(strstr(out, "go-talk: upper -> HELLO FROM C\n"));

@@ -2,7 +2,6 @@
  * over its stdio by a libyamux client. */
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -117,7 +116,6 @@ TEST(uv_stdio_files) {
  * our close makes it exit 0. */
 static void run_example_echo(const char* role) {
   char path[4096];
-  char dir[4096];
   uv_loop_t loop;
   uv_process_t proc;
   uv_process_options_t opts;
@@ -128,9 +126,9 @@ static void run_example_echo(const char* role) {
   char* args[4];
   unsigned int i;
 
-  snprintf(dir, sizeof(dir), "%s", test_exe_path());
-  snprintf(path, sizeof(path), "%s/../examples/echo", dirname(dir));
-  if (access(path, X_OK) != 0) SKIP("build/examples/echo not built");
+  snprintf(path, sizeof(path), "%s/examples/echo", test_build_dir());
+  if (access(path, X_OK) != 0)
+    SKIP("examples/echo not built in the runner's build tree");
 
   uvt_no_sigpipe();
   ASSERT_OK(uv_loop_init(&loop));

@@ -121,8 +121,8 @@ static void fz_out_header(fz_out_t* o) {
   const uint8_t* h = o->hdr;
   uint8_t type = h[1];
   uint16_t flags = (uint16_t)(h[2] << 8 | h[3]);
-  uint32_t id = (uint32_t)h[4] << 24 | (uint32_t)h[5] << 16 |
-                (uint32_t)h[6] << 8 | h[7];
+  uint32_t id =
+      (uint32_t)h[4] << 24 | (uint32_t)h[5] << 16 | (uint32_t)h[6] << 8 | h[7];
   uint32_t len = (uint32_t)h[8] << 24 | (uint32_t)h[9] << 16 |
                  (uint32_t)h[10] << 8 | h[11];
   FZ_CHECK(h[0] == 0);

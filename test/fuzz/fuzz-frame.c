@@ -6,9 +6,8 @@
  * 0 with a known type; a session never crashes, writes only well-formed
  * frames, keeps its memory bounded, reports the end status it returned from
  * feed(), and releases every byte on close. */
-#include "fuzz-common.h"
-
 #include "frame.h"
+#include "fuzz-common.h"
 
 typedef struct {
   yamux_session_t session;
@@ -31,7 +30,9 @@ static fside_t* side_of(yamux_session_t* s) {
   return (fside_t*)((char*)s - offsetof(fside_t, session));
 }
 
-static void on_wake(yamux_session_t* s) { side_of(s)->woken = 1; }
+static void on_wake(yamux_session_t* s) {
+  side_of(s)->woken = 1;
+}
 static void on_tclose(yamux_session_t* s) {
   fside_t* f = side_of(s);
   FZ_CHECK(!f->close_requested);
@@ -43,7 +44,9 @@ static void on_end(yamux_session_t* s, int status) {
   f->end_count++;
   f->end_status = status;
 }
-static void on_close(yamux_session_t* s) { side_of(s)->close_count++; }
+static void on_close(yamux_session_t* s) {
+  side_of(s)->close_count++;
+}
 static void on_conn(yamux_session_t* s, int status) {
   FZ_CHECK(status == 0);
   side_of(s)->conn_count++;
