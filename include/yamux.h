@@ -287,7 +287,8 @@ typedef struct yamux_session_stats_s {
   uint64_t protocol_errors; /* 0 or 1: the session ends on the first */
   uint32_t streams_open;    /* live streams now, both directions */
   uint32_t streams_pending_accept;
-  uint64_t queued_bytes;   /* write requests' bytes not yet on the wire */
+  uint64_t queued_bytes;   /* write requests' bytes not yet written by the
+                            * transport (as yamux_stream_get_write_queue_size) */
   uint64_t buffered_bytes; /* received bytes not yet read */
   uint64_t rtt_ns;         /* smoothed ping round-trip time; 0 unknown */
   uint64_t goaway_sent;    /* code + 1 (64 bits: never wraps), 0 if none */
@@ -300,7 +301,7 @@ typedef struct yamux_stream_stats_s {
   uint32_t send_window;     /* credit the peer gave us, now */
   uint32_t recv_window;     /* credit we gave the peer, not yet used */
   uint32_t recv_window_max; /* current receive window size (auto-tuned) */
-  uint64_t queued_bytes;    /* written, not yet on the wire */
+  uint64_t queued_bytes;    /* yamux_stream_get_write_queue_size() */
   uint64_t buffered_bytes;  /* received, not yet read */
 } yamux_stream_stats_t;
 

@@ -549,6 +549,9 @@ int yamux_session_get_stats(const yamux_session_t* handle,
     out->queued_bytes += st->write_queued;
     out->buffered_bytes += st->buffered;
   }
+  /* ... and what the gather list holds, not yet written. */
+  for (i = s->head; i < s->tail; i++)
+    if (s->owner[i] != NULL) out->queued_bytes += s->iov[i].len;
   return 0;
 }
 

@@ -873,7 +873,7 @@ int yamux_stream_get_stats(const yamux_stream_t* h, yamux_stream_stats_t* out) {
   out->send_window = st->send_window;
   out->recv_window = st->recv_window;
   out->recv_window_max = st->recv_window_max;
-  out->queued_bytes = st->write_queued;
+  out->queued_bytes = yamux_stream_get_write_queue_size(h);
   out->buffered_bytes = st->buffered;
   return 0;
 }
