@@ -296,7 +296,7 @@ typedef struct yamux_session_stats_s {
 } yamux_session_stats_t;
 
 typedef struct yamux_stream_stats_s {
-  uint64_t bytes_sent;      /* Data bodies handed to the transport */
+  uint64_t bytes_sent;      /* Data bodies the transport has written */
   uint64_t bytes_received;  /* Data bodies received */
   uint32_t send_window;     /* credit the peer gave us, now */
   uint32_t recv_window;     /* credit we gave the peer, not yet used */

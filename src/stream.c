@@ -868,12 +868,13 @@ int yamux_stream_get_stats(const yamux_stream_t* h, yamux_stream_stats_t* out) {
   const yamux__strm_t* st = live(h);
   if (st == NULL || out == NULL) return UV_EINVAL;
   memset(out, 0, sizeof(*out));
-  out->bytes_sent = st->bytes_sent;
+  /* What the transport holds unwritten counts as queued, not sent. */
+  out->queued_bytes = yamux_stream_get_write_queue_size(h);
+  out->bytes_sent = st->bytes_sent - (out->queued_bytes - st->write_queued);
   out->bytes_received = st->bytes_received;
   out->send_window = st->send_window;
   out->recv_window = st->recv_window;
   out->recv_window_max = st->recv_window_max;
-  out->queued_bytes = yamux_stream_get_write_queue_size(h);
   out->buffered_bytes = st->buffered;
   return 0;
 }
