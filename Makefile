@@ -68,14 +68,25 @@ ALL_LDFLAGS = $(SAN_FLAGS) $(LDFLAGS)
 
 LIB_SRCS := $(sort $(wildcard src/*.c))
 LIB_OBJS := $(LIB_SRCS:src/%.c=$(O)/src/%.o)
+# Two tiers, as nghttp2 keeps tests/ and integration-tests/: test/*.c are
+# the library's tests (scripted peers on virtual time, sessions over real
+# transports in this process and its helper children), test/integration/*.c
+# run whole programs (the examples, the yamux command, install, packaging,
+# TLS, Wireshark). Both link the runner and the shared helpers.
+TEST_SUPPORT := test/runner.c test/helpers.c test/test-uv-util.c \
+                test/linksim.c
 TEST_SRCS := $(sort $(wildcard test/*.c))
 TEST_OBJS := $(TEST_SRCS:test/%.c=$(O)/test/%.o)
+INTEG_SRCS := $(sort $(wildcard test/integration/*.c))
+INTEG_OBJS := $(INTEG_SRCS:test/integration/%.c=$(O)/test/integration/%.o) \
+              $(TEST_SUPPORT:test/%.c=$(O)/test/%.o)
 EXAMPLE_SRCS := $(sort $(wildcard examples/*.c))
 EXAMPLES := $(EXAMPLE_SRCS:examples/%.c=$(O)/examples/%)
 
 STATIC_LIB := $(O)/libyamux.a
 SHARED_LIB := $(O)/libyamux.so
 RUN_TESTS := $(O)/test/run-tests
+RUN_INTEG := $(O)/test/run-integration
 LIBUV_OK := $(O)/.libuv-ok
 
 ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
@@ -89,13 +100,14 @@ VALGRIND_FLAGS := --tool=memcheck --leak-check=full --error-exitcode=1 \
                   --trace-children-skip='/usr/*,/bin/*,/sbin/*,*/.pyenv/*,*/go/bin/*,*/.cargo/*,*/interop/bin/*'
 
 .PHONY: all lib examples tests objs test check valgrind install uninstall \
-        clean format format-check deps deps-best-effort tsan docs docs-check
+        clean format format-check deps deps-best-effort tsan docs docs-check \
+        test-all test-unit test-integration
 .DEFAULT_GOAL := all
 
 all: lib examples tests
 lib: $(STATIC_LIB) $(SHARED_LIB)
 examples: $(EXAMPLES)
-tests: $(RUN_TESTS)
+tests: $(RUN_TESTS) $(RUN_INTEG)
 # Compile everything without linking (useful while a part is missing).
 objs: $(LIB_OBJS) $(TEST_OBJS)
 
@@ -128,6 +140,10 @@ $(O)/test/%.o: test/%.c | $(LIBUV_OK)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -Itest -c $< -o $@
 
+$(O)/test/integration/%.o: test/integration/%.c | $(LIBUV_OK)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -Itest -c $< -o $@
+
 $(O)/examples/%.o: examples/%.c | $(LIBUV_OK)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
@@ -152,33 +168,61 @@ $(RUN_TESTS): $(TEST_OBJS) $(STATIC_LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $(TEST_OBJS) $(STATIC_LIB) $(UV_LIBS) \
 	  -lm -lpthread
 
-# Both runs always happen; the target fails if either failed. The tests run
-# the examples and the yamux command of the runner's own build tree (see
-# test_build_dir() in test/task.h), so each run builds `all` in its tree;
-# test-install.sh runs build/examples/echo in every run.
-test: $(RUN_TESTS) examples
+$(RUN_INTEG): $(INTEG_OBJS) $(STATIC_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(INTEG_OBJS) $(STATIC_LIB) $(UV_LIBS) \
+	  -lm -lpthread
+
+# `make test` installs what it can first (make deps: as root, or with sudo
+# without a password), then runs both tiers, then both again under ASan and
+# UBSan (`check`). Every run happens; the target fails if any failed. The
+# tests run the examples and the yamux command of the runner's own build
+# tree (test_build_dir() in test/task.h), so each run builds `all` there.
+# TESTS="name ..." filters both tiers.
+test:
+	@tools/install-deps.sh --best-effort
+	@$(MAKE) --no-print-directory test-all
+
+test-all: $(RUN_TESTS) $(RUN_INTEG) all
 	@status=0; \
-	$(RUN_TESTS) $(TESTS) || status=1; \
+	$(RUN_TESTS) --allow-empty $(TESTS) || status=1; \
+	$(RUN_INTEG) --allow-empty $(TESTS) || status=1; \
 	$(MAKE) --no-print-directory check || status=1; \
 	exit $$status
 
+test-unit: $(RUN_TESTS) all
+	$(RUN_TESTS) $(TESTS)
+
+test-integration: $(RUN_INTEG) all
+	$(RUN_INTEG) $(TESTS)
+
 check: examples
 	@$(MAKE) --no-print-directory O=build-asan SAN=asan all
+	@status=0; \
 	$(ASAN_ENV) YAMUX_TEST_TIMEOUT_SCALE=3 YAMUX_TEST_NO_SKIP= \
-	  build-asan/test/run-tests $(TESTS)
+	  build-asan/test/run-tests --allow-empty $(TESTS) || status=1; \
+	$(ASAN_ENV) YAMUX_TEST_TIMEOUT_SCALE=3 YAMUX_TEST_NO_SKIP= \
+	  build-asan/test/run-integration --allow-empty $(TESTS) || status=1; \
+	exit $$status
 
-# ThreadSanitizer over the tests that use threads: the multi-loop example
-# (a server and a client on two loops each) and the mailboxes.
-TSAN_TESTS ?= multiloop mailbox
+# ThreadSanitizer over what uses threads: the mailboxes and the multi-loop
+# example (a server and a client on two loops each).
 tsan:
-	@$(MAKE) --no-print-directory O=build-tsan SAN=tsan tests examples
+	@$(MAKE) --no-print-directory O=build-tsan SAN=tsan all
 	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
-	  YAMUX_TEST_TIMEOUT_SCALE=5 build-tsan/test/run-tests $(TSAN_TESTS)
+	  YAMUX_TEST_TIMEOUT_SCALE=5 build-tsan/test/run-tests mailbox
+	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	  YAMUX_TEST_TIMEOUT_SCALE=5 build-tsan/test/run-integration multiloop
 
 valgrind: examples
 	@$(MAKE) --no-print-directory O=build-valgrind SAN=valgrind all
-	YAMUX_TEST_TIMEOUT_SCALE=10 \
-	  $(VALGRIND) $(VALGRIND_FLAGS) build-valgrind/test/run-tests $(TESTS)
+	@status=0; \
+	YAMUX_TEST_TIMEOUT_SCALE=10 $(VALGRIND) $(VALGRIND_FLAGS) \
+	  build-valgrind/test/run-tests --allow-empty $(TESTS) || status=1; \
+	YAMUX_TEST_TIMEOUT_SCALE=10 $(VALGRIND) $(VALGRIND_FLAGS) \
+	  build-valgrind/test/run-integration --allow-empty $(TESTS) || \
+	  status=1; \
+	exit $$status
 
 # The pkg-config file is written at install time, so it always names the
 # PREFIX/LIBDIR of this install.
@@ -204,7 +248,9 @@ clean:
 	rm -rf build build-asan build-valgrind build-tsan
 
 FORMAT_FILES = $(wildcard src/*.c src/*.h include/*.h test/*.c test/*.h \
-                 examples/*.c examples/*.h)
+                 test/integration/*.c test/fuzz/*.c test/fuzz/*.h \
+                 test/faults/*.c examples/*.c examples/*.h tools/*.c \
+                 tools/*.h bench/*.c bench/*.h interop/c/*.c)
 
 format:
 	$(CLANG_FORMAT) -i $(FORMAT_FILES)
@@ -219,7 +265,8 @@ docs-check:
 format-check:
 	$(CLANG_FORMAT) --dry-run --Werror $(FORMAT_FILES)
 
--include $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(EXAMPLES:=.d)
+-include $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(INTEG_OBJS:.o=.d) \
+         $(EXAMPLES:=.d)
 
 # Extra targets (demo, bench, interop, ...) live in mk/<name>.mk.
 -include mk/*.mk

@@ -15,7 +15,7 @@ CLI_OBJS := $(CLI_SRCS:tools/%.c=$(O)/tools/%.o)
 
 all: $(CLI)
 cli: $(CLI)
-# The suite runs the command of its own build tree (test/test-cli.c:
+# The suite runs the command of its own build tree (test/integration/test-cli.c:
 # build/yamux, and build-asan/yamux in the sanitizer half, which builds
 # `all` there).
 test check valgrind: $(CLI)

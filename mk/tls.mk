@@ -11,7 +11,7 @@
 #   make tls-bench       W1 over TLS: libyamux-tls against hashicorp/yamux
 #                        over crypto/tls (bench/tls.sh; TLS_BENCH_ARGS)
 #
-# The tests (test/test-tls.c, test/test-cli.c's TLS cases) run these
+# The tests (test/integration/test-tls.c, test/integration/test-cli.c's TLS cases) run these
 # programs; they skip when OpenSSL or go is missing.
 
 YAMUX_TLS ?= auto
@@ -69,7 +69,7 @@ $(TLS_SHARED_LIB): $(TLS_OBJS) $(SHARED_LIB)
 	  -o $@ $(TLS_OBJS) -L$(O) -lyamux $(SSL_LIBS) $(UV_LIBS) -lpthread
 	ln -sf libyamux-tls.so $(O)/libyamux-tls.so.$(SOMAJOR)
 
-$(O)/tls/%.o: test/tls/%.c | $(LIBUV_OK)
+$(O)/tls/%.o: test/integration/tls/%.c | $(LIBUV_OK)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(SSL_CFLAGS) -c $< -o $@
 
@@ -115,4 +115,4 @@ uninstall-tls:
 	      $(DESTDIR)$(LIBDIR)/libyamux-tls.so.$(VERSION) \
 	      $(DESTDIR)$(LIBDIR)/pkgconfig/libyamux-tls.pc
 
-FORMAT_FILES += $(wildcard src-tls/*.c test/tls/*.c)
+FORMAT_FILES += $(wildcard src-tls/*.c test/integration/tls/*.c)

@@ -1,7 +1,7 @@
 // tls-peer (Go): one end of a yamux session over TLS on TCP, the way Consul
 // and Nomad run their RPC: crypto/tls (mutual TLS when asked) with
-// hashicorp/yamux on top. It takes the flags of the C end, test/tls/peer.c,
-// so that test/test-tls.c can put either program on either side:
+// hashicorp/yamux on top. It takes the flags of the C end, test/integration/tls/peer.c,
+// so that test/integration/test-tls.c can put either program on either side:
 //
 //	tls-peer (--listen PORT | --connect PORT) [--tls-role client|server]
 //	         [--yamux-role client|server] [--cert F] [--key F] [--ca F]

@@ -40,3 +40,26 @@ TEST_TIMEOUT(examples_demo_verifies_every_exchange, 120) {
   ASSERT_NOT_NULL(strstr(out, "verification: 0 failed, 3000 ok"));
   ASSERT_NOT_NULL(strstr(out, "child exited with status 0"));
 }
+
+/* examples/multiloop.c: a server on two loops (SO_REUSEPORT) and a client
+ * on two others, 200 sessions, streams both ways with every byte verified,
+ * the server loops stopped by mail from the main thread, every loop closed
+ * (`make tsan` runs it under ThreadSanitizer). */
+TEST(multiloop_example) {
+  char cmd[8192], line[512];
+  FILE* f;
+  int ok = 0, status;
+
+  snprintf(cmd, sizeof(cmd),
+           "%s/examples/multiloop --threads 2 --sessions 200 2>&1",
+           test_build_dir());
+  f = popen(cmd, "r");
+  ASSERT_NOT_NULL(f);
+  while (fgets(line, sizeof(line), f) != NULL)
+    if (strncmp(line, "multiloop: ok: 200 sessions, 600 streams", 40) == 0)
+      ok = 1;
+  status = pclose(f);
+  ASSERT(WIFEXITED(status));
+  ASSERT_EQ(WEXITSTATUS(status), 0);
+  ASSERT_EQ(ok, 1);
+}

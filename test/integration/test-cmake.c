@@ -1,7 +1,7 @@
 /* CMake consumers: `make install` gives a CMake package, and a program built
  * out of tree with find_package(libyamux) links and runs, shared and static,
- * from a staged (DESTDIR) and from a multiarch install (test/test-cmake.sh
- * does the work). */
+ * from a staged (DESTDIR) and from a multiarch install
+ * (test/integration/test-cmake.sh does the work). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -27,7 +27,7 @@ TEST_TIMEOUT(install_cmake_find_package, 300) {
   if (sanitizer_pass()) SKIP("runs in the release pass of the suite");
   if (system("command -v make >/dev/null 2>&1") != 0)
     SKIP("make is not installed");
-  f = popen("sh test/test-cmake.sh 2>&1", "r");
+  f = popen("sh test/integration/test-cmake.sh 2>&1", "r");
   ASSERT_NOT_NULL(f);
   /* Keeps the first 16 KiB, reads the rest so the script never blocks. */
   while ((k = fread(chunk, 1, sizeof(chunk), f)) > 0) {

@@ -1,40 +1,16 @@
-/* Threads: the multi-loop example (a server on two loops and a client on two
- * others, 200 sessions, streams both ways, every byte verified, every loop
- * closed), and mailboxes, the one way other threads hand work to a loop:
- * posts from several threads arrive once each, in each thread's order; a
- * worker thread drives a stream of a session it does not own; a closed
- * mailbox cancels what was posted. `make tsan` runs these under
- * ThreadSanitizer. */
-#include <libgen.h>
+/* Mailboxes, the one way other threads hand work to a loop: posts from
+ * several threads arrive once each, in each thread's order; a worker thread
+ * drives a stream of a session it does not own; a closed mailbox cancels
+ * what was posted. `make tsan` runs these under ThreadSanitizer (and the
+ * multi-loop example: test/integration/test-examples.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "helpers.h"
 #include "task.h"
 #include "test-uv-util.h"
-
-TEST(multiloop_example) {
-  char dir[4096], cmd[8192], line[512];
-  FILE* f;
-  int ok = 0, status;
-
-  snprintf(dir, sizeof(dir), "%s", test_exe_path());
-  snprintf(cmd, sizeof(cmd),
-           "%s/../examples/multiloop --threads 2 --sessions 200 2>&1",
-           dirname(dir));
-  f = popen(cmd, "r");
-  ASSERT_NOT_NULL(f);
-  while (fgets(line, sizeof(line), f) != NULL)
-    if (strncmp(line, "multiloop: ok: 200 sessions, 600 streams", 40) == 0)
-      ok = 1;
-  status = pclose(f);
-  ASSERT(WIFEXITED(status));
-  ASSERT_EQ(WEXITSTATUS(status), 0);
-  ASSERT_EQ(ok, 1);
-}
 
 /* ---- mailboxes --------------------------------------------------------- */
 

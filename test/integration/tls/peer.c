@@ -1,7 +1,7 @@
 /* tls-peer: one end of a yamux session over TLS on TCP, built on
- * libyamux-tls, for test/test-tls.c and the TLS benchmark. interop/tls-peer
- * is the Go end (crypto/tls + hashicorp/yamux) with the same flags, so that
- * either side of every test can be either program.
+ * libyamux-tls, for test/integration/test-tls.c and the TLS benchmark.
+ * interop/tls-peer is the Go end (crypto/tls + hashicorp/yamux) with the same
+ * flags, so that either side of every test can be either program.
  *
  *   tls-peer gencerts DIR
  *       writes a test PKI: ca.pem, other-ca.pem (a CA nobody trusts),

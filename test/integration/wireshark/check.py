@@ -11,7 +11,7 @@ and in two passes) and every frame it shows must match the decoded frame in the 
 place, field for field: version, type, flags, stream id, length, the field
 the type gives the length (window delta, reset code, ping id, Go Away code),
 the send window before each Data frame, the expert infos the rules below
-predict, and each Data body (length and Adler-32 as test/wireshark/body-check.lua,
+predict, and each Data body (length and Adler-32 as test/integration/wireshark/body-check.lua,
 a heuristic sub-dissector, reports them).
 
     check.py --pcap F [--lua DISSECTOR] [--port P]
@@ -33,7 +33,7 @@ import zlib
 
 INITIAL_WINDOW = 262144
 HERE = os.path.dirname(os.path.abspath(__file__))
-TOP = os.path.dirname(os.path.dirname(HERE))
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
 
 
 def fail(msg):

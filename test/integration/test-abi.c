@@ -1,7 +1,8 @@
 /* The ABI check: this tree's libyamux.so against the last release's
  * recorded ABI (make abi-check), the check failing on deliberately broken
  * copies and passing once the soname moves with the break, and the soname
- * rule (test/test-abi.sh does the work; skipped without abidw/abidiff). */
+ * rule (test/integration/test-abi.sh does the work; skipped without
+ * abidw/abidiff). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -27,7 +28,7 @@ TEST_TIMEOUT(abi_check_against_last_release, 300) {
   if (sanitizer_pass()) SKIP("runs in the release pass of the suite");
   if (system("command -v make >/dev/null 2>&1") != 0)
     SKIP("make is not installed");
-  f = popen("sh test/test-abi.sh 2>&1", "r");
+  f = popen("sh test/integration/test-abi.sh 2>&1", "r");
   ASSERT_NOT_NULL(f);
   /* Keeps the first 16 KiB, reads the rest so the script never blocks. */
   while ((k = fread(chunk, 1, sizeof(chunk), f)) > 0) {

@@ -1,8 +1,8 @@
 /* The Wireshark dissector (tools/wireshark/yamux.lua) shows the frames real
  * libyamux <-> hashicorp/yamux sessions sent, field for field
- * (test/wireshark-check.sh and test/wireshark/check.py do the work; tshark,
- * python3 and, for the live capture, root and tcpdump are needed: the tests
- * skip without them). */
+ * (test/integration/wireshark-check.sh and test/integration/wireshark/check.py
+ * do the work; tshark, python3 and, for the live capture, root and tcpdump are
+ * needed: the tests skip without them). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -31,8 +31,8 @@ static void wireshark_check(const char* mode) {
   fd = mkstemp(log);
   ASSERT_GE(fd, 0);
   close(fd);
-  snprintf(cmd, sizeof(cmd), "sh test/wireshark-check.sh %s >%s 2>&1", mode,
-           log);
+  snprintf(cmd, sizeof(cmd),
+           "sh test/integration/wireshark-check.sh %s >%s 2>&1", mode, log);
   st = system(cmd);
   ASSERT(WIFEXITED(st));
   f = fopen(log, "r");
@@ -54,9 +54,9 @@ static void wireshark_check(const char* mode) {
   ASSERT_EQ(WEXITSTATUS(st), 0);
 }
 
-/* test/wireshark/session.pcap.gz, recorded once with
- * `test/wireshark-check.sh record`; also checks that broken copies of the
- * dissector fail. */
+/* test/integration/wireshark/session.pcap.gz, recorded once with
+ * `test/integration/wireshark-check.sh record`; also checks that broken copies
+ * of the dissector fail. */
 TEST_TIMEOUT(wireshark_dissector_checked_in_capture, 180) {
   wireshark_check("file");
 }

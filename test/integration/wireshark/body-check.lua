@@ -1,4 +1,4 @@
--- Test helper for the yamux dissector check (test/wireshark-check.sh): a
+-- Test helper for the yamux dissector check (test/integration/wireshark-check.sh): a
 -- heuristic sub-dissector that claims every body the yamux dissector hands
 -- on and shows its length and Adler-32, so the check can compare the bodies
 -- with the bytes the session sent without printing them.

@@ -1,4 +1,4 @@
-/* libyamux-tls end to end: the C peer (test/tls/peer.c, built on
+/* libyamux-tls end to end: the C peer (test/integration/tls/peer.c, built on
  * libyamux-tls) against itself and against the Go peer (interop/tls-peer:
  * crypto/tls + hashicorp/yamux, as Consul and Nomad run them), both TLS
  * roles, mutual TLS, bulk and many streams with every byte checked, and

@@ -1,15 +1,15 @@
 #!/bin/sh
 # The Wireshark dissector (tools/wireshark/yamux.lua) against real sessions
 # between libyamux (build/examples/echo) and hashicorp/yamux
-# (interop/bin/go-peer): test/wireshark/check.py decodes the capture on its
+# (interop/bin/go-peer): test/integration/wireshark/check.py decodes the capture on its
 # own and requires tshark to show the same frames, field for field.
 #
-#   test/wireshark-check.sh file [PCAP]  the checked-in capture
-#                                        (test/wireshark/session.pcap.gz)
-#   test/wireshark-check.sh live         record one now with tcpdump on the
+#   test/integration/wireshark-check.sh file [PCAP]  the checked-in capture
+#                                        (test/integration/wireshark/session.pcap.gz)
+#   test/integration/wireshark-check.sh live         record one now with tcpdump on the
 #                                        loopback (root), check it against
 #                                        the capture and the Go peer's traces
-#   test/wireshark-check.sh record OUT   record a capture to OUT (.pcap.gz);
+#   test/integration/wireshark-check.sh record OUT   record a capture to OUT (.pcap.gz);
 #                                        session.pcap.gz was made with
 #                                        WIRESHARK_CHECK_PORT=7000 (the port
 #                                        doc/wireshark.md uses)
@@ -49,9 +49,9 @@ REQUIRE=yamux.bad_version=1,yamux.bad_type=1,yamux.over_window=1
 REQUIRE=$REQUIRE,yamux.window_overflow=1,yamux.goaway_error=4
 
 if [ "$mode" = file ]; then
-  pcap=${2:-test/wireshark/session.pcap.gz}
+  pcap=${2:-test/integration/wireshark/session.pcap.gz}
   [ -f "$pcap" ] || die "$pcap is missing"
-  python3 test/wireshark/check.py --pcap "$pcap" --min-frames 100 \
+  python3 test/integration/wireshark/check.py --pcap "$pcap" --min-frames 100 \
     --require "$REQUIRE" || exit 1
   # The check must catch a broken dissector: each of these changes (window
   # accounting off by one byte, ACK and FIN masks swapped, the body handed
@@ -67,7 +67,7 @@ if [ "$mode" = file ]; then
     sed "$edit" tools/wireshark/yamux.lua >"$work/mutant$n.lua"
     ! cmp -s tools/wireshark/yamux.lua "$work/mutant$n.lua" ||
       die "mutation $n no longer applies: $edit"
-    if python3 test/wireshark/check.py --pcap "$pcap" --min-frames 100 \
+    if python3 test/integration/wireshark/check.py --pcap "$pcap" --min-frames 100 \
          --require "$REQUIRE" --lua "$work/mutant$n.lua" >/dev/null 2>&1; then
       die "the check passed a broken dissector ($edit)"
     fi
@@ -149,7 +149,7 @@ if [ "$mode" = record ]; then
   out=${2:?record needs an output file}
   capture "$REC_SCENARIOS_SERVER" "$REC_SCENARIOS_CLIENT" ||
     die "tcpdump lost packets: $(tail -3 "$work/tcpdump.log")"
-  python3 test/wireshark/check.py --pcap "$work/cap.pcap" \
+  python3 test/integration/wireshark/check.py --pcap "$work/cap.pcap" \
     --trace "$work/tr-server:server" --trace "$work/tr-client:client" \
     --min-frames 100 --require "$REQUIRE" || exit 1
   gzip -9 -n -c "$work/cap.pcap" >"$out"
@@ -165,6 +165,6 @@ until capture "$SCENARIOS_SERVER" "$SCENARIOS_CLIENT"; do
   [ $tries -lt 3 ] ||
     die "tcpdump lost packets in 3 captures: $(tail -3 "$work/tcpdump.log")"
 done
-python3 test/wireshark/check.py --pcap "$work/cap.pcap" \
+python3 test/integration/wireshark/check.py --pcap "$work/cap.pcap" \
   --trace "$work/tr-server:server" --trace "$work/tr-client:client" \
   --min-frames 300 --require "$REQUIRE"
