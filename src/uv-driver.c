@@ -181,6 +181,17 @@ static void on_write(uv_write_t* req, int status) {
   after_dispatch(s, d);
 }
 
+/* The start of a file request's completion: its result in *result.
+ * Returns non-zero if the driver is closing (then the request only counted
+ * towards the close, which it may finish). */
+static int fs_completed(driver_t* d, uv_fs_t* req, ssize_t* result) {
+  *result = req->result;
+  uv_fs_req_cleanup(req);
+  if (!d->closing) return 0;
+  if (d->closing_all && --d->pending == 0) close_all(d); /* finishes */
+  return 1;
+}
+
 static void on_fs_write(uv_fs_t* req) {
   driver_t* d;
   yamux_session_t* s;
@@ -188,13 +199,8 @@ static void on_fs_write(uv_fs_t* req) {
 
   d = req->data;
   s = d->session;
-  result = req->result;
-  uv_fs_req_cleanup(req);
   d->writing = 0;
-  if (d->closing) {
-    if (d->closing_all && --d->pending == 0) close_all(d); /* finishes */
-    return;
-  }
+  if (fs_completed(d, req, &result)) return;
   d->in_dispatch = 1;
   if (result < 0) {
     d->tx_dead = 1;
@@ -403,14 +409,9 @@ static void on_fs_read(uv_fs_t* req) {
 
   d = req->data;
   s = d->session;
-  result = req->result;
-  uv_fs_req_cleanup(req);
   d->reading_fs = 0;
-  if (d->closing) {
-    rx_buf_put(d);
-    if (d->closing_all && --d->pending == 0) close_all(d); /* finishes */
-    return;
-  }
+  if (d->closing) rx_buf_put(d);
+  if (fs_completed(d, req, &result)) return;
   d->in_dispatch = 1;
   if (result > 0) {
     yamux_session_feed(s, d->rx_buf, (size_t)result, uv_hrtime());
