@@ -279,6 +279,9 @@ typedef struct w9_impl_s {
   /* Both: close everything of this loop; its thread ends once the loop has
    * no more handles. */
   void (*stop)(w9_loop_t* l);
+  /* Both, at the settle point (from the main thread): diagnostics on
+   * stderr (may be NULL). */
+  void (*report)(void);
   /* The settings changed from the library's defaults (the keepalive
    * interval), printed in the RESULT line. */
   void (*print_config)(void);

@@ -10,6 +10,7 @@
  * defaults except the keepalive interval (-keepalive, 1 s).
  */
 #include <inttypes.h>
+#include <malloc.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,87 @@ static void check_yx(int rc, const char* what) {
 }
 
 static yamux_config_t cfg; /* read by every loop, written before they start */
+
+/* YXBENCH_HEAP=1: every allocation libyamux makes (the engine's and the
+ * driver's, which uses the session's allocator) is counted by size, to
+ * show where a session's bytes go (w9y_report(), at the settle point).
+ * Each block carries its size in front (16 bytes, not counted). */
+#define HEAP_HDR 16
+#define HEAP_SIZES 70000    /* counted by exact size below this */
+static uint64_t* heap_live; /* live blocks per size; [0]: larger ones */
+static uint64_t heap_bytes_live, heap_blocks_live;
+
+static void heap_count(size_t n, int64_t d) {
+  __atomic_add_fetch(&heap_live[n < HEAP_SIZES ? n : 0], (uint64_t)d,
+                     __ATOMIC_RELAXED);
+  __atomic_add_fetch(&heap_bytes_live, (uint64_t)(d * (int64_t)n),
+                     __ATOMIC_RELAXED);
+  __atomic_add_fetch(&heap_blocks_live, (uint64_t)d, __ATOMIC_RELAXED);
+}
+
+static void* heap_malloc(size_t n, void* ud) {
+  char* p = malloc(n + HEAP_HDR);
+  (void)ud;
+  if (p == NULL) return NULL;
+  memcpy(p, &n, sizeof(n));
+  heap_count(n, 1);
+  return p + HEAP_HDR;
+}
+
+static void heap_free(void* q, void* ud) {
+  char* p = (char*)q - HEAP_HDR;
+  size_t n;
+  (void)ud;
+  if (q == NULL) return;
+  memcpy(&n, p, sizeof(n));
+  heap_count(n, -1);
+  free(p);
+}
+
+static void* heap_calloc(size_t k, size_t n, void* ud) {
+  void* p = heap_malloc(k * n, ud);
+  if (p != NULL) memset(p, 0, k * n);
+  return p;
+}
+
+static void* heap_realloc(void* q, size_t n, void* ud) {
+  void* p = heap_malloc(n, ud);
+  if (p != NULL && q != NULL) {
+    size_t old;
+    memcpy(&old, (char*)q - HEAP_HDR, sizeof(old));
+    memcpy(p, q, old < n ? old : n);
+    heap_free(q, ud);
+  }
+  return p;
+}
+
+static const yamux_allocator_t heap_allocator = {NULL, heap_malloc, heap_calloc,
+                                                 heap_realloc, heap_free};
+
+static void w9y_report(void) {
+  struct mallinfo2 mi = mallinfo2();
+  size_t n;
+  if (heap_live == NULL) return;
+  /* All arenas: what the program holds and the free memory inside them
+   * (which RSS counts once touched). */
+  fprintf(stderr,
+          "yxbench %s: malloc arenas %.1f bytes per session, %.1f in use, "
+          "%.1f free\n",
+          is_server ? "server" : "client",
+          (double)mi.arena / (double)opt_sessions,
+          (double)mi.uordblks / (double)opt_sessions,
+          (double)mi.fordblks / (double)opt_sessions);
+  fprintf(stderr,
+          "yxbench %s: libyamux holds %.1f bytes in %.2f blocks per session:",
+          is_server ? "server" : "client",
+          (double)heap_bytes_live / (double)opt_sessions,
+          (double)heap_blocks_live / (double)opt_sessions);
+  for (n = 1; n < HEAP_SIZES; n++)
+    if (heap_live[n] > 0)
+      fprintf(stderr, " %zu B x %.2f;", n,
+              (double)heap_live[n] / (double)opt_sessions);
+  fprintf(stderr, "\n");
+}
 
 static void w9y_print_config(void) {
   printf(" keepalive_interval_ms=%" PRIu64, opt_keepalive);
@@ -171,6 +253,11 @@ static void w9y_init(unsigned int nloops) {
   unsigned int k;
   yamux_config_init(&cfg);
   cfg.keepalive_interval_ms = opt_keepalive;
+  if (getenv("YXBENCH_HEAP") != NULL) {
+    if ((heap_live = calloc(HEAP_SIZES, sizeof(*heap_live))) == NULL)
+      die("calloc");
+    cfg.allocator = &heap_allocator;
+  }
   if (is_server) return;
   recs = calloc((size_t)opt_sessions, sizeof(*recs));
   cloops = calloc(nloops, sizeof(*cloops));
@@ -354,6 +441,12 @@ static void w9y_stop(w9_loop_t* l) {
   }
 }
 
-const w9_impl_t w9_libyamux = {
-    &bench_libyamux, w9y_init,        w9y_serve, w9y_connect,
-    w9y_busy,        w9y_count_pings, w9y_stop,  w9y_print_config};
+const w9_impl_t w9_libyamux = {.impl = &bench_libyamux,
+                               .init = w9y_init,
+                               .serve = w9y_serve,
+                               .connect = w9y_connect,
+                               .busy = w9y_busy,
+                               .count_pings = w9y_count_pings,
+                               .stop = w9y_stop,
+                               .report = w9y_report,
+                               .print_config = w9y_print_config};

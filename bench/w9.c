@@ -299,6 +299,7 @@ int w9_client(int argc, char** argv) {
   if (now < settled_at) uv_sleep((unsigned int)((settled_at - now) / 1000000));
   srv_rss1 = proc_rss(srv);
   rss1 = proc_rss(self);
+  if (w9->report != NULL) w9->report();
   if (w9->count_pings != NULL) pings0 = sum_pings();
   srv_cpu0 = proc_cpu_ns(srv);
   cpu0 = proc_cpu_ns(self);
@@ -386,6 +387,7 @@ int w9_server(void) {
   print_port(port); /* the client takes the RSS baseline now */
   while (fgets(line, sizeof(line), stdin) != NULL) {
     if (strcmp(line, "SETTLE\n") != 0) die("unexpected command '%s'", line);
+    if (w9->report != NULL) w9->report();
     printf("SETTLED\n");
     fflush(stdout);
   }
