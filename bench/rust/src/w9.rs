@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use futures::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt as _, BufReader};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpSocket, TcpStream};
 use yamux::Stream;
 
 use crate::session::{Io, Session};
@@ -88,7 +88,12 @@ fn proc_cpu(pid: u32) -> i64 {
 // ---- server --------------------------------------------------------------------
 
 pub async fn server() {
-    let ln = TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| die(format!("listen: {e}")));
+    // The backlog the C and Go servers get (somaxconn, 4096 here), not
+    // mio's 128, which 256 connects at once overflow (SYNs dropped, retried
+    // after 1 s).
+    let sock = TcpSocket::new_v4().unwrap_or_else(|e| die(format!("socket: {e}")));
+    sock.bind("127.0.0.1:0".parse().unwrap()).unwrap_or_else(|e| die(format!("bind: {e}")));
+    let ln = sock.listen(65535).unwrap_or_else(|e| die(format!("listen: {e}")));
     println!("PORT {}", ln.local_addr().unwrap().port());
     std::thread::spawn(|| {
         for l in std::io::stdin().lines() {
