@@ -88,9 +88,9 @@ fn proc_cpu(pid: u32) -> i64 {
 // ---- server --------------------------------------------------------------------
 
 pub async fn server() {
-    // The backlog the C and Go servers get (somaxconn, 4096 here), not
-    // mio's 128, which 256 connects at once overflow (SYNs dropped, retried
-    // after 1 s).
+    // The backlog the C and Go servers get (the kernel caps it at
+    // net.core.somaxconn), not mio's 128, which 256 connects at once
+    // overflow (SYNs dropped, retried after 1 s).
     let sock = TcpSocket::new_v4().unwrap_or_else(|e| die(format!("socket: {e}")));
     sock.bind("127.0.0.1:0".parse().unwrap()).unwrap_or_else(|e| die(format!("bind: {e}")));
     let ln = sock.listen(65535).unwrap_or_else(|e| die(format!("listen: {e}")));
