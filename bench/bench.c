@@ -135,13 +135,12 @@ void spawn_child(int argc, char** argv, uv_stdio_container_t* stdio) {
   free(args);
 }
 
-/* Reads one line (without its newline) from the child's stdout. */
-static void read_child_line(char* line, size_t size) {
+void read_child_line(char* line, size_t size) {
   size_t got = 0;
   while (got < size - 1) {
     ssize_t n = read(port_fd, line + got, 1);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) die("child did not print its port");
+    if (n <= 0) die("the child's stdout ended (it did not print its line)");
     if (line[got] == '\n') break;
     got++;
   }
@@ -812,7 +811,8 @@ void print_result(void) {
       print_hol_result();
       break;
     case WL_IDLE:
-      die("W6 prints its own result");
+    case WL_MANY:
+      die("W6 and W9 print their own results");
   }
   result_end();
 }

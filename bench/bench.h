@@ -25,7 +25,8 @@ typedef enum {
   WL_ECHO, /* W3 */
   WL_RPC,  /* W4 */
   WL_IDLE, /* W6 */
-  WL_HOL   /* W7, W7p, W8lat */
+  WL_HOL,  /* W7, W7p, W8lat */
+  WL_MANY  /* W9 (bench/w9.c) */
 } wl_kind_t;
 
 typedef enum { TR_TCP, TR_PIPE, TR_SOCKETPAIR } transport_t;
@@ -101,6 +102,9 @@ extern int port_fd;            /* the child's stdout in TCP mode */
 extern int extra_tx, extra_rx; /* W7p raw: the child's fds 3 and 4 */
 
 void on_child_exit(uv_process_t* p, int64_t status, int sig);
+/* Reads one line (without its newline) from the child's stdout (port_fd),
+ * blocking. */
+void read_child_line(char* line, size_t size);
 /* Fills opts to run this program (its path goes in self, size bytes) as
  * the server child. Returns the argv to free once spawned. */
 char** child_options(int argc, char** argv, char* self, size_t size,
@@ -239,5 +243,80 @@ void result_begin(void);
 void result_end(void);
 /* The RESULT line of the workload (W6's is the implementation's own). */
 void print_result(void);
+
+/* ---- W9: many sessions, one loop per core (bench/w9.c) ------------------ */
+
+extern uint64_t opt_sessions; /* sessions (TCP connections) */
+extern uint64_t opt_busy;     /* sessions doing the busy phase's round trips */
+extern uint64_t opt_inflight; /* sessions being established at once */
+extern uint64_t opt_loops;    /* loops (threads) per process; 0: one per core */
+extern uint64_t opt_keepalive; /* keepalive interval, ms */
+extern uint64_t opt_idle;      /* the measured idle time, ms */
+
+typedef struct w9_loop_s w9_loop_t;
+
+/* A W9 implementation. Every function but init runs on the thread of the
+ * loop it is given; what a phase asks of a loop is over when the
+ * implementation calls w9_done(l). */
+typedef struct w9_impl_s {
+  const bench_impl_t* impl;
+  /* Both, before the loops start: the configuration and, on the client,
+   * the per-session records. */
+  void (*init)(unsigned int nloops);
+  /* Server: accept on fd, this loop's own listening socket (SO_REUSEPORT,
+   * already listening); every connection is one session served here. */
+  void (*serve)(w9_loop_t* l, int fd);
+  /* Client: establish this loop's sessions (w9_first(l), w9_next()) with at
+   * most w9_inflight(l) at once; each is done after its first round trip
+   * on its one stream. Then w9_done(l). */
+  void (*connect)(w9_loop_t* l);
+  /* Client: this loop's busy sessions (index < -busy) do their round trips
+   * (w9_slice()), each latency stored with w9_lat(). Then w9_done(l). */
+  void (*busy)(w9_loop_t* l);
+  /* Client: adds the keepalive pings this loop's sessions have sent to
+   * *pings, then w9_done(l). NULL if the implementation cannot tell. */
+  void (*count_pings)(w9_loop_t* l, uint64_t* pings);
+  /* Both: close everything of this loop; its thread ends once the loop has
+   * no more handles. */
+  void (*stop)(w9_loop_t* l);
+  /* Both, at the settle point (from the main thread): diagnostics on
+   * stderr (may be NULL). */
+  void (*report)(void);
+  /* The settings changed from the library's defaults (the keepalive
+   * interval), printed in the RESULT line. */
+  void (*print_config)(void);
+} w9_impl_t;
+
+extern const w9_impl_t w9_libyamux;
+
+struct w9_loop_s {
+  uv_loop_t loop;
+  unsigned int index;
+  void* data; /* the implementation's */
+  /* private to w9.c */
+  uv_thread_t thread;
+  uv_async_t cmd;
+  int fd;
+  int op;
+  uint64_t* pings;
+  uint64_t t_done;
+};
+
+extern unsigned int w9_nloops;
+extern struct sockaddr_in w9_addr; /* client: the server's address */
+
+/* The loop's part of the phase is over. */
+void w9_done(w9_loop_t* l);
+/* This loop's sessions: i = w9_first(l); i < opt_sessions; i = w9_next(i). */
+uint64_t w9_first(const w9_loop_t* l);
+uint64_t w9_next(uint64_t i);
+/* Sessions this loop may establish at once. */
+uint64_t w9_inflight(const w9_loop_t* l);
+/* Busy session i's round trips: n of them, stored from w9_lat(i)[0]. */
+uint64_t w9_slice(uint64_t i);
+uint64_t* w9_lat(uint64_t i);
+
+int w9_client(int argc, char** argv);
+int w9_server(void);
 
 #endif /* YXBENCH_BENCH_H_ */

@@ -688,6 +688,8 @@ static void y_client_ready(void) {
     case WL_HOL:
       y7_client_start();
       break;
+    case WL_MANY:
+      die("W9 runs in bench/w9.c");
   }
 }
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Benchmark driver for the workloads W1-W8 (bench/README.md).
+"""Benchmark driver for the workloads W1-W9 (bench/README.md).
 
 Runs every workload for every implementation in rounds (the order of the
 implementations rotating from round to round), then writes a Markdown report:
@@ -14,7 +14,7 @@ Environment (what `make bench` passes on):
   BENCH_ROUNDS=N      rounds (default 5; quick mode 1)
   BENCH_QUICK=1       quick mode: 1 round, 256 MiB bulk, W4 50,000 round
                       trips, W5 20,000 requests, W6 20,000 streams, W7 5,000
-                      round trips
+                      round trips, W9 2,000 sessions and 50,000 round trips
   BENCH_ONLY=W1,W4    only these workloads (W6 selects W6hold and W6read)
   BENCH_IMPLS=a,b     only these implementation labels (a label ending in
                       '/...' variants are matched by their full label)
@@ -126,6 +126,13 @@ W8_METRICS = [M("mibps", "MiB/s", True),
 W8LAT_METRICS = [M("p99_ms", "ms", False), M("bulk_mibps", "MiB/s", True),
                  M("p50_ms", "ms", False), M("idle_p99_ms", "ms", False),
                  M("p99_ratio", "x", False, "p99_ratio (p99 / idle p99)")]
+W9_METRICS = [M("server_rss_per_session", "B/session", False),
+              M("idle_cpu_pct", "% of a core", False,
+                "idle_cpu_pct (server, keepalive)"),
+              M("rtt_per_s", "rt/s", True), M("p99_us", "us", False),
+              M("connect_secs", "s", False),
+              M("client_rss_per_session", "B/session", False),
+              M("client_idle_cpu_pct", "% of a core", False)]
 WAN = Link(25)
 WAN100 = Link(50)
 WANLAT = Link(25, 12500)
@@ -163,6 +170,9 @@ WORKLOADS = [
     Workload("W8lat", W8LAT_METRICS, False,
              "64 B ping-pong beside a bulk stream on a 100 Mbit/s, "
              "RTT 50 ms link", WANLAT),
+    Workload("W9", W9_METRICS, False,
+             "many sessions: idle with a 1 s keepalive, then 64 B round "
+             "trips on 1,000 of them"),
 ]
 
 
@@ -193,6 +203,8 @@ def params_for(quick):
         "w8m_size": 250 * MiB if quick else 1000 * MiB,
         "w8lat_count": 100 if quick else 200,
         "w8lat_warmup": 2000 if quick else 5000,
+        "w9_sessions": 2000 if quick else 10000,
+        "w9_count": 50000 if quick else 200000,
     }
 
 
@@ -221,6 +233,10 @@ def workload_flags(w, p):
     if n == "W8lat":
         return ["-count=%d" % p["w8lat_count"], "-msg=64", "-chunk=65536",
                 "-warmup=%d" % p["w8lat_warmup"]]
+    if n == "W9":
+        return ["-sessions=%d" % p["w9_sessions"], "-busy=1000",
+                "-count=%d" % p["w9_count"], "-msg=64", "-inflight=256",
+                "-keepalive=1000", "-idle=10000"]
     raise ValueError(n)
 
 
@@ -248,7 +264,7 @@ def build_impls(binary):
     mux = {"W3", "W4", "W5", "W7", "W7p"}
     return [
         yxbench_impl(binary, "libyamux",
-                     bulk | mux | {"W6hold", "W6read"} | W8_ALL),
+                     bulk | mux | {"W6hold", "W6read", "W9"} | W8_ALL),
         yxbench_impl(binary, "raw_uv", bulk | mux | W8_RAW),
         yxbench_impl(binary, "raw_block", bulk),
         # What uv_spawn's UV_CREATE_PIPE and yamux_session_spawn() give:
@@ -272,7 +288,8 @@ def build_impls(binary):
 
 PEER_FLAGS = ("-impl=", "-w=", "-size=", "-chunk=", "-streams=", "-count=",
               "-msg=", "-resp=", "-mode=", "-exitwait=", "-timeout=",
-              "-warmup=", "-proxy=", "-maxwindow=")
+              "-warmup=", "-proxy=", "-maxwindow=", "-sessions=", "-busy=",
+              "-inflight=", "-keepalive=", "-idle=")
 MUX_WORKLOADS = ({"W1", "W1pin", "W2", "W2pin", "W3", "W4", "W5", "W6hold",
                   "W6read", "W7", "W7p"} | W8_ALL)
 RAW_GO_WORKLOADS = {"W1", "W1pin", "W2", "W2pin", "W3", "W4", "W5", "W7",
@@ -301,8 +318,10 @@ def go_impls(c_binary):
     gobin = peer_binary(c_binary, "gobench", "bench-go-build")
     if gobin is None:
         return []
-    impls = [peer_impl(gobin, impl, MUX_WORKLOADS)
-             for impl in ("hashicorp", "goyamux", "smux")]
+    # W9 compares the yamux implementations (smux is another protocol).
+    impls = [peer_impl(gobin, impl, MUX_WORKLOADS | {"W9"})
+             for impl in ("hashicorp", "goyamux")]
+    impls.append(peer_impl(gobin, "smux", MUX_WORKLOADS))
     impls.append(peer_impl(gobin, "raw_go", RAW_GO_WORKLOADS))
     # What frp and libp2p do on long links: hashicorp's window raised to
     # 16 MiB (MaxStreamWindowSize). For information: the goals compare
@@ -316,7 +335,7 @@ def rust_impls(c_binary):
     rbin = peer_binary(c_binary, "rustbench", "bench-rust-build")
     if rbin is None:
         return []
-    return [peer_impl(rbin, "rustyamux", MUX_WORKLOADS)]
+    return [peer_impl(rbin, "rustyamux", MUX_WORKLOADS | {"W9"})]
 
 
 # ---- deterministic counters (make bench-instr) ----------------------------
@@ -793,7 +812,7 @@ def main():
 WIDE = 1.5  # max/min over the rounds above this: the run is flagged
 # What the C program prints for a setting it changed from the defaults.
 C_CONFIG_KEYS = ("max_frame_size", "initial_window", "max_inbound_streams",
-                 "max_window")
+                 "max_window", "keepalive_interval_ms")
 
 
 def config_of(res):
@@ -1038,13 +1057,65 @@ class Goals:
                      "<= %.0f MiB (1,000 x 256 KiB windows + 256 MiB "
                      "budget)" % bound, rss <= bound)
 
+    def pinging(self, w, label):
+        """False if the runs say that the implementation sent no keepalive
+        (rust-yamux has none: config=keepalive:none)."""
+        return not any("keepalive:none" in r.get("config", "")
+                       for r in self.results.get((w, label), []))
+
+    def issue13(self):
+        w = "W9"
+        if self.g(w, "libyamux", "server_rss_per_session") is None:
+            return
+        bp = self.best(w, "server_rss_per_session", False)
+        rss = self.g(w, "libyamux", "server_rss_per_session")
+        if bp:
+            r, txt = self.vs(w, bp, "server_rss_per_session", "B")
+            if txt:
+                self.row("W9 server RSS per session", txt,
+                         "<= 0.125x best peer and <= 4096 B",
+                         r <= 0.125 and rss <= 4096)
+        else:
+            self.row("W9 server RSS per session", "%.0f B (no peer in the "
+                     "run)" % rss, "<= 4096 B", rss <= 4096)
+        # Idle CPU is judged against the peers that ping: one that sends no
+        # keepalive does less work (shown for information).
+        pingers = [p for p in self.peers if self.pinging(w, p)]
+        bp = self.best(w, "idle_cpu_pct", False, pingers) if pingers else None
+        if bp:
+            r, txt = self.vs(w, bp, "idle_cpu_pct", "%")
+            if txt:
+                self.row("W9 server idle CPU, keepalive every 1 s", txt,
+                         "<= 0.5x best peer (of those that ping)", r <= 0.5)
+        for p in self.peers:
+            if p not in pingers and self.g(w, p, "idle_cpu_pct") is not None:
+                r, txt = self.vs(w, p, "idle_cpu_pct", "%")
+                if txt:
+                    self.row("W9 server idle CPU vs %s (sends no keepalive)"
+                             % p, txt, "for information", None)
+        bp = self.best(w, "rtt_per_s", True)
+        if bp:
+            r, txt = self.vs(w, bp, "rtt_per_s", "rt/s")
+            p, ptxt = self.vs(w, bp, "p99_us", "us")
+            if txt and ptxt:
+                self.row("W9 busy: 1,000 sessions' round trips",
+                         "rt/s %s; p99 %s" % (txt, ptxt),
+                         ">= 1.5x best peer, p99 <= its p99",
+                         r >= 1.5 and p <= 1.0)
+        bp = self.best(w, "connect_secs", False)
+        if bp:
+            r, txt = self.vs(w, bp, "connect_secs", "s")
+            if txt:
+                self.row("W9 connect_secs (all sessions established)", txt,
+                         "<= best peer", r <= 1.0)
+
 
 def report(args, rounds, params, workloads, impls, results, commands,
            versions, configs, failures, info, elapsed):
     med = medians(workloads, impls, results)
     lines = []
     mode = "quick" if args.quick else "full"
-    lines.append("# libyamux benchmark: W1-W8 against the peers and the raw "
+    lines.append("# libyamux benchmark: W1-W9 against the peers and the raw "
                  "transport")
     lines.append("")
     lines.append("Generated by `make bench` (bench/run.py). Mode: %s; %d "
@@ -1061,6 +1132,12 @@ def report(args, rounds, params, workloads, impls, results, commands,
                   params["w7_count"], params["w8_size"] // MiB,
                   params["w8m_size"] // MiB, params["w8lat_count"],
                   params["w8lat_warmup"]))
+    if any(w.name == "W9" for w in workloads):
+        lines.append("W9: %s sessions (keepalive every 1 s, 256 being "
+                     "established at once), 2 s settle, 10 s idle measured, "
+                     "then %s round trips of 64 B over 1,000 of them." %
+                     ("{:,}".format(params["w9_sessions"]),
+                      "{:,}".format(params["w9_count"])))
     links = [(w.name, w.link) for w in workloads if w.link]
     if links:
         lines.append("The W8 link: a fresh toxiproxy per run (%s); %s. "
@@ -1120,6 +1197,15 @@ def report(args, rounds, params, workloads, impls, results, commands,
     if gl.rows:
         lines.append("")
         lines.append("## Goals of issue 11: real links (this run)")
+        lines.append("")
+        lines.append("| goal | measured | target | |")
+        lines.append("|---|---|---|---|")
+        lines.extend(gl.rows)
+    gl.rows = []
+    gl.issue13()
+    if gl.rows:
+        lines.append("")
+        lines.append("## Goals of issue 13: many sessions (this run)")
         lines.append("")
         lines.append("| goal | measured | target | |")
         lines.append("|---|---|---|---|")

@@ -1,4 +1,4 @@
-/* yxbench: the benchmark workloads (W1-W8, defined in bench/README.md) for
+/* yxbench: the benchmark workloads (W1-W9, defined in bench/README.md) for
  * libyamux and for the raw transport without multiplexing.
  *
  * One run measures one (impl, workload) pair and prints exactly one line on
@@ -7,12 +7,13 @@
  * The client (this process) spawns itself as the server (-role=server).
  *
  * Usage: yxbench -impl=libyamux|raw_uv|raw_block -w=W1|W1pin|W2|W2pin|W3|W4|
- *                W5|W6|W7|W7p|W8|W8x8|W8r100|W8m|W8lat
+ *                W5|W6|W7|W7p|W8|W8x8|W8r100|W8m|W8lat|W9
  *        [-size=BYTES] [-chunk=BYTES] [-depth=N] [-streams=N] [-count=N]
  *        [-msg=BYTES] [-resp=BYTES] [-transport=pipe|socketpair]
  *        [-mode=hold|read] [-warmup=MS] [-exitwait=SECS] [-timeout=SECS]
  *        [-frame=BYTES] [-window=BYTES] [-maxinbound=N] [-maxwindow=BYTES]
- *        [-proxy=HOST:PORT/NAME]
+ *        [-proxy=HOST:PORT/NAME] [-sessions=N] [-busy=N] [-inflight=N]
+ *        [-loops=N] [-keepalive=MS] [-idle=MS]
  *
  *  W1   bulk over one TCP connection: one stream, -size bytes in -chunk
  *       writes, the server acks with 1 byte when it has everything.
@@ -52,6 +53,14 @@
  *       1-byte round trip (rtt_ms: checks the link's delay).
  *  W8lat  W7 through the proxy (the driver adds a bandwidth toxic): -warmup
  *       5000 ms, -count 200; latencies in ms.
+ *  W9   many sessions (libyamux only; bench/w9.c): -sessions (10000) TCP
+ *       connections, each a session with one stream and one round trip,
+ *       established -inflight (256) at a time over -loops loops (one per
+ *       core) in each process; the server accepts on one SO_REUSEPORT
+ *       socket per loop. Settle 2 s, then -idle (10000) ms with keepalive
+ *       every -keepalive (1000) ms: RSS growth per session and CPU of each
+ *       process. Then -busy (1000) sessions do -count (200000) -msg (64 B)
+ *       round trips: rtt_per_s, p50/p99. connect_secs: establishing all.
  *
  * Timing uses uv_hrtime() in the client; connection and session set-up and
  * teardown are not timed (W6 reports teardown separately).
@@ -81,7 +90,7 @@ static void usage(void) {
   fprintf(stderr,
           "usage: yxbench -impl=libyamux|raw_uv|raw_block "
           "-w=W1|W1pin|W2|W2pin|W3|W4|W5|W6|W6hold|W6read|W7|W7p|\n"
-          "                 W8|W8x8|W8r100|W8m|W8lat\n"
+          "                 W8|W8x8|W8r100|W8m|W8lat|W9\n"
           "               [-size=N] [-chunk=N] [-depth=N]\n"
           "               [-streams=N] [-count=N] [-msg=N] [-resp=N] "
           "[-transport=pipe|socketpair] [-timeout=SECS]\n"
@@ -126,6 +135,8 @@ static const struct {
     {"W8r100", WL_BULK, TR_TCP, 1, 256 * MIB, 1, 1, 1, 0},
     {"W8m", WL_BULK, TR_TCP, 1, 1000 * MIB, 1000, 1, 1, 0},
     {"W8lat", WL_HOL, TR_TCP, 1, GIB, 1, 200, 64, 5000},
+    /* -sessions, -busy and the rest have their defaults in w9.c. */
+    {"W9", WL_MANY, TR_TCP, 0, GIB, 1, 200000, 64, 0},
 };
 
 static const bench_impl_t* const impls[] = {&bench_libyamux, &bench_raw_uv,
@@ -174,7 +185,13 @@ int main(int argc, char** argv) {
                parse_u64(a, "-maxinbound", &opt_maxinbound) ||
                parse_u64(a, "-maxwindow", &opt_maxwindow) ||
                parse_u64(a, "-warmup", &opt_warmup) ||
-               parse_u64(a, "-exitwait", &opt_exitwait)) {
+               parse_u64(a, "-exitwait", &opt_exitwait) ||
+               parse_u64(a, "-sessions", &opt_sessions) ||
+               parse_u64(a, "-busy", &opt_busy) ||
+               parse_u64(a, "-inflight", &opt_inflight) ||
+               parse_u64(a, "-loops", &opt_loops) ||
+               parse_u64(a, "-keepalive", &opt_keepalive) ||
+               parse_u64(a, "-idle", &opt_idle)) {
     } else {
       usage();
     }
@@ -210,6 +227,13 @@ int main(int argc, char** argv) {
     fprintf(stderr, "yxbench: W6 is for multiplexers only\n");
     return 2;
   }
+  if (wkind == WL_MANY && impl != &bench_libyamux) {
+    fprintf(stderr, "yxbench: W9 is for libyamux only\n");
+    return 2;
+  }
+  if (wkind == WL_MANY &&
+      (opt_sessions < 1 || opt_busy < 1 || opt_inflight < 1 || opt_idle < 1))
+    usage();
 
   signal(SIGPIPE, SIG_IGN);
   alarm((unsigned int)timeout); /* a hung run dies instead of stalling */
@@ -223,5 +247,6 @@ int main(int argc, char** argv) {
   memset(respbuf, 'r', (size_t)opt_resp);
 
   if (is_server && wan) rx_init();
+  if (wkind == WL_MANY) return is_server ? w9_server() : w9_client(argc, argv);
   return is_server ? impl->server() : impl->client(argc, argv);
 }

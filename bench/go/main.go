@@ -16,9 +16,10 @@
 //
 // Usage: gobench -impl=hashicorp|goyamux|smux|raw_go
 //
-//	-w=W1|W1pin|W2|W2pin|W3|W4|W5|W6|W7|W7p [-size=N] [-chunk=N]
-//	[-streams=N] [-count=N] [-msg=N] [-resp=N] [-mode=hold|read]
-//	[-exitwait=DUR] [-timeout=SECS] [-defaults]
+//	-w=W1|W1pin|W2|W2pin|W3|W4|W5|W6|W7|W7p|W8|W8x8|W8r100|W8m|W8lat|W9
+//	[-size=N] [-chunk=N] [-streams=N] [-count=N] [-msg=N] [-resp=N]
+//	[-mode=hold|read] [-exitwait=DUR] [-timeout=SECS] [-defaults]
+//	[-sessions=N] [-busy=N] [-inflight=N] [-keepalive=MS] [-idle=MS] (W9)
 //
 // Sizes, counts and stream numbers default to WORKLOADS.md's per workload.
 // Library defaults are used except where a workload cannot run with them;
@@ -59,6 +60,12 @@ type options struct {
 	warmup   int    // W7/W8lat bulk warm-up, ms
 	proxy    string // W8: toxiproxy "host:port/name"
 	window   int    // hashicorp MaxStreamWindowSize (0: the default)
+	// W9 (w9.go)
+	sessions  int
+	busy      int
+	inflight  int
+	keepalive int // ms
+	idle      int // ms
 }
 
 var opt options
@@ -105,6 +112,9 @@ func applyDefaults() {
 		def(&opt.count, 200)
 		def(&opt.msg, 64)
 		def(&opt.warmup, 5000)
+	case "W9":
+		def(&opt.count, 200000)
+		def(&opt.msg, 64)
 	}
 	def(&opt.streams, 1)
 	if opt.size == 0 && isWAN() {
@@ -140,7 +150,7 @@ func die(format string, a ...interface{}) {
 func main() {
 	flag.StringVar(&opt.role, "role", "client", "client|server (internal)")
 	flag.StringVar(&opt.impl, "impl", "hashicorp", "hashicorp|goyamux|smux|raw_go")
-	flag.StringVar(&opt.w, "w", "W1", "W1|W1pin|W2|W2pin|W3|W4|W5|W6|W7|W7p|W8|W8x8|W8r100|W8m|W8lat")
+	flag.StringVar(&opt.w, "w", "W1", "W1|W1pin|W2|W2pin|W3|W4|W5|W6|W7|W7p|W8|W8x8|W8r100|W8m|W8lat|W9")
 	flag.Int64Var(&opt.size, "size", 0, "bulk bytes (W1, W2; default 1 GiB)")
 	flag.IntVar(&opt.chunk, "chunk", 0, "write size (W1, W2, W7 bulk; default 64 KiB)")
 	flag.IntVar(&opt.streams, "streams", 0, "streams (W3 8192, W4 64, W5 32 in flight, W6 100000)")
@@ -165,6 +175,11 @@ func main() {
 	flag.IntVar(&opt.warmup, "warmup", 0, "W7/W8lat bulk warm-up in ms (1000; W8lat 5000)")
 	flag.StringVar(&opt.proxy, "proxy", "", "W8: toxiproxy API and proxy name, host:port/name")
 	flag.IntVar(&opt.window, "maxwindow", 0, "hashicorp MaxStreamWindowSize (W8's info row)")
+	flag.IntVar(&opt.sessions, "sessions", 10000, "W9: sessions (TCP connections)")
+	flag.IntVar(&opt.busy, "busy", 1000, "W9: sessions doing the busy phase's round trips")
+	flag.IntVar(&opt.inflight, "inflight", 256, "W9: sessions being established at once")
+	flag.IntVar(&opt.keepalive, "keepalive", 1000, "W9: keepalive interval, ms")
+	flag.IntVar(&opt.idle, "idle", 10000, "W9: the measured idle time, ms")
 	flag.Parse()
 	// W6hold / W6read: W6 with that -mode (for drivers that name the rows).
 	if m := strings.TrimPrefix(opt.w, "W6"); m == "hold" || m == "read" {
@@ -185,6 +200,14 @@ func main() {
 		if opt.impl == "raw_go" {
 			fmt.Fprintln(os.Stderr, "gobench: W8m has no raw_go variant")
 			os.Exit(2)
+		}
+	case "W9":
+		if opt.impl != "hashicorp" && opt.impl != "goyamux" {
+			fmt.Fprintln(os.Stderr, "gobench: W9 is for hashicorp and goyamux")
+			os.Exit(2)
+		}
+		if opt.sessions < 1 || opt.busy < 1 || opt.inflight < 1 || opt.idle < 1 {
+			die("W9 needs -sessions, -busy, -inflight and -idle >= 1")
 		}
 	case "W6":
 		if opt.impl == "raw_go" {
@@ -207,6 +230,15 @@ func main() {
 	if opt.impl == "raw_go" && isWANBulk() {
 		opt.streams = 1 // the same transfer on one connection
 	}
+	if opt.w == "W9" {
+		raiseNofile()
+		if opt.role == "server" {
+			serveW9()
+		} else {
+			clientW9()
+		}
+		os.Exit(0)
+	}
 	if opt.role == "server" {
 		if isWANBulk() {
 			rx.init()
@@ -222,6 +254,7 @@ func main() {
 type child struct {
 	cmd    *exec.Cmd
 	out    *bufio.Reader // the child's stdout in TCP mode
+	in     *os.File      // W9: the child's stdin (commands)
 	exited chan error
 }
 
@@ -269,6 +302,15 @@ func spawn() (*child, string, []*pipeConn) {
 		cmd.Stdout = w
 		theirs = append(theirs, w)
 		c.out = bufio.NewReader(r)
+		if opt.w == "W9" {
+			ir, iw, err := os.Pipe()
+			if err != nil {
+				die("pipe: %v", err)
+			}
+			cmd.Stdin = ir
+			theirs = append(theirs, ir)
+			c.in = iw
+		}
 	}
 	if err := cmd.Start(); err != nil {
 		die("spawn: %v", err)

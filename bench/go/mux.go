@@ -74,6 +74,9 @@ func newSession(conn net.Conn, server bool) (Session, error) {
 		// accepted yet are reset. The opener holds at most AcceptBacklog
 		// un-ACKed opens and the server ACKs in AcceptStream, so the default
 		// (256) is enough for every workload here: no change.
+		if opt.w == "W9" { // every session pings once a second
+			cfg.KeepAliveInterval = keepaliveW9()
+		}
 		if opt.window > 0 { // W8's info row: what frp and libp2p set
 			cfg.MaxStreamWindowSize = uint32(opt.window)
 			configChanges = append(configChanges,
@@ -98,6 +101,9 @@ func newSession(conn net.Conn, server bool) (Session, error) {
 		// accepting side). W3 runs with the default: opens are limited to
 		// 256 un-ACKed and each stream lives only for one echo (measured:
 		// no resets). -defaults keeps the default to show the failure.
+		if opt.w == "W9" {
+			cfg.KeepAliveInterval = keepaliveW9()
+		}
 		if opt.w == "W6" && !opt.defaults &&
 			opt.streams > int(cfg.MaxIncomingStreams) {
 			cfg.MaxIncomingStreams = uint32(opt.streams)

@@ -11,15 +11,19 @@
 // opens every stream; the server accepts them. TCP is on 127.0.0.1 (the
 // child prints "PORT n"); W2, W2pin and W7p run over the child's stdin and
 // stdout (real pipes on both sides). W1pin/W2pin run on tokio's
-// current-thread runtime (the driver adds `taskset -c 0`), everything else on
-// the multi-thread runtime with 2 workers.
+// current-thread runtime (the driver adds `taskset -c 0`), W9 on the
+// multi-thread runtime with one worker per core, everything else on the
+// multi-thread runtime with 2 workers.
 //
 // Usage: rustbench -impl=rustyamux
-//          -w=W1|W1pin|W2|W2pin|W3|W4|W5|W6|W6hold|W6read|W7|W7p [-size=N]
+//          -w=W1|W1pin|W2|W2pin|W3|W4|W5|W6|W6hold|W6read|W7|W7p|W8|W8x8|
+//          W8r100|W8m|W8lat|W9 [-size=N]
 //          [-chunk=N] [-streams=N] [-count=N] [-msg=N] [-resp=N]
 //          [-mode=hold|read] [-exitwait=DUR] [-timeout=SECS] [-defaults]
+//          [-sessions=N] [-busy=N] [-inflight=N] [-keepalive=MS] [-idle=MS]
 
 mod session;
+mod w9;
 mod wan;
 mod workloads;
 
@@ -55,6 +59,13 @@ pub struct Opts {
     pub warmup: u64,
     /// W8: toxiproxy "host:port/name".
     pub proxy: String,
+    /// W9 (w9.rs): sessions, busy sessions, sessions established at once,
+    /// the keepalive interval asked for (ms) and the measured idle time (ms).
+    pub sessions: usize,
+    pub busy: usize,
+    pub inflight: usize,
+    pub keepalive: u64,
+    pub idle: u64,
 }
 
 static OPTS: OnceLock<Opts> = OnceLock::new();
@@ -76,9 +87,11 @@ pub fn die(msg: impl std::fmt::Display) -> ! {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: rustbench -impl=rustyamux -w=W1|W1pin|W2|W2pin|W3|W4|W5|W6|W6hold|W6read|W7|W7p\n\
+        "usage: rustbench -impl=rustyamux -w=W1|W1pin|W2|W2pin|W3|W4|W5|W6|W6hold|W6read|W7|W7p|\n\
+         \x20      W8|W8x8|W8r100|W8m|W8lat|W9\n\
          \x20      [-size=N] [-chunk=N] [-streams=N] [-count=N] [-msg=N] [-resp=N]\n\
-         \x20      [-mode=hold|read] [-exitwait=DUR|SECS] [-timeout=SECS] [-defaults]"
+         \x20      [-mode=hold|read] [-exitwait=DUR|SECS] [-timeout=SECS] [-defaults]\n\
+         \x20      [-sessions=N] [-busy=N] [-inflight=N] [-keepalive=MS] [-idle=MS] (W9)"
     );
     std::process::exit(2)
 }
@@ -117,6 +130,11 @@ fn parse_args() -> Opts {
         defaults: false,
         warmup: 0,
         proxy: String::new(),
+        sessions: 10000,
+        busy: 1000,
+        inflight: 256,
+        keepalive: 1000,
+        idle: 10000,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -156,6 +174,11 @@ fn parse_args() -> Opts {
             "defaults" => o.defaults = v != "false" && v != "0",
             "warmup" => o.warmup = num(&v),
             "proxy" => o.proxy = v,
+            "sessions" => o.sessions = num(&v) as usize,
+            "busy" => o.busy = num(&v) as usize,
+            "inflight" => o.inflight = num(&v) as usize,
+            "keepalive" => o.keepalive = num(&v),
+            "idle" => o.idle = num(&v),
             "depth" => {} // the C program's write depth; ignored
             _ => {
                 eprintln!("unknown flag -{k}");
@@ -207,6 +230,10 @@ fn parse_args() -> Opts {
                 o.size = 1000 << 20;
             }
         }
+        "W9" => {
+            def(&mut o.count, 200000);
+            def(&mut o.msg, 64);
+        }
         "W8lat" => {
             def(&mut o.count, 200);
             def(&mut o.msg, 64);
@@ -254,6 +281,11 @@ fn main() {
     match o.w.as_str() {
         "W1" | "W1pin" | "W2" | "W2pin" | "W3" | "W4" | "W5" | "W7" | "W7p" | "W8" | "W8x8"
         | "W8r100" | "W8m" | "W8lat" => {}
+        "W9" => {
+            if o.sessions < 1 || o.busy < 1 || o.inflight < 1 || o.idle < 1 {
+                die("W9 needs -sessions, -busy, -inflight and -idle >= 1");
+            }
+        }
         "W6" => {
             if o.mode != "hold" && o.mode != "read" {
                 die("-mode must be hold or read");
@@ -269,11 +301,21 @@ fn main() {
     });
     let rt = if pinned() {
         tokio::runtime::Builder::new_current_thread().enable_all().build()
+    } else if o.w == "W9" {
+        // One worker per core, tokio's default: the server uses every core.
+        tokio::runtime::Builder::new_multi_thread().enable_all().build()
     } else {
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()
     }
     .unwrap_or_else(|e| die(format!("runtime: {e}")));
-    if o.role == "server" {
+    if o.w == "W9" {
+        w9::raise_nofile();
+        if o.role == "server" {
+            rt.block_on(w9::server());
+        } else {
+            rt.block_on(w9::client());
+        }
+    } else if o.role == "server" {
         if is_wan_bulk() {
             wan::rx_init();
         }
@@ -285,16 +327,23 @@ fn main() {
     rt.shutdown_background();
 }
 
-pub fn runtime_name() -> &'static str {
+pub fn runtime_name() -> String {
     if pinned() {
-        "current_thread"
+        "current_thread".into()
+    } else if opt().w == "W9" {
+        format!("multi_thread:{}", std::thread::available_parallelism().map_or(1, |n| n.get()))
     } else {
-        "multi_thread:2"
+        "multi_thread:2".into()
     }
 }
 
 /// Config changes from the defaults, printed as config=...
 static CONFIG: OnceLock<String> = OnceLock::new();
+
+/// Records the run's config changes (the first call wins).
+pub fn set_config(s: String) -> Result<(), String> {
+    CONFIG.set(s)
+}
 
 pub fn config_string() -> &'static str {
     CONFIG.get().map(|s| s.as_str()).unwrap_or("default")

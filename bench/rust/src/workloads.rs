@@ -225,7 +225,7 @@ async fn client_fanout(o: &Opener) -> Kv {
 
 // ---- W4 rpc ------------------------------------------------------------------
 
-async fn round_trip(st: &mut Stream, msg: &[u8], buf: &mut [u8]) {
+pub async fn round_trip(st: &mut Stream, msg: &[u8], buf: &mut [u8]) {
     if let Err(e) = st.write_all(msg).await {
         die(format!("write: {e}"));
     }
@@ -234,14 +234,14 @@ async fn round_trip(st: &mut Stream, msg: &[u8], buf: &mut [u8]) {
     }
 }
 
-struct Pct {
-    p50: f64,
-    p99: f64,
-    max: f64,
+pub struct Pct {
+    pub p50: f64,
+    pub p99: f64,
+    pub max: f64,
 }
 
 /// Percentiles (nearest rank) of durations in ns, returned in µs.
-fn percentiles(ns: &[u64]) -> Pct {
+pub fn percentiles(ns: &[u64]) -> Pct {
     let mut s = ns.to_vec();
     s.sort_unstable();
     let at = |q: f64| {
