@@ -233,8 +233,9 @@ typedef struct yamux_config_s {
   /* Ping replies (pongs) queued while the transport is slow; further pings
    * are not answered. Default 64. */
   uint32_t max_queued_pongs;
-  /* Send a keepalive ping after this long without one. Default 30000
-   * (hashicorp's); 0 turns keepalive off. */
+  /* Send a keepalive ping after this long without hearing anything from
+   * the peer (as go-yamux does: a busy session, or one whose peer pings it,
+   * sends none). Default 30000 (hashicorp's); 0 turns keepalive off. */
   uint64_t keepalive_interval_ms;
   /* End the session with YAMUX_EKEEPALIVE when nothing at all arrives from
    * the peer within this time after a keepalive ping. Any inbound frame

@@ -296,8 +296,9 @@ typedef struct yamux__sess {
   uint32_t pool_count;
 
   /* Session-level control frames to send. */
-  uint32_t* pongs;
-  uint32_t pong_head, pong_count;
+  uint32_t* pongs; /* pongs_small, or max_queued_pongs on the heap */
+  uint32_t pong_head, pong_count, pong_cap;
+  uint32_t pongs_small[4];
   uint32_t* refuse_ring; /* YAMUX__REFUSE_RING ids, from the first refusal */
   uint32_t refuse_head, refuse_count;
   uint32_t goaway_flags; /* YAMUX__GOAWAY_* */

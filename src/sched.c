@@ -355,29 +355,16 @@ static int gather_data(yamux__sess_t* s, yamux__queue_t* q, uint32_t limit,
   return 1;
 }
 
-unsigned int yamux__sched_gather(yamux__sess_t* s, unsigned int max_bufs) {
-  uint32_t limit, budget;
+/* Appends, in order, what the batch can take up to `limit`: an error Go
+ * Away, pongs, pings, refusals, the streams' control frames, a normal Go
+ * Away, then Data (at most *budget bytes) by priority. */
+static void fill(yamux__sess_t* s, uint32_t limit, uint32_t* budget) {
   int prio;
-  if (!(s->flags & YAMUX__SESS_LENT)) {
-    /* Nothing is in the transport's hands: the unsent rest may move. */
-    compact(s);
-    ungather(s);
-    if (has_data_queued(s) || !yamux__queue_empty(&s->ctrlq)) {
-      s->batch_busy_at = s->now;
-      if (s->cap == YAMUX__BATCH_SMALL) grow(s);
-    }
-  }
-  if (s->head == s->tail) s->head = s->tail = 0;
-  limit = s->cap;
-  if (max_bufs < limit - s->head) limit = s->head + max_bufs;
-  /* Entries left from a call with a larger max_bufs: never more than asked. */
-  if (s->tail >= limit) return YAMUX__MIN(s->tail - s->head, max_bufs);
-
   /* An error Go Away first, a normal one after the streams' frames. */
   if (s->goaway_code != YAMUX_GOAWAY_NORMAL) emit_goaway(s, limit);
   while (s->pong_count > 0 && s->tail < limit) {
     add_hdr(s, YAMUX__TYPE_PING, YAMUX__FLAG_ACK, 0, s->pongs[s->pong_head]);
-    s->pong_head = (s->pong_head + 1) % s->cfg.max_queued_pongs;
+    s->pong_head = (s->pong_head + 1) % s->pong_cap;
     s->pong_count--;
     s->stats.pongs_sent++;
   }
@@ -406,16 +393,51 @@ unsigned int yamux__sched_gather(yamux__sess_t* s, unsigned int max_bufs) {
     s->refuse_count--;
     s->stats.resets_sent++;
   }
-  budget = YAMUX__MAX(YAMUX__BATCH_DATA_BYTES, s->cfg.max_frame_size);
   while (!yamux__queue_empty(&s->ctrlq)) {
     yamux__strm_t* st = yamux__queue_data(yamux__queue_head(&s->ctrlq),
                                           yamux__strm_t, ctrl_link);
-    if (!emit_ctrl(s, st, limit, &budget)) break;
+    if (!emit_ctrl(s, st, limit, budget)) break;
   }
   emit_goaway(s, limit);
   /* Data, most urgent priority first. */
-  for (prio = 0; prio < YAMUX__PRIO_LEVELS && budget > 0; prio++)
-    if (!gather_data(s, &s->sendq[prio], limit, &budget)) break;
+  for (prio = 0; prio<YAMUX__PRIO_LEVELS&& * budget> 0; prio++)
+    if (!gather_data(s, &s->sendq[prio], limit, budget)) break;
+}
+
+/* Something is still to be gathered (the batch filled up before it). */
+static int more_to_gather(const yamux__sess_t* s, uint32_t budget) {
+  return s->pong_count > 0 || s->refuse_count > 0 ||
+         (s->goaway_flags & YAMUX__GOAWAY_QUEUED) ||
+         (s->flags & YAMUX__SESS_KEEPALIVE_DUE) ||
+         !yamux__queue_empty(&s->pings_todo) ||
+         !yamux__queue_empty(&s->ctrlq) || (budget > 0 && has_data_queued(s));
+}
+
+unsigned int yamux__sched_gather(yamux__sess_t* s, unsigned int max_bufs) {
+  uint32_t limit;
+  uint32_t budget = YAMUX__MAX(YAMUX__BATCH_DATA_BYTES, s->cfg.max_frame_size);
+  if (!(s->flags & YAMUX__SESS_LENT)) {
+    /* Nothing is in the transport's hands: the unsent rest may move. */
+    compact(s);
+    ungather(s);
+  }
+  if (s->head == s->tail) s->head = s->tail = 0;
+  if (has_data_queued(s)) s->batch_busy_at = s->now;
+  limit = s->cap;
+  if (max_bufs < limit - s->head) limit = s->head + max_bufs;
+  /* Entries left from a call with a larger max_bufs: never more than asked. */
+  if (s->tail >= limit) return YAMUX__MIN(s->tail - s->head, max_bufs);
+  fill(s, limit, &budget);
+  /* The small batch filled up with more to send (a bulk transfer, many
+   * streams): grow it, while nothing in it is lent, and go on. */
+  if (s->cap == YAMUX__BATCH_SMALL && s->tail >= s->cap &&
+      max_bufs > s->cap - s->head && !(s->flags & YAMUX__SESS_LENT) &&
+      more_to_gather(s, budget)) {
+    grow(s);
+    limit = s->cap;
+    if (max_bufs < limit - s->head) limit = s->head + max_bufs;
+    fill(s, limit, &budget);
+  }
   return s->tail - s->head;
 }
 

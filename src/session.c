@@ -432,11 +432,9 @@ int yamux_session_init(yamux_session_t* handle, yamux_role_t role,
   }
   s = yamux__calloc(mem, 1, sizeof(*s));
   if (s == NULL) return UV_ENOMEM;
-  s->pongs = yamux__malloc(mem, cfg->max_queued_pongs * sizeof(uint32_t));
-  if (s->pongs == NULL) {
-    yamux__free(mem, s);
-    return UV_ENOMEM;
-  }
+  s->pongs = s->pongs_small;
+  s->pong_cap = YAMUX__MIN((uint32_t)YAMUX__ARRAY_SIZE(s->pongs_small),
+                           cfg->max_queued_pongs);
   s->handle = handle;
   s->cfg = *cfg;
   s->mem = *mem;
@@ -574,7 +572,7 @@ static void free_session(yamux__sess_t* s) {
   s->head = s->tail = 0;
   yamux__sched_trim(s, 1);
   yamux__free(&mem, s->refuse_ring);
-  yamux__free(&mem, s->pongs);
+  if (s->pongs != s->pongs_small) yamux__free(&mem, s->pongs);
   yamux__free(&mem, s);
   h->internal_ = NULL;
   if (cb != NULL) cb(h);
@@ -652,13 +650,25 @@ int yamux_session_start_custom(yamux_session_t* handle,
   return 0;
 }
 
+/* Pongs wait in a ring: a few inline (keepalive replies), up to
+ * max_queued_pongs on the heap when a peer pings faster than we write. */
 static void queue_pong(yamux__sess_t* s, uint32_t opaque) {
-  uint32_t cap = s->cfg.max_queued_pongs;
-  if (s->pong_count >= cap) {
-    s->stats.pongs_dropped++;
-    return;
+  if (s->pong_count >= s->pong_cap) {
+    uint32_t* ring = NULL;
+    uint32_t i;
+    if (s->pongs == s->pongs_small && s->pong_cap < s->cfg.max_queued_pongs)
+      ring = yamux__malloc(&s->mem, s->cfg.max_queued_pongs * sizeof(*ring));
+    if (ring == NULL) {
+      s->stats.pongs_dropped++;
+      return;
+    }
+    for (i = 0; i < s->pong_count; i++)
+      ring[i] = s->pongs[(s->pong_head + i) % s->pong_cap];
+    s->pongs = ring;
+    s->pong_head = 0;
+    s->pong_cap = s->cfg.max_queued_pongs;
   }
-  s->pongs[(s->pong_head + s->pong_count) % cap] = opaque;
+  s->pongs[(s->pong_head + s->pong_count) % s->pong_cap] = opaque;
   s->pong_count++;
 }
 
@@ -982,8 +992,15 @@ int yamux_session_feed(yamux_session_t* handle, const void* data, size_t len,
   drive_begin(s, now);
   s->stats.bytes_received += len;
   /* Any byte proves the peer alive, not only a whole header: a peer
-   * dribbling a large frame has its pong queued behind it. */
-  if (len > 0) s->keepalive_deadline = NEVER;
+   * dribbling a large frame has its pong queued behind it. And a peer that
+   * was heard from needs no ping for another interval (as go-yamux does):
+   * of two idle sessions pinging each other, only one side ends up pinging,
+   * and a busy session pings not at all. */
+  if (len > 0) {
+    s->keepalive_deadline = NEVER;
+    if (s->cfg.keepalive_interval_ms)
+      s->next_keepalive = now + MS(s->cfg.keepalive_interval_ms);
+  }
   if (!(s->flags & YAMUX__SESS_CLOSING)) parse(s, data, len);
   yamux__sess_leave(s);
   /* The session may be gone if the user closed it from a callback and the

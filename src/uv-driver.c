@@ -100,9 +100,9 @@ typedef struct driver_s {
    * otherwise only run after the loop blocked for I/O. */
   uv_idle_t idle;
   uv_write_t wreq;
-  uv_shutdown_t sreq;
-  driver_fs_t* fs; /* regular files only */
-  char* rx_buf;    /* during a read (DRIVER_RX_SIZE bytes), else NULL */
+  uv_shutdown_t* sreq; /* the half-close at the end, while it runs */
+  driver_fs_t* fs;     /* regular files only */
+  char* rx_buf;        /* during a read (DRIVER_RX_SIZE bytes), else NULL */
 } driver_t;
 
 static void after_dispatch(yamux_session_t* s, driver_t* d);
@@ -563,7 +563,9 @@ static void close_all(driver_t* d) {
 static void on_shutdown(uv_shutdown_t* req, int status) {
   driver_t* d;
 
-  d = CONTAINER_OF(req, driver_t, sreq);
+  d = req->data;
+  mem_free(d, req); /* runs before the handle's close callback */
+  d->sreq = NULL;
   d->shutting = 0;
   if (d->closing_all) return;
   if (status < 0)
@@ -588,10 +590,15 @@ static void on_transport_close(yamux_session_t* s) {
   linger = d->rx != NULL && !d->rx_done && !d->writing && !d->tx_dead &&
            d->tx != NULL && !d->rx_tty && d->tx->type != UV_TTY;
   if (linger && d->tx == d->rx) {
-    if (uv_shutdown(&d->sreq, d->tx, on_shutdown) == 0)
+    d->sreq = mem_alloc(d, sizeof(*d->sreq));
+    if (d->sreq != NULL) d->sreq->data = d;
+    if (d->sreq != NULL && uv_shutdown(d->sreq, d->tx, on_shutdown) == 0) {
       d->shutting = 1;
-    else
+    } else {
+      mem_free(d, d->sreq);
+      d->sreq = NULL;
       linger = 0;
+    }
   } else if (linger) {
     close_io(d, d->tx);
   }

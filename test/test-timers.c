@@ -55,9 +55,9 @@ TEST(timers_keepalive_ping_at_interval) {
   ASSERT_EQ(st.rtt_ns, 5 * T_MS);
   ASSERT_EQ(st.pings_sent, 1);
   ASSERT_EQ(st.frames_dropped, 0);
-  /* The next one is one interval after the first, and so on for ten
-   * minutes while the peer answers. */
-  tpeer_advance(&p, 29994);
+  /* The next one is one interval after the peer was last heard from (its
+   * pong), and so on for ten minutes while the peer answers. */
+  tpeer_advance(&p, 29999);
   tpeer_expect_none(&p);
   tpeer_advance(&p, 1);
   ASSERT_EQ(answer_pings(&p), 1);
@@ -138,7 +138,10 @@ TEST(timers_keepalive_after_unanswered_ping_and_silence) {
   tpeer_expect(&p, T_PING, F_SYN, 0, TANY);
   tpeer_advance(&p, 1000);
   ASSERT_OK(tpeer_send_frame(&p, T_WU, 0, 99, 0, NULL, 0));
-  tpeer_advance(&p, 29000);
+  /* Heard from at 31 s: the next ping is an interval later. */
+  tpeer_advance(&p, 29999);
+  tpeer_expect_none(&p);
+  tpeer_advance(&p, 1);
   tpeer_expect(&p, T_PING, F_SYN, 0, TANY);
   tpeer_advance(&p, 10000);
   ASSERT_EQ(p.side.end_count, 1);
