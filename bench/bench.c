@@ -33,6 +33,7 @@ uint64_t opt_frame;
 uint64_t opt_window;
 uint64_t opt_maxinbound;
 uint64_t opt_maxwindow;
+uint64_t opt_prio;
 int opt_read_mode;
 uint64_t opt_warmup;
 uint64_t opt_exitwait = 30;

@@ -89,6 +89,7 @@ static void y_print_config(void) {
   if (opt_window) printf(" initial_window=%" PRIu64, opt_window);
   if (opt_maxinbound) printf(" max_inbound_streams=%" PRIu64, opt_maxinbound);
   if (opt_maxwindow) printf(" max_window=%" PRIu64, opt_maxwindow);
+  if (opt_prio) printf(" ping_pong_urgency=0");
 }
 
 static void y_alloc(yamux_stream_t* st, size_t suggested, uv_buf_t* buf) {
@@ -132,6 +133,8 @@ static yreq_t* y_accept(yamux_session_t* s) {
     pool_put(&req_pool, r);
     return NULL;
   }
+  /* The server's streams only answer (an echo, an ack byte): urgent. */
+  if (opt_prio) check_yx(yamux_stream_set_priority(&r->stream, 0), "prio");
   return r;
 }
 
@@ -427,6 +430,7 @@ static void ypp_read(yamux_stream_t* st, ssize_t n, const uv_buf_t* buf) {
 
 static bench_conn_t* ypp_open(void) {
   yreq_t* r = y_open(ypp_read);
+  if (opt_prio) check_yx(yamux_stream_set_priority(&r->stream, 0), "prio");
   pp_send(&r->c); /* the untimed round trip; rides on the SYN */
   return &r->c;
 }

@@ -277,6 +277,10 @@ def build_impls(binary):
         # how much of W7's latency (and of bulk speed) is the window.
         yxbench_impl(binary, "libyamux", {"W1", "W1pin", "W2pin", "W7", "W7p"},
                      ["-maxwindow=262144"], "libyamux/maxwindow256k", True),
+        # The latency stream at urgency 0 (yamux_stream_set_priority), the
+        # bulk stream at the default: what priorities add to the defaults.
+        yxbench_impl(binary, "libyamux", {"W7", "W7p", "W8lat"},
+                     ["-prio=1"], "libyamux/prio", True),
     ]
 
 

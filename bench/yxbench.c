@@ -12,6 +12,7 @@
  *        [-msg=BYTES] [-resp=BYTES] [-transport=pipe|socketpair]
  *        [-mode=hold|read] [-warmup=MS] [-exitwait=SECS] [-timeout=SECS]
  *        [-frame=BYTES] [-window=BYTES] [-maxinbound=N] [-maxwindow=BYTES]
+ *        [-prio=1]
  *        [-proxy=HOST:PORT/NAME] [-sessions=N] [-busy=N] [-inflight=N]
  *        [-loops=N] [-keepalive=MS] [-idle=MS]
  *
@@ -184,6 +185,7 @@ int main(int argc, char** argv) {
                parse_u64(a, "-window", &opt_window) ||
                parse_u64(a, "-maxinbound", &opt_maxinbound) ||
                parse_u64(a, "-maxwindow", &opt_maxwindow) ||
+               parse_u64(a, "-prio", &opt_prio) ||
                parse_u64(a, "-warmup", &opt_warmup) ||
                parse_u64(a, "-exitwait", &opt_exitwait) ||
                parse_u64(a, "-sessions", &opt_sessions) ||
