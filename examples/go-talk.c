@@ -22,7 +22,7 @@
  * libyamux never puts FIN on a Data frame with a body, which hashicorp could
  * lose (doc/protocol.md).
  *
- * Run: (cd interop/go-talk && go build -o ../bin/go-talk .)
+ * Run: go build -o interop/bin/go-talk ./interop/go-talk
  *      build/examples/go-talk [path/to/go-talk]   (default interop/bin/go-talk)
  *      Exit status 0 when every answer was right and the child exited 0.
  */

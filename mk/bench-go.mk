@@ -3,14 +3,15 @@
 # xtaci/smux and raw Go. bench/run.py picks it up next to yxbench.
 #
 #   make bench-go-build   build only gobench (needs `go` and the module
-#                         proxy, or a filled module cache; go.sum is
-#                         committed)
+#                         proxy, or a filled module cache; the repository's
+#                         one Go module, go.mod and go.sum at the top, pins
+#                         the libraries)
 #
 # `make bench` depends on it (the prerequisite is added here).
 
 GO ?= go
 BENCH_GO_BIN := $(O)/bench/gobench
-BENCH_GO_SRCS := $(wildcard bench/go/*.go) bench/go/go.mod bench/go/go.sum
+BENCH_GO_SRCS := $(wildcard bench/go/*.go) go.mod go.sum
 
 .PHONY: bench-go-build
 
@@ -18,7 +19,6 @@ bench-go-build: $(BENCH_GO_BIN)
 
 $(BENCH_GO_BIN): $(BENCH_GO_SRCS)
 	@mkdir -p $(@D)
-	cd bench/go && GOTOOLCHAIN=local $(GO) build -buildvcs=false \
-	  -o $(abspath $@) .
+	GOTOOLCHAIN=local $(GO) build -buildvcs=false -o $@ ./bench/go
 
 bench: bench-go-build

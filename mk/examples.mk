@@ -6,8 +6,7 @@
 
 GO ?= go
 GO_TALK := interop/bin/go-talk
-GO_TALK_SRCS := interop/go-talk/main.go interop/go-talk/go.mod \
-                interop/go-talk/go.sum
+GO_TALK_SRCS := $(wildcard interop/go-talk/*.go) go.mod go.sum
 
 .PHONY: go-talk go-talk-build
 
@@ -15,7 +14,7 @@ go-talk-build: $(GO_TALK)
 
 $(GO_TALK): $(GO_TALK_SRCS)
 	@mkdir -p $(@D)
-	cd interop/go-talk && GOTOOLCHAIN=local $(GO) build -o ../bin/go-talk .
+	GOTOOLCHAIN=local $(GO) build -buildvcs=false -o $@ ./interop/go-talk
 
 go-talk: $(GO_TALK) $(O)/examples/go-talk
 	$(O)/examples/go-talk $(GO_TALK)

@@ -1,4 +1,4 @@
-# Real network faults (test/faults/, interop/hashicorp/faults*.go): toxiproxy
+# Real network faults (test/faults/, interop/gopeer/faults*.go): toxiproxy
 # between a libyamux session (test/faults/yxfault.c, built with ASan, UBSan
 # and LeakSanitizer in build-asan/) and the Go yamux libraries, both roles,
 # over TCP. Included by the Makefile.
@@ -10,7 +10,7 @@
 #
 # FAULTS_CELLS=timeout,limit_data (substrings of row/lib/role; default all),
 # FAULTS_JOBS=2 (cells at once). Needs `go` (modules through GOPROXY, go.sum
-# committed) for the Go peer and toxiproxy.
+# committed at the top) for the Go peer and toxiproxy.
 
 FAULTS_CELLS ?=
 FAULTS_JOBS ?= 2

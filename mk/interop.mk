@@ -15,15 +15,16 @@
 #
 # INTEROP_SCENARIOS=open_echo,ping (default all), INTEROP_TIMEOUT=120s,
 # INTEROP_PEERS="hashicorp goyamux rust js cdrive-hashicorp cdrive-goyamux"
-# (default: all that are available). The Go peer needs `go` and the module
-# proxy (go.sum is committed); GOTOOLCHAIN=local: the installed go is used.
+# (default: all that are available). The Go peer (interop/gopeer, both Go
+# libraries) is built in the repository's one Go module (go.mod, go.sum
+# committed) and needs `go` and the module proxy; GOTOOLCHAIN=local: the
+# installed go is used.
 
 GO ?= go
 INTEROP_SCENARIOS ?= all
 INTEROP_TIMEOUT ?= 120s
 INTEROP_GO := interop/bin/go-peer
-INTEROP_GO_SRCS := $(wildcard interop/hashicorp/*.go) \
-                   interop/hashicorp/go.mod interop/hashicorp/go.sum
+INTEROP_GO_SRCS := $(wildcard interop/gopeer/*.go) go.mod go.sum
 INTEROP_DRIVE := $(O)/interop/yxdrive
 # Scenarios hashicorp/yamux itself passes (the raw hostile ones need a peer
 # that follows PROTOCOL.md's policy table; hashicorp does not).
@@ -41,14 +42,14 @@ INTEROP_PEER_DEPS := $(INTEROP_GO) $(INTEROP_DRIVE) $(O)/examples/echo \
   $(if $(filter js,$(INTEROP_PEERS)),interop-js-deps)
 
 .PHONY: interop interop-echo interop-goyamux interop-cdrive interop-selftest \
-        interop-go-peer interop-hashicorp-peer
+        interop-go-peer
 
-interop-go-peer interop-hashicorp-peer: $(INTEROP_GO)
+interop-go-peer: $(INTEROP_GO)
 
 # go build fetches the modules through GOPROXY on a fresh machine.
 $(INTEROP_GO): $(INTEROP_GO_SRCS)
 	@mkdir -p $(@D)
-	cd interop/hashicorp && GOTOOLCHAIN=local $(GO) build -buildvcs=false -o ../bin/go-peer .
+	GOTOOLCHAIN=local $(GO) build -buildvcs=false -o $@ ./interop/gopeer
 
 $(O)/interop/yxdrive.o: interop/c/yxdrive.c include/yamux.h | $(LIBUV_OK)
 	@mkdir -p $(@D)

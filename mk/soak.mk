@@ -20,8 +20,7 @@ GO ?= go
 SOAK_MINUTES ?= 10
 SOAK_BIN := interop/bin/soak
 SOAK_HEAPSTAT := interop/bin/heapstat.so
-SOAK_SRCS := $(wildcard interop/soak/*.go) interop/soak/go.mod \
-             interop/soak/go.sum
+SOAK_SRCS := $(wildcard interop/soak/*.go) go.mod go.sum
 
 .PHONY: soak soak-build
 
@@ -29,8 +28,7 @@ soak-build: $(SOAK_BIN) $(SOAK_HEAPSTAT)
 
 $(SOAK_BIN): $(SOAK_SRCS)
 	@mkdir -p $(@D)
-	cd interop/soak && GOTOOLCHAIN=local $(GO) build -buildvcs=false \
-	  -o ../bin/soak .
+	GOTOOLCHAIN=local $(GO) build -buildvcs=false -o $@ ./interop/soak
 
 $(SOAK_HEAPSTAT): interop/soak/heapstat/heapstat.c
 	@mkdir -p $(@D)

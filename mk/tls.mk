@@ -17,8 +17,7 @@
 YAMUX_TLS ?= auto
 GO ?= go
 TLS_GO_PEER := interop/bin/tls-peer
-TLS_GO_SRCS := $(wildcard interop/tls-peer/*.go) interop/tls-peer/go.mod \
-               interop/tls-peer/go.sum
+TLS_GO_SRCS := $(wildcard interop/tls-peer/*.go) go.mod go.sum
 TLS_HAVE_GO := $(shell command -v $(GO) 2>/dev/null)
 
 ifneq ($(YAMUX_TLS),0)
@@ -32,8 +31,7 @@ tls-go-peer: $(if $(TLS_HAVE_GO),$(TLS_GO_PEER))
 # go build fetches hashicorp/yamux through GOPROXY on a fresh machine.
 $(TLS_GO_PEER): $(TLS_GO_SRCS)
 	@mkdir -p $(@D)
-	cd interop/tls-peer && GOTOOLCHAIN=local $(GO) build -buildvcs=false \
-	  -o ../bin/tls-peer .
+	GOTOOLCHAIN=local $(GO) build -buildvcs=false -o $@ ./interop/tls-peer
 
 test check valgrind: tls-go-peer
 

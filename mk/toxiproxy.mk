@@ -1,7 +1,7 @@
 # toxiproxy (github.com/Shopify/toxiproxy/v2 v2.5.0), the link and fault
-# emulator of the W8 benchmarks and of `make test-faults`, built from its Go
-# module (tools/toxiproxy/go.sum pins it). Needs `go` and the module proxy on
-# a fresh machine.
+# emulator of the W8 benchmarks and of `make test-faults`, built from the
+# repository's Go module (go.mod requires it through tools/toxiproxy/tools.go;
+# go.sum pins it). Needs `go` and the module proxy on a fresh machine.
 #
 #   make toxiproxy        build $(TOXIPROXY_BIN)
 
@@ -12,7 +12,7 @@ TOXIPROXY_BIN := $(O)/toxiproxy/toxiproxy-server
 
 toxiproxy: $(TOXIPROXY_BIN)
 
-$(TOXIPROXY_BIN): tools/toxiproxy/go.mod tools/toxiproxy/go.sum
+$(TOXIPROXY_BIN): go.mod go.sum tools/toxiproxy/tools.go
 	@mkdir -p $(@D)
-	cd tools/toxiproxy && GOTOOLCHAIN=local $(GO) build -buildvcs=false \
-	  -o $(abspath $@) github.com/Shopify/toxiproxy/v2/cmd/server
+	GOTOOLCHAIN=local $(GO) build -buildvcs=false -o $@ \
+	  github.com/Shopify/toxiproxy/v2/cmd/server

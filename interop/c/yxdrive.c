@@ -1,10 +1,10 @@
 /* yxdrive: libyamux as the side that opens streams, against a Go yamux peer
- * (interop/hashicorp's go-peer runs the other side and judges it too).
+ * (interop/gopeer's go-peer runs the other side and judges it too).
  *
  *   yxdrive [--client|--server] (--stdio | --connect HOST:PORT |
  *           --spawn "CMD") --scenario NAME [--n N] [--peer-reset CODE]
  *
- * Scenarios (the Go side's part is in interop/hashicorp/cdrive.go):
+ * Scenarios (the Go side's part is in interop/gopeer/cdrive.go):
  *   open_many     open N (default 500) streams at once, random sizes up to
  *                 64 KiB, echo verified byte for byte; more than the 256
  *                 un-ACKed opens, so SYNs queue behind ACKs

@@ -13,7 +13,7 @@
 //     read the answer, then reply "callbacks ok N: <answers>\n";
 //   - exits 0 when the C side closes the session (EOF on stdin).
 //
-// Build: cd interop/go-talk && go build -o ../bin/go-talk .
+// Build (from the repository's top): go build -o interop/bin/go-talk ./interop/go-talk
 // Logs go to stderr; stdout belongs to yamux.
 package main
 

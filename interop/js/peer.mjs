@@ -2,7 +2,7 @@
 // js-yamux-peer: checks a yamux echo peer (libyamux's examples/echo) with
 // @chainsafe/libp2p-yamux, a JavaScript yamux that speaks hashicorp's wire
 // format, driven directly over a byte transport (no libp2p node).
-// Same command line, scenario names and output as interop/bin/hashicorp-peer:
+// Same command line, scenario names and output as interop/bin/go-peer:
 //
 //	peer.mjs --role client|server
 //	         --transport stdio-spawn|tcp-connect|tcp-listen

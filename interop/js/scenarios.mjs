@@ -1,6 +1,6 @@
 // Library scenarios: what @chainsafe/libp2p-yamux can express through its
-// API. The raw hostile cases are the Go peer's (interop/hashicorp).
-// Mirrors interop/hashicorp/scenarios.go.
+// API. The raw hostile cases are the Go peer's (interop/gopeer).
+// Mirrors interop/gopeer/scenarios.go.
 
 import crypto from 'node:crypto'
 

@@ -1,7 +1,7 @@
 // Transports: a child's stdin/stdout, a TCP connection we dial, or one we
 // accept. Each scenario gets a fresh transport (and a fresh child when we
 // spawn one), so a scenario that ends the session cannot spoil the next.
-// Mirrors interop/hashicorp/transport.go.
+// Mirrors interop/gopeer/transport.go.
 
 import { spawn as cpSpawn } from 'node:child_process'
 import fs from 'node:fs'

@@ -1,5 +1,5 @@
 /* yxfault: one libyamux session over TCP (the libuv driver), the libyamux
- * side of `make test-faults`. interop/hashicorp/faults.go runs the Go peer
+ * side of `make test-faults`. interop/gopeer/faults.go runs the Go peer
  * (hashicorp/yamux or libp2p/go-yamux) with toxiproxy in between and starts
  * this program once per cell. This side runs a workload and accounts for
  * everything the library reports:

@@ -298,8 +298,8 @@ TEST_TIMEOUT(examples_go_talk_with_hashicorp_yamux, 180) {
   char* p;
   if (system("command -v go >/dev/null 2>&1") != 0) SKIP("go is not installed");
   /* Built with the module cache or the proxy; no Go module, no test. */
-  if (system("cd interop/go-talk && GOTOOLCHAIN=local GOFLAGS=-buildvcs=false"
-             " go build -o ../bin/go-talk . >/dev/null 2>&1") != 0)
+  if (system("GOTOOLCHAIN=local GOFLAGS=-buildvcs=false go build"
+             " -o interop/bin/go-talk ./interop/go-talk >/dev/null 2>&1") != 0)
     SKIP(
         "interop/go-talk does not build (no hashicorp/yamux module, or go "
         "run under valgrind)");

@@ -1,6 +1,6 @@
 // rust-yamux-peer: checks a yamux echo peer (libyamux's examples/echo) with
 // the real rust-yamux crate (libp2p's `yamux` from crates.io) on tokio. Same
-// command line and output as interop/hashicorp (hashicorp-peer):
+// command line and output as interop/gopeer (go-peer):
 //
 //   rust-yamux-peer --role client|server
 //                   --transport stdio-spawn|tcp-connect|tcp-listen

@@ -1,4 +1,4 @@
-// The scenarios: the library-level ones of interop/hashicorp that rust-yamux
+// The scenarios: the library-level ones of interop/gopeer that rust-yamux
 // can express, plus the ones only rust-yamux needs (lazy SYN, its un-ACKed
 // open limit). Every transfer is checked byte for byte against the
 // deterministic generator that produced it.

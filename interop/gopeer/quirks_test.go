@@ -1,8 +1,8 @@
 package main
 
 // Behaviours of hashicorp/yamux itself that a peer must live with. These
-// tests document them (go test -v ./...); they log what they see and fail
-// only if the harness breaks, so a hashicorp release that changes a
+// tests document them (go test -v ./interop/gopeer/); they log what they see
+// and fail only if the harness breaks, so a hashicorp release that changes a
 // behaviour shows up in the log rather than as a red build.
 
 import (

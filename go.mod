@@ -1,14 +1,20 @@
-module libyamux/tools/toxiproxy
+module github.com/libyamux/libyamux
 
-go 1.22
+go 1.23
 
-require github.com/Shopify/toxiproxy/v2 v2.5.0
+require (
+	github.com/Shopify/toxiproxy/v2 v2.5.0
+	github.com/hashicorp/yamux v0.1.2
+	github.com/libp2p/go-yamux/v5 v5.1.0
+	github.com/xtaci/smux v1.5.56
+)
 
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.1.2 // indirect
 	github.com/golang/protobuf v1.5.2 // indirect
 	github.com/gorilla/mux v1.8.0 // indirect
+	github.com/libp2p/go-buffer-pool v0.0.2 // indirect
 	github.com/mattn/go-colorable v0.1.13 // indirect
 	github.com/mattn/go-isatty v0.0.16 // indirect
 	github.com/matttproud/golang_protobuf_extensions v1.0.1 // indirect

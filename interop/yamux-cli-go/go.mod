@@ -1,5 +1,0 @@
-module github.com/libyamux/interop/yamux-cli-go
-
-go 1.23
-
-require github.com/hashicorp/yamux v0.1.2
