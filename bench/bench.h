@@ -68,10 +68,10 @@ extern uint64_t opt_maxwindow;  /* libyamux max_window; 0: the default */
 /* libyamux: the ping-pong stream (W4, W7's stream B, W8lat) at urgency 0
  * (yamux_stream_set_priority), the bulk stream at the default 3. */
 extern uint64_t opt_prio;
-extern int opt_read_mode;       /* W6 -mode=read */
-extern uint64_t opt_warmup;     /* W7 bulk warm-up, ms */
-extern uint64_t opt_exitwait;   /* W6: seconds to wait for the child */
-extern const char* opt_proxy;   /* W8: toxiproxy "host:port/name" */
+extern int opt_read_mode;     /* W6 -mode=read */
+extern uint64_t opt_warmup;   /* W7 bulk warm-up, ms */
+extern uint64_t opt_exitwait; /* W6: seconds to wait for the child */
+extern const char* opt_proxy; /* W8: toxiproxy "host:port/name" */
 
 /* ---- state every workload uses ------------------------------------------ */
 
