@@ -159,7 +159,7 @@ typedef struct yamux__strm {
     uint64_t deadline; /* open or linger deadline */
     struct {
       uint32_t
-          start; /* now in units of 1024 ns, wrapping, bit 0 set; 0: none */
+          start; /* now in units of 2^14 ns, wrapping, bit 0 set; 0: none */
       uint32_t bytes; /* read since start */
     } epoch;          /* the read-rate measurement of window tuning */
   } t;
@@ -279,7 +279,8 @@ typedef struct yamux__sess {
 
   /* Queues. */
   yamux__queue_t ctrlq;
-  yamux__queue_t sendq[YAMUX__PRIO_LEVELS]; /* by priority, round-robin */
+  yamux__queue_t sendq[YAMUX__PRIO_LEVELS];   /* by priority, round-robin */
+  yamux__queue_t sparseq[YAMUX__PRIO_LEVELS]; /* S_SPARSE ones, served first */
   yamux__queue_t accept_q;
   yamux__queue_t syn_waitq;
   yamux__queue_t deliverq;
@@ -476,8 +477,9 @@ unsigned int yamux__sched_gather(yamux__sess_t* s, unsigned int max_bufs);
 /* How many entries from head to lend the transport: all, or one Data
  * frame's worth while BACKED_UP; at most max_bufs. */
 unsigned int yamux__sched_lend(yamux__sess_t* s, unsigned int max_bufs);
-/* Puts a stream into its priority's round (sparse streams first; `front`:
- * ahead of the other non-sparse ones). The stream must not be queued. */
+/* Puts a stream into its priority's round: a sparse one (S_SPARSE) into
+ * the sparse queue, served first; otherwise at the head (`front`: its turn
+ * had come) or the tail of the round. The stream must not be queued. */
 void yamux__sched_sendq_insert(yamux__sess_t* s, yamux__strm_t* st, int front);
 /* The transport wrote `nbytes` from head: entries leave the batch, write
  * requests whose last byte left complete (queued), closing handles may let

@@ -4,11 +4,14 @@
  * it in posting order. Nothing here touches a session. */
 #include "yamux.h"
 
-static void deliver(yamux_mail_t* m, int status) {
+/* Runs the callbacks of a batch taken from the list. A callback that
+ * closes the mailbox cancels the rest of the batch (closed_ is written on
+ * this thread only). */
+static void deliver(yamux_mailbox_t* mb, yamux_mail_t* m) {
   while (m != NULL) {
     yamux_mail_t* next = m->next_;
     m->next_ = NULL;
-    m->cb_(m, status);
+    m->cb_(m, mb->closed_ ? UV_ECANCELED : 0);
     m = next;
   }
 }
@@ -26,7 +29,7 @@ static yamux_mail_t* take_all(yamux_mailbox_t* mb) {
 static void on_async(uv_async_t* async) {
   yamux_mailbox_t* mb =
       (yamux_mailbox_t*)((char*)async - offsetof(yamux_mailbox_t, async_));
-  deliver(take_all(mb), 0);
+  deliver(mb, take_all(mb));
 }
 
 int yamux_mailbox_init(uv_loop_t* loop, yamux_mailbox_t* mb) {
@@ -68,7 +71,7 @@ static void on_closed(uv_handle_t* h) {
       (yamux_mailbox_t*)((char*)h - offsetof(yamux_mailbox_t, async_));
   /* What was posted before the close still gets its callback: later, not
    * inside yamux_mailbox_close(). */
-  deliver(take_all(mb), UV_ECANCELED);
+  deliver(mb, take_all(mb));
   uv_mutex_destroy(&mb->lock_);
   if (mb->close_cb_ != NULL) mb->close_cb_(mb);
 }

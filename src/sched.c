@@ -233,7 +233,9 @@ void yamux__sched_trim(yamux__sess_t* s, int force) {
 static int has_data_queued(const yamux__sess_t* s) {
   int prio;
   for (prio = 0; prio < YAMUX__PRIO_LEVELS; prio++)
-    if (!yamux__queue_empty(&s->sendq[prio])) return 1;
+    if (!yamux__queue_empty(&s->sendq[prio]) ||
+        !yamux__queue_empty(&s->sparseq[prio]))
+      return 1;
   return 0;
 }
 
@@ -270,7 +272,11 @@ static void ungather(yamux__sess_t* s) {
     yamux__frame_decode(s->hdrs[h], &f);
     if (f.type != YAMUX__TYPE_DATA || f.flags != 0) return;
     st = yamux__map_find(&s->map, f.stream_id);
-    if (st == NULL ||
+    /* Only streams the application still holds: once it closed the handle
+     * (its requests are being cancelled, its close callback waits for the
+     * gather list to let go) nothing of the stream moves back. */
+    if (st == NULL || st->handle == NULL ||
+        (st->handle->flags_ & YAMUX__H_CLOSING) ||
         (st->state & (YAMUX__S_RELEASED | YAMUX__S_FAILED | YAMUX__S_RESET)))
       return;
     for (j = h + 1; j < s->tail; j++)
@@ -323,36 +329,47 @@ static void emit_goaway(yamux__sess_t* s, uint32_t limit) {
  * new flows ahead of old ones the same way, so that a request beside a
  * bulk transfer waits for at most the frame being written. */
 void yamux__sched_sendq_insert(yamux__sess_t* s, yamux__strm_t* st, int front) {
-  yamux__queue_t* q = &s->sendq[YAMUX__STREAM_PRIO(st)];
-  yamux__queue_t* at = q->next;
-  if (!(st->state & YAMUX__S_SPARSE) && !front) {
-    yamux__queue_insert_tail(q, &st->send_link);
-    return;
-  }
-  while (at != q && (yamux__queue_data(at, yamux__strm_t, send_link)->state &
-                     YAMUX__S_SPARSE))
-    at = at->next;
-  yamux__queue_insert_tail(at, &st->send_link); /* just before `at` */
+  unsigned int prio = YAMUX__STREAM_PRIO(st);
+  if (st->state & YAMUX__S_SPARSE)
+    yamux__queue_insert_tail(&s->sparseq[prio], &st->send_link);
+  else if (front)
+    yamux__queue_insert_head(&s->sendq[prio], &st->send_link);
+  else
+    yamux__queue_insert_tail(&s->sendq[prio], &st->send_link);
 }
 
 /* One round of Data frames from the streams of one priority, round-robin.
  * Returns 0 when the batch is full. */
-static int gather_data(yamux__sess_t* s, yamux__queue_t* q, uint32_t limit,
+/* Data frames from the streams of one priority: first the sparse ones,
+ * once each, then the rest round-robin. Returns 0 when the batch is full. */
+static int gather_data(yamux__sess_t* s, unsigned int prio, uint32_t limit,
                        uint32_t* budget) {
-  while (!yamux__queue_empty(q) && *budget > 0) {
-    yamux__queue_t* l = yamux__queue_head(q);
-    yamux__strm_t* st = yamux__queue_data(l, yamux__strm_t, send_link);
+  yamux__queue_t* round = &s->sendq[prio];
+  yamux__queue_t* q = &s->sparseq[prio];
+  for (;;) {
+    yamux__queue_t* l;
+    yamux__strm_t* st;
+    if (yamux__queue_empty(q)) {
+      if (q == round) return 1;
+      q = round;
+      continue;
+    }
+    if (*budget == 0) return 1;
+    l = yamux__queue_head(q);
+    st = yamux__queue_data(l, yamux__strm_t, send_link);
     yamux__queue_remove(l);
-    if (!has_sendable(st)) continue;
+    if (!has_sendable(st)) {
+      st->state &= ~YAMUX__S_SPARSE;
+      continue;
+    }
     if (!emit_data(s, st, limit, budget)) {
       yamux__queue_insert_head(q, l);
       return 0;
     }
     st->state &= ~YAMUX__S_SPARSE; /* served: an ordinary turn from now on */
-    /* Round-robin: a stream with more goes to the back. */
-    if (has_sendable(st)) yamux__queue_insert_tail(q, l);
+    /* Round-robin: a stream with more goes to the back of the round. */
+    if (has_sendable(st)) yamux__queue_insert_tail(round, l);
   }
-  return 1;
 }
 
 /* Appends, in order, what the batch can take up to `limit`: an error Go
@@ -398,10 +415,12 @@ static void fill(yamux__sess_t* s, uint32_t limit, uint32_t* budget) {
                                           yamux__strm_t, ctrl_link);
     if (!emit_ctrl(s, st, limit, budget)) break;
   }
-  emit_goaway(s, limit);
+  /* A normal Go Away goes after every stream's control frame (a SYN must
+   * not follow it), so not while some wait for room. */
+  if (yamux__queue_empty(&s->ctrlq)) emit_goaway(s, limit);
   /* Data, most urgent priority first. */
   for (prio = 0; prio<YAMUX__PRIO_LEVELS&& * budget> 0; prio++)
-    if (!gather_data(s, &s->sendq[prio], limit, budget)) break;
+    if (!gather_data(s, (unsigned int)prio, limit, budget)) break;
 }
 
 /* Something is still to be gathered (the batch filled up before it). */

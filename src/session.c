@@ -450,7 +450,10 @@ int yamux_session_init(yamux_session_t* handle, yamux_role_t role,
    * peer in practice; the address of the state is good enough and free. */
   yamux__map_init(&s->map, (uint32_t)((uintptr_t)s >> 4) * 2654435761u);
   yamux__queue_init(&s->ctrlq);
-  for (i = 0; i < YAMUX__PRIO_LEVELS; i++) yamux__queue_init(&s->sendq[i]);
+  for (i = 0; i < YAMUX__PRIO_LEVELS; i++) {
+    yamux__queue_init(&s->sendq[i]);
+    yamux__queue_init(&s->sparseq[i]);
+  }
   yamux__queue_init(&s->accept_q);
   yamux__queue_init(&s->syn_waitq);
   yamux__queue_init(&s->deliverq);

@@ -53,10 +53,13 @@
  * Window Updates per MiB), and a quarter of the window for larger ones. */
 #define YAMUX__CREDIT_STEP (256u * 1024u)
 
-/* Time in units of 2^10 ns: 32 bits wrap after 73 minutes, far longer than
- * any epoch. 0 means none, so bit 0 is set. */
+/* Time in units of 2^14 ns (16 us, fine enough for epochs of at least a
+ * millisecond): 32 bits wrap after 19.5 hours. A stream that reads nothing
+ * for that long and then reads again may see one epoch mis-measured; the
+ * growth it can cause is bounded (4x a decision, max_window, the budget). 0
+ * means none, so bit 0 is set. */
 static uint32_t units_now(const yamux__sess_t* s) {
-  return (uint32_t)(s->now >> 10) | 1u;
+  return (uint32_t)(s->now >> 14) | 1u;
 }
 
 uint32_t yamux__tune_credit_threshold(const yamux__strm_t* st) {
@@ -105,7 +108,7 @@ static uint32_t tuned_window(yamux__strm_t* st) {
   }
   if (s->rtt_min_ns == 0) return w;
   rtt = YAMUX__MAX(s->rtt_min_ns, (uint64_t)YAMUX__TUNE_RTT_FLOOR_NS);
-  elapsed_ns = (uint64_t)(uint32_t)(now_u - st->t.epoch.start) << 10;
+  elapsed_ns = (uint64_t)(uint32_t)(now_u - st->t.epoch.start) << 14;
   if (elapsed_ns < YAMUX__MAX(rtt, (uint64_t)YAMUX__TUNE_EPOCH_MIN_NS))
     return w;
   want_rtt(s);
@@ -158,7 +161,8 @@ void yamux__tune_on_read(yamux__strm_t* st, uint32_t n) {
    * a timer (open, linger) holds the epoch's storage, not once reset. */
   if (s->cfg.max_window > s->cfg.initial_window &&
       !(st->state & (YAMUX__S_ON_TIMER | YAMUX__S_RESET | YAMUX__S_FAILED))) {
-    st->t.epoch.bytes += n;
+    /* Saturating: an epoch of more than 4 GiB only needs "a lot". */
+    st->t.epoch.bytes += YAMUX__MIN(n, UINT32_MAX - st->t.epoch.bytes);
     target = tuned_window(st);
     if (target > w) {
       /* Grown: the extra credit goes out with the next update. */

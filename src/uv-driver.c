@@ -677,12 +677,14 @@ static int start(uv_loop_t* loop, yamux_session_t* s, driver_t* d,
     goto fail;
   }
 
+#ifdef TCP_NOTSENT_LOWAT
   if (d->tx != NULL && d->tx->type == UV_TCP) {
     uv_os_fd_t fd;
     int lowat = DRIVER_NOTSENT_LOWAT;
     if (uv_fileno((uv_handle_t*)d->tx, &fd) == 0)
       setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof(lowat));
   }
+#endif
   uv_timer_init(loop, &d->timer);
   uv_prepare_init(loop, &d->prepare);
   uv_idle_init(loop, &d->idle);

@@ -205,3 +205,30 @@ TEST(mailbox_worker_thread_drives_a_stream) {
   for (i = 0; i < rpc.echo.len; i++) ASSERT_EQ(rpc.echo.data[i], tpattern(i));
   tbuf_free(&rpc.echo);
 }
+
+/* A mail callback that closes its mailbox cancels the rest of its batch:
+ * mail posted before the close and not yet delivered gets UV_ECANCELED. */
+static yamux_mailbox_t batch_mb;
+static int batch_status[2];
+static int batch_n;
+
+static void batch_mail(yamux_mail_t* mail, int status) {
+  (void)mail;
+  batch_status[batch_n++] = status;
+  if (batch_n == 1) yamux_mailbox_close(&batch_mb, NULL);
+}
+
+TEST(mailbox_close_from_a_mail_cancels_the_rest) {
+  uv_loop_t loop;
+  yamux_mail_t m1, m2;
+
+  batch_n = 0;
+  ASSERT_OK(uv_loop_init(&loop));
+  ASSERT_OK(yamux_mailbox_init(&loop, &batch_mb));
+  ASSERT_OK(yamux_mailbox_post(&batch_mb, &m1, batch_mail));
+  ASSERT_OK(yamux_mailbox_post(&batch_mb, &m2, batch_mail));
+  uvt_loop_finish(&loop);
+  ASSERT_EQ(batch_n, 2);
+  ASSERT_EQ(batch_status[0], 0);
+  ASSERT_EQ(batch_status[1], UV_ECANCELED);
+}
