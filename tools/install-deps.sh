@@ -34,6 +34,7 @@ fi
 have_cmd clang-format-14 || need+=(clang-format-14) # make format-check
 have_cmd clang-14 || need+=(clang-14)               # make fuzz-smoke
 have_cmd python3 || need+=(python3)                 # bench, dissector check
+have_cmd curl || need+=(curl)                       # the yamux-cli check
 have_cmd tshark || need+=(tshark)                   # the dissector test
 have_cmd tcpdump || need+=(tcpdump)                 # its live capture
 have_cmd abidiff || need+=(abigail-tools)           # make abi-check
