@@ -42,12 +42,11 @@
 extern "C" {
 #endif
 
-/* The session's TLS failed: the handshake (a certificate that does not
- * verify, a name that does not match, a missing client certificate, no
- * common protocol version or cipher, a handshake timeout), an alert from the
- * peer, or a corrupt record. yamux_tls_error() has the details. Reported
- * through end_cb; yamux_strerror() of libyamux 0.1 does not know the code. */
-#define YAMUX_ETLS (-9010)
+/* YAMUX_ETLS (yamux.h's error map): the session's TLS failed: the
+ * handshake (a certificate that does not verify, a name that does not
+ * match, a missing client certificate, no common protocol version or
+ * cipher, a handshake timeout), an alert from the peer, or a corrupt record.
+ * yamux_tls_error() has the details. Reported through end_cb. */
 
 typedef enum { YAMUX_TLS_CLIENT = 1, YAMUX_TLS_SERVER = 2 } yamux_tls_role_t;
 

@@ -84,7 +84,8 @@ YAMUX_EXTERN const char* yamux_version_string(void);
   XX(EKEEPALIVE, -9006, "keepalive ping not answered in time")          \
   XX(ESTREAMIDS, -9007, "stream ids exhausted")                         \
   XX(ECLOSED, -9008, "session is closed")                               \
-  XX(ETRANSPORT, -9009, "transport failed")
+  XX(ETRANSPORT, -9009, "transport failed")                             \
+  XX(ETLS, -9010, "TLS failed (see yamux_tls_error())")
 
 typedef enum {
 #define YAMUX_XX(name, val, _) YAMUX_##name = val,
@@ -201,9 +202,11 @@ typedef struct yamux_config_s {
    * then it settles at 5/4 of rate x RTT, enough to keep the path busy and
    * little enough that a bottleneck's queue, which every other stream's
    * frames wait behind, stays short; it shrinks again when the reader or
-   * the path slows down. So the window is about 256-512 KiB on loopback and
-   * pipes and reaches a WAN's bandwidth-delay product by itself (15 MiB for
-   * 300 MiB/s at 50 ms RTT) in well under a second. Default 64 MiB: room
+   * the path slows down. Below 1 ms RTT (loopback, pipes, a LAN) it stays
+   * at most 512 KiB: there a larger window only queues data in the kernel
+   * (bench/RESULTS.md, W1 and W7). On a WAN it reaches the path's
+   * bandwidth-delay product by itself (15 MiB for 300 MiB/s at 50 ms RTT)
+   * in well under a second. Default 64 MiB: room
    * for 1 GiB/s at 50 ms RTT or 500 MiB/s at 100 ms; what a peer can make
    * the session buffer is bounded by window_budget, not by this. A value at
    * or below initial_window turns tuning off (a fixed window). */

@@ -104,6 +104,7 @@ static uint32_t tuned_window(yamux__strm_t* st) {
   if (st->t.epoch.start == 0) { /* the first read starts the first epoch */
     st->t.epoch.start = now_u;
     st->t.epoch.bytes = 0;
+    st->state |= YAMUX__S_TUNE_SLOW_START;
     return w;
   }
   if (s->rtt_min_ns == 0) return w;
@@ -118,21 +119,38 @@ static uint32_t tuned_window(yamux__strm_t* st) {
                               (uint64_t)UINT32_MAX);
   st->t.epoch.start = now_u;
   st->t.epoch.bytes = 0;
-  if (st->state & YAMUX__S_TUNE_SETTLE) {
+  if ((st->state & YAMUX__S_TUNE_SETTLE) &&
+      !(st->state & YAMUX__S_TUNE_SLOW_START)) {
     /* The epoch after a change still ran on the old window (new credit
      * takes a round trip to bring data): measure, do not judge. */
     st->state &= ~YAMUX__S_TUNE_SETTLE;
     return w;
   }
   rising = (uint64_t)rate * 4 > (uint64_t)st->rate_ref * 5;
+  if (st->state & YAMUX__S_TUNE_SLOW_START) {
+    /* The window grows as the stream reads (yamux__tune_on_read) while
+     * that makes the rate rise; then the rate alone sizes it. Growth shows
+     * a round trip later, so it ends after two epochs without a rise (the
+     * first one marks TUNE_SETTLE). */
+    if (rising) {
+      st->rate_ref = rate;
+      st->state &= ~YAMUX__S_TUNE_SETTLE;
+    }
+    if (rtt >= YAMUX__TUNE_SLOW_START_RTT_NS &&
+        (rising || !(st->state & YAMUX__S_TUNE_SETTLE))) {
+      st->state |= rising ? 0 : YAMUX__S_TUNE_SETTLE;
+      return w;
+    }
+    st->state &= ~(YAMUX__S_TUNE_SLOW_START | YAMUX__S_TUNE_SETTLE);
+  }
   st->rate_ref =
       rising ? rate : YAMUX__MAX(rate, st->rate_ref - st->rate_ref / 8);
 
   target = ((uint64_t)st->rate_ref * rtt >> 20) * 5 / 4;
   if (rising && rtt >= YAMUX__TUNE_SLOW_START_RTT_NS) {
-    /* The window holds the sender back. A change shows a round trip later,
-     * so decisions come every other epoch: growing 4x then matches a
-     * doubling per round trip (TCP's slow start). */
+    /* The window holds the sender back again (the path got faster). A
+     * change shows a round trip later, so decisions come every other
+     * epoch: growing 4x then matches a doubling per round trip. */
     target = YAMUX__MAX(target, ((uint64_t)rate * rtt >> 20) * 4);
   }
   if (rtt < YAMUX__TUNE_SLOW_START_RTT_NS)
@@ -161,9 +179,22 @@ void yamux__tune_on_read(yamux__strm_t* st, uint32_t n) {
    * a timer (open, linger) holds the epoch's storage, not once reset. */
   if (s->cfg.max_window > s->cfg.initial_window &&
       !(st->state & (YAMUX__S_ON_TIMER | YAMUX__S_RESET | YAMUX__S_FAILED))) {
+    int slow;
     /* Saturating: an epoch of more than 4 GiB only needs "a lot". */
     st->t.epoch.bytes += YAMUX__MIN(n, UINT32_MAX - st->t.epoch.bytes);
     target = tuned_window(st);
+    /* Slow start (as TCP's): every byte read adds a byte of window, so the
+     * window doubles per round trip while the sender fills it. */
+    slow = target == w && (st->state & YAMUX__S_TUNE_SLOW_START) &&
+           s->rtt_min_ns >= YAMUX__TUNE_SLOW_START_RTT_NS;
+    if (slow) {
+      uint64_t room = s->cfg.window_budget > s->grown_bytes
+                          ? s->cfg.window_budget - s->grown_bytes
+                          : 0;
+      uint64_t grow = YAMUX__MIN((uint64_t)n, room);
+      grow = YAMUX__MIN(grow, (uint64_t)(s->cfg.max_window - w));
+      target = w + (uint32_t)grow;
+    }
     if (target > w) {
       /* Grown: the extra credit goes out with the next update. */
       s->grown_bytes += target - w;
@@ -176,14 +207,14 @@ void yamux__tune_on_read(yamux__strm_t* st, uint32_t n) {
       st->credit_pending -= cut;
       target = w - cut;
     }
-    if (target != w) {
+    if (target != w && !slow) {
       st->state |= YAMUX__S_TUNE_SETTLE;
       yamux__sess_log(s, YAMUX_LOG_DEBUG,
                       "stream %u: window %u -> %u (rate %u B/ms, rtt %llu us)",
                       st->id, w, target, st->rate_ref,
                       (unsigned long long)(s->rtt_min_ns / 1000));
-      st->recv_window_max = target;
     }
+    st->recv_window_max = target;
   }
   if (st->credit_pending >= yamux__tune_credit_threshold(st))
     yamux__strm_queue_ctrl(st);
