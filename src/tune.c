@@ -184,9 +184,12 @@ void yamux__tune_on_read(yamux__strm_t* st, uint32_t n) {
     st->t.epoch.bytes += YAMUX__MIN(n, UINT32_MAX - st->t.epoch.bytes);
     target = tuned_window(st);
     /* Slow start (as TCP's): every byte read adds a byte of window, so the
-     * window doubles per round trip while the sender fills it. */
+     * window doubles per round trip, while the sender fills it: the last
+     * epoch's rate x RTT was at least a quarter of the window (a sender with less
+     * to send, or a slow reader, grows nothing). */
     slow = target == w && (st->state & YAMUX__S_TUNE_SLOW_START) &&
-           s->rtt_min_ns >= YAMUX__TUNE_SLOW_START_RTT_NS;
+           s->rtt_min_ns >= YAMUX__TUNE_SLOW_START_RTT_NS &&
+           ((uint64_t)st->rate_ref * s->rtt_min_ns >> 20) * 4 >= w;
     if (slow) {
       uint64_t room = s->cfg.window_budget > s->grown_bytes
                           ? s->cfg.window_budget - s->grown_bytes
