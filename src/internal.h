@@ -93,16 +93,11 @@ enum {
   /* link is in deliverq or deliver_retryq: a delivery is due. */
   YAMUX__S_ON_DELIVERQ = 1u << 19,
   YAMUX__S_LINGER = 1u << 20, /* with ON_TIMER: the linger timer */
-  /* The window just changed: the next tuning epoch only measures. In slow
-   * start: one epoch went by without the rate rising. */
+  /* The window just changed: the next tuning epoch only measures. */
   YAMUX__S_TUNE_SETTLE = 1u << 21,
   /* In its send round ahead of the streams with a backlog (a small write
    * on an idle stream); cleared once it is served. */
-  YAMUX__S_SPARSE = 1u << 22,
-  /* Window slow start: on a path of 1 ms or more, the window grows by what
-   * is read (a doubling per round trip) until the read rate stops rising
-   * (tune.c). Set when the first epoch starts. */
-  YAMUX__S_TUNE_SLOW_START = 1u << 23
+  YAMUX__S_SPARSE = 1u << 22
 };
 
 /* Bits 24-26 of the state hold the stream's send priority (urgency 0-7,

@@ -8,10 +8,12 @@
  * epochs of at least one round trip, times the minimum round-trip time.
  *
  *  - While the rate keeps rising (each epoch at least 5/4 of the one
- *    before), the window is what limits the sender: it grows to twice rate
- *    x RTT, at most doubling per epoch, as rust-yamux and QUIC stacks grow
- *    theirs.
- *  - Once the rate stops rising, the window settles at 3/2 of rate x RTT:
+ *    before), the window is what limits the sender: a decision (every
+ *    other epoch, as a change shows a round trip later) grows it to 4x
+ *    rate x RTT, at most 4x itself: a doubling per round trip, as TCP's
+ *    slow start, rust-yamux and QUIC stacks grow theirs. From 10 ms RTT on
+ *    it is 8x, two doublings. Below 1 ms it grows only as the rate demands.
+ *  - Once the rate stops rising, the window settles at 5/4 of rate x RTT:
  *    enough to keep the path busy while credit is in transit (see
  *    yamux__tune_credit_threshold()), little enough that a bottleneck's queue
  *    stays short. It shrinks (by withholding credit as it is read) when that
@@ -42,6 +44,11 @@
  * round trip): the path's product is small and reached at once, and a jump
  * in the window would only queue data. */
 #define YAMUX__TUNE_SLOW_START_RTT_NS 1000000u
+/* From this RTT on (a WAN) a decision may grow the window 8x, not 4x: two
+ * doublings per round trip, since a round trip is long enough to waste
+ * (at 50 ms, W8 through toxiproxy: 393-398 MiB/s against 317-336; see
+ * test-tuning.c for what it costs on a bottleneck). */
+#define YAMUX__TUNE_WAN_RTT_NS 10000000u
 /* Below that RTT (loopback, pipes, a LAN) the window stays at most this
  * big: on such paths a larger window only queues data in the kernel's
  * buffers, ahead of every other stream's frames, and costs cache misses
@@ -56,7 +63,7 @@
 /* Time in units of 2^14 ns (16 us, fine enough for epochs of at least a
  * millisecond): 32 bits wrap after 19.5 hours. A stream that reads nothing
  * for that long and then reads again may see one epoch mis-measured; the
- * growth it can cause is bounded (4x a decision, max_window, the budget). 0
+ * growth it can cause is bounded (8x a decision, max_window, the budget). 0
  * means none, so bit 0 is set. */
 static uint32_t units_now(const yamux__sess_t* s) {
   return (uint32_t)(s->now >> 14) | 1u;
@@ -93,6 +100,7 @@ static uint32_t tuned_window(yamux__strm_t* st) {
   uint32_t w = st->recv_window_max;
   uint32_t now_u, rate;
   uint64_t rtt, elapsed_ns, target, room;
+  uint32_t growth;
   int rising;
 
   now_u = units_now(s);
@@ -104,11 +112,13 @@ static uint32_t tuned_window(yamux__strm_t* st) {
   if (st->t.epoch.start == 0) { /* the first read starts the first epoch */
     st->t.epoch.start = now_u;
     st->t.epoch.bytes = 0;
-    st->state |= YAMUX__S_TUNE_SLOW_START;
     return w;
   }
   if (s->rtt_min_ns == 0) return w;
   rtt = YAMUX__MAX(s->rtt_min_ns, (uint64_t)YAMUX__TUNE_RTT_FLOOR_NS);
+  growth = rtt >= YAMUX__TUNE_WAN_RTT_NS          ? 8
+           : rtt >= YAMUX__TUNE_SLOW_START_RTT_NS ? 4
+                                                  : 2;
   elapsed_ns = (uint64_t)(uint32_t)(now_u - st->t.epoch.start) << 14;
   if (elapsed_ns < YAMUX__MAX(rtt, (uint64_t)YAMUX__TUNE_EPOCH_MIN_NS))
     return w;
@@ -119,39 +129,32 @@ static uint32_t tuned_window(yamux__strm_t* st) {
                               (uint64_t)UINT32_MAX);
   st->t.epoch.start = now_u;
   st->t.epoch.bytes = 0;
-  if ((st->state & YAMUX__S_TUNE_SETTLE) &&
-      !(st->state & YAMUX__S_TUNE_SLOW_START)) {
+  if (st->state & YAMUX__S_TUNE_SETTLE) {
     /* The epoch after a change still ran on the old window (new credit
      * takes a round trip to bring data): measure, do not judge. */
     st->state &= ~YAMUX__S_TUNE_SETTLE;
     return w;
   }
   rising = (uint64_t)rate * 4 > (uint64_t)st->rate_ref * 5;
-  if (st->state & YAMUX__S_TUNE_SLOW_START) {
-    /* The window grows as the stream reads (yamux__tune_on_read) while
-     * that makes the rate rise; then the rate alone sizes it. Growth shows
-     * a round trip later, so it ends after two epochs without a rise (the
-     * first one marks TUNE_SETTLE). */
-    if (rising) {
-      st->rate_ref = rate;
-      st->state &= ~YAMUX__S_TUNE_SETTLE;
-    }
-    if (rtt >= YAMUX__TUNE_SLOW_START_RTT_NS &&
-        (rising || !(st->state & YAMUX__S_TUNE_SETTLE))) {
-      st->state |= rising ? 0 : YAMUX__S_TUNE_SETTLE;
-      return w;
-    }
-    st->state &= ~(YAMUX__S_TUNE_SLOW_START | YAMUX__S_TUNE_SETTLE);
-  }
   st->rate_ref =
       rising ? rate : YAMUX__MAX(rate, st->rate_ref - st->rate_ref / 8);
 
-  target = ((uint64_t)st->rate_ref * rtt >> 20) * 5 / 4;
+  /* Settled: 5/4 of the product; on a WAN at least the product plus what
+   * the sender may be missing while credit waits to reach a step
+   * (yamux__tune_credit_threshold(): at most the product, at most a step):
+   * without it a 12.5 MB/s path at 50 ms ran at 0.9x its rate
+   * (test-tuning.c). */
+  target = (uint64_t)st->rate_ref * rtt >> 20;
+  if (growth == 8)
+    target = YAMUX__MAX(target * 5 / 4,
+                        target + YAMUX__MIN(target, YAMUX__CREDIT_STEP));
+  else
+    target = target * 5 / 4;
   if (rising && rtt >= YAMUX__TUNE_SLOW_START_RTT_NS) {
-    /* The window holds the sender back again (the path got faster). A
-     * change shows a round trip later, so decisions come every other
-     * epoch: growing 4x then matches a doubling per round trip. */
-    target = YAMUX__MAX(target, ((uint64_t)rate * rtt >> 20) * 4);
+    /* The window holds the sender back. A change shows a round trip later,
+     * so decisions come every other epoch: growing 4x then matches a
+     * doubling per round trip (TCP's slow start), 8x on a WAN two. */
+    target = YAMUX__MAX(target, ((uint64_t)rate * rtt >> 20) * growth);
   }
   if (rtt < YAMUX__TUNE_SLOW_START_RTT_NS)
     target = YAMUX__MIN(target, (uint64_t)YAMUX__TUNE_LAN_WINDOW);
@@ -161,8 +164,7 @@ static uint32_t tuned_window(yamux__strm_t* st) {
     room = s->cfg.window_budget > s->grown_bytes
                ? s->cfg.window_budget - s->grown_bytes
                : 0;
-    target = YAMUX__MIN(
-        target, (uint64_t)w * (rtt >= YAMUX__TUNE_SLOW_START_RTT_NS ? 4 : 2));
+    target = YAMUX__MIN(target, (uint64_t)w * growth);
     target = YAMUX__MIN(target, (uint64_t)w + room);
     return (uint32_t)target;
   }
@@ -179,25 +181,9 @@ void yamux__tune_on_read(yamux__strm_t* st, uint32_t n) {
    * a timer (open, linger) holds the epoch's storage, not once reset. */
   if (s->cfg.max_window > s->cfg.initial_window &&
       !(st->state & (YAMUX__S_ON_TIMER | YAMUX__S_RESET | YAMUX__S_FAILED))) {
-    int slow;
     /* Saturating: an epoch of more than 4 GiB only needs "a lot". */
     st->t.epoch.bytes += YAMUX__MIN(n, UINT32_MAX - st->t.epoch.bytes);
     target = tuned_window(st);
-    /* Slow start (as TCP's): every byte read adds a byte of window, so the
-     * window doubles per round trip, while the sender fills it: the last
-     * epoch's rate x RTT was at least a quarter of the window (a sender with less
-     * to send, or a slow reader, grows nothing). */
-    slow = target == w && (st->state & YAMUX__S_TUNE_SLOW_START) &&
-           s->rtt_min_ns >= YAMUX__TUNE_SLOW_START_RTT_NS &&
-           ((uint64_t)st->rate_ref * s->rtt_min_ns >> 20) * 4 >= w;
-    if (slow) {
-      uint64_t room = s->cfg.window_budget > s->grown_bytes
-                          ? s->cfg.window_budget - s->grown_bytes
-                          : 0;
-      uint64_t grow = YAMUX__MIN((uint64_t)n, room);
-      grow = YAMUX__MIN(grow, (uint64_t)(s->cfg.max_window - w));
-      target = w + (uint32_t)grow;
-    }
     if (target > w) {
       /* Grown: the extra credit goes out with the next update. */
       s->grown_bytes += target - w;
@@ -210,14 +196,14 @@ void yamux__tune_on_read(yamux__strm_t* st, uint32_t n) {
       st->credit_pending -= cut;
       target = w - cut;
     }
-    if (target != w && !slow) {
+    if (target != w) {
       st->state |= YAMUX__S_TUNE_SETTLE;
       yamux__sess_log(s, YAMUX_LOG_DEBUG,
                       "stream %u: window %u -> %u (rate %u B/ms, rtt %llu us)",
                       st->id, w, target, st->rate_ref,
                       (unsigned long long)(s->rtt_min_ns / 1000));
+      st->recv_window_max = target;
     }
-    st->recv_window_max = target;
   }
   if (st->credit_pending >= yamux__tune_credit_threshold(st))
     yamux__strm_queue_ctrl(st);
