@@ -71,8 +71,18 @@ static int emit_ctrl(yamux__sess_t* s, yamux__strm_t* st, uint32_t limit,
     if (extra == 0 && has_sendable(st) && *budget > 0) {
       emit_data(s, st, limit, budget);
       yamux__queue_remove(&st->send_link);
-      st->state &= ~YAMUX__S_SPARSE;
-      yamux__strm_queue_send(st); /* to the back of the round */
+      if (s->tail >= limit && has_sendable(st)) {
+        /* The batch cut the frame short: the rest goes first next time
+         * (a request split here waited behind the round, see
+         * gather_data()). */
+        yamux__queue_insert_head((st->state & YAMUX__S_SPARSE)
+                                     ? &s->sparseq[YAMUX__STREAM_PRIO(st)]
+                                     : &s->sendq[YAMUX__STREAM_PRIO(st)],
+                                 &st->send_link);
+      } else {
+        st->state &= ~YAMUX__S_SPARSE;
+        yamux__strm_queue_send(st); /* to the back of the round */
+      }
       if (s->tail >= limit) {
         if (st->credit_pending >= yamux__tune_credit_threshold(st) ||
             (st->state & YAMUX__S_FIN_PENDING))
@@ -338,22 +348,24 @@ void yamux__sched_sendq_insert(yamux__sess_t* s, yamux__strm_t* st, int front) {
     yamux__queue_insert_tail(&s->sendq[prio], &st->send_link);
 }
 
-/* One round of Data frames from the streams of one priority, round-robin.
- * Returns 0 when the batch is full. */
 /* Data frames from the streams of one priority: first the sparse ones,
- * once each, then the rest round-robin. Returns 0 when the batch is full. */
+ * once each, then the rest round-robin. Sparse streams take at most half
+ * of the entries free on entry while the round has streams waiting: new
+ * small writes arriving without pause (an RPC client) must not starve it.
+ * A stream whose frame the batch cut short keeps its place. Returns 0 when
+ * the batch is full. */
 static int gather_data(yamux__sess_t* s, unsigned int prio, uint32_t limit,
                        uint32_t* budget) {
   yamux__queue_t* round = &s->sendq[prio];
   yamux__queue_t* q = &s->sparseq[prio];
+  uint32_t sparse_limit = s->tail + (limit - s->tail + 1) / 2;
   for (;;) {
     yamux__queue_t* l;
     yamux__strm_t* st;
-    if (yamux__queue_empty(q)) {
-      if (q == round) return 1;
+    if (q != round && (yamux__queue_empty(q) ||
+                       (s->tail >= sparse_limit && !yamux__queue_empty(round))))
       q = round;
-      continue;
-    }
+    if (yamux__queue_empty(q)) return 1;
     if (*budget == 0) return 1;
     l = yamux__queue_head(q);
     st = yamux__queue_data(l, yamux__strm_t, send_link);
@@ -364,6 +376,10 @@ static int gather_data(yamux__sess_t* s, unsigned int prio, uint32_t limit,
     }
     if (!emit_data(s, st, limit, budget)) {
       yamux__queue_insert_head(q, l);
+      return 0;
+    }
+    if (s->tail >= limit && has_sendable(st)) {
+      yamux__queue_insert_head(q, l); /* cut short: its turn goes on */
       return 0;
     }
     st->state &= ~YAMUX__S_SPARSE; /* served: an ordinary turn from now on */
