@@ -97,7 +97,7 @@ ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 VALGRIND_FLAGS := --tool=memcheck --leak-check=full --error-exitcode=1 \
                   --errors-for-leak-kinds=definite,indirect \
                   --trace-children=yes --quiet \
-                  --trace-children-skip='/usr/*,/bin/*,/sbin/*,*/.pyenv/*,*/go/bin/*,*/.cargo/*,*/interop/bin/*'
+                  --trace-children-skip='/usr/*,/bin/*,/sbin/*,*/.pyenv/*,*/go/bin/*,*/.cargo/*,*/interop/bin/*,interop/bin/*'
 
 .PHONY: all lib examples tests objs test check valgrind install uninstall \
         clean format format-check deps deps-best-effort tsan docs docs-check \
