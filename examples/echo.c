@@ -10,7 +10,7 @@
  *
  * Usage:
  *   echo [--client|--server] [--stdio | --listen HOST:PORT |
- *        --connect HOST:PORT] [--keepalive MS]
+ *        --connect HOST:PORT] [--keepalive MS] [--ping MS]
  *
  *   --server, --client  the session's role (default --server). It only
  *                       decides the parity of stream ids: the echo opens no
@@ -21,8 +21,11 @@
  *                       session (prints "listening HOST:PORT" on stdout
  *                       once bound; port 0 picks a free port).
  *   --connect HOST:PORT run one session over a TCP connection.
- *   --keepalive MS      send a keepalive ping every MS milliseconds
- *                       (default: off).
+ *   --keepalive MS      keepalive every MS milliseconds (default: off); as
+ *                       configured, a session that hears from its peer
+ *                       sends none.
+ *   --ping MS           send a ping every MS milliseconds whatever the
+ *                       traffic (yamux_ping(); for tests of a peer's pongs).
  *
  * Exit status: 0 when the session ends normally (the peer's Go Away(0) then
  * EOF, or a transport EOF); otherwise 1 with one line on stderr.
@@ -74,6 +77,8 @@ static int goaway_normal; /* the peer sent Go Away(0) */
 static uv_tcp_t server;
 static int connection_waiting;
 static uv_connect_t connect_req;
+static uint64_t ping_ms;      /* --ping: 0 = off */
+static uv_timer_t ping_timer; /* runs while a session is live */
 
 static void start_reading(echo_stream_t* es);
 
@@ -223,8 +228,21 @@ static void on_goaway(yamux_session_t* s, uint32_t code) {
 
 static void start_next_connection(void);
 
+static void on_ping(yamux_ping_t* req, int status, uint64_t rtt_ns) {
+  (void)status; /* UV_ECANCELED when the session closes first */
+  (void)rtt_ns;
+  free(req);
+}
+
+static void on_ping_timer(uv_timer_t* t) {
+  yamux_ping_t* req = malloc(sizeof(*req));
+  (void)t;
+  if (req != NULL && yamux_ping(req, &session, on_ping) != 0) free(req);
+}
+
 static void on_session_close(yamux_session_t* s) {
   (void)s;
+  if (ping_ms > 0) uv_close((uv_handle_t*)&ping_timer, NULL);
   /* Stream handles of a closed session need no close of their own. */
   while (streams.next != &streams) stream_free(streams.next);
   session_live = 0;
@@ -255,6 +273,10 @@ static int session_new(void) {
   streams.prev = &streams;
   yamux_session_listen(&session, on_connection);
   yamux_session_on_goaway(&session, on_goaway);
+  if (ping_ms > 0) {
+    uv_timer_init(loop, &ping_timer);
+    uv_timer_start(&ping_timer, on_ping_timer, ping_ms, ping_ms);
+  }
   return 0;
 }
 
@@ -400,7 +422,7 @@ static int run_stdio(void) {
   r = yamux_session_start_stdio(loop, &session, on_session_end);
   if (r < 0) {
     fail("stdio", r);
-    yamux_session_close(&session, NULL);
+    yamux_session_close(&session, on_session_close);
     return 1;
   }
   return 0;
@@ -409,7 +431,7 @@ static int run_stdio(void) {
 static int usage(void) {
   fprintf(stderr,
           "usage: echo [--client|--server] [--stdio | --listen HOST:PORT | "
-          "--connect HOST:PORT] [--keepalive MS]\n");
+          "--connect HOST:PORT] [--keepalive MS] [--ping MS]\n");
   return 2;
 }
 
@@ -438,6 +460,9 @@ int main(int argc, char** argv) {
       hostport = argv[++i];
     } else if (strcmp(argv[i], "--keepalive") == 0 && i + 1 < argc) {
       config.keepalive_interval_ms = strtoull(argv[++i], &end, 10);
+      if (*end != '\0') return usage();
+    } else if (strcmp(argv[i], "--ping") == 0 && i + 1 < argc) {
+      ping_ms = strtoull(argv[++i], &end, 10);
       if (*end != '\0') return usage();
     } else {
       return usage();

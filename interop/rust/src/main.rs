@@ -104,7 +104,7 @@ fn main() {
     let mut scen = "all".to_string();
     let mut timeout = Duration::from_secs(60);
     let mut verbose = false;
-    let mut ka_args = "--keepalive 100".to_string();
+    let mut ka_args = "--keepalive 100 --ping 100".to_string();
     let mut trace = String::new();
     let mut list = false;
 

@@ -468,9 +468,11 @@ async fn ping(mut e: Env) -> ScenResult {
     ))
 }
 
-/// The echo pings every 100 ms (--keepalive 100) while one stream is
-/// saturated both ways for 1.5 s: rust-yamux must answer every ping (its
-/// pongs go ahead of stream frames) and nobody may time out.
+/// The echo pings every 100 ms (--ping 100: libyamux's keepalive alone sends
+/// none while it hears from its peer, so --keepalive 100 is only the
+/// timeout side) while one stream is saturated both ways for 1.5 s:
+/// rust-yamux must answer every ping (its pongs go ahead of stream frames)
+/// and nobody may time out.
 async fn keepalive(mut e: Env) -> ScenResult {
     let s = e.session(Config::default());
     let st = s.open().await?;
@@ -517,7 +519,7 @@ async fn keepalive(mut e: Env) -> ScenResult {
     }
     close_session(&s, &e.tap).await?;
     Ok(format!(
-        "{} MiB echoed in {:.1}s with the peer's keepalive every 100 ms: {} pings all answered, slowest pong {:?} after the ping arrived",
+        "{} MiB echoed in {:.1}s with the peer pinging every 100 ms: {} pings all answered, slowest pong {:?} after the ping arrived",
         sent >> 20,
         d.as_secs_f64(),
         pings.len(),
