@@ -27,18 +27,14 @@ FUZZ_CLANG_OK := $(FUZZ_O)/.clang-ok
 
 fuzz-build: $(FUZZ_BINS)
 
-# clang-14 and its libFuzzer runtime: installed when missing and root.
+# clang-14 and its libFuzzer runtime: reported when missing (make deps
+# installs them; a compile rule never does).
 $(FUZZ_CLANG_OK):
 	@mkdir -p $(@D)
 	@if ! command -v $(FUZZ_CC) >/dev/null 2>&1; then \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "$(FUZZ_CC) not found: installing clang-14"; \
-	    (apt-get update && \
-	     DEBIAN_FRONTEND=noninteractive apt-get install -y clang-14) >&2 || \
-	      exit 1; \
-	  else \
-	    echo "make fuzz needs $(FUZZ_CC): install clang-14" >&2; exit 1; \
-	  fi; \
+	  echo "make fuzz needs $(FUZZ_CC) (with its libFuzzer runtime): run" \
+	       "make deps (as root), or install clang-14" >&2; \
+	  exit 1; \
 	fi
 	@touch $@
 
