@@ -1,5 +1,5 @@
 # Go peers for the benchmark (bench/go/): build/bench/gobench runs the
-# workloads of ../shared/bench/WORKLOADS.md for hashicorp/yamux, go-yamux v5,
+# workloads of bench/README.md for hashicorp/yamux, go-yamux v5,
 # xtaci/smux and raw Go. bench/run.py picks it up next to yxbench.
 #
 #   make bench-go-build   build only gobench (needs `go` and the module

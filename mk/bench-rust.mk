@@ -1,5 +1,5 @@
 # rust-yamux peer for the benchmark (bench/rust/): build/bench/rustbench runs
-# the workloads of ../shared/bench/WORKLOADS.md for rust-yamux (libp2p's
+# the workloads of bench/README.md for rust-yamux (libp2p's
 # `yamux` crate, the version in bench/rust/Cargo.lock) on tokio.
 # bench/run.py picks it up next to yxbench and gobench (rust_impls()).
 #

@@ -43,11 +43,11 @@
 /* Below this RTT the window grows only as the rate demands (no doubling per
  * round trip): the path's product is small and reached at once, and a jump
  * in the window would only queue data. */
-#define YAMUX__TUNE_SLOW_START_RTT_NS 1000000u
+#define YAMUX__TUNE_GROWTH_RTT_NS 1000000u
 /* From this RTT on (a WAN) a decision may grow the window 8x, not 4x: two
  * doublings per round trip, since a round trip is long enough to waste
- * (at 50 ms, W8 through toxiproxy: 393-398 MiB/s against 317-336; see
- * test-tuning.c for what it costs on a bottleneck). */
+ * (the W8 rows of bench/RESULTS.md; test-tuning.c checks what it costs on
+ * a bottleneck). */
 #define YAMUX__TUNE_WAN_RTT_NS 10000000u
 /* Below that RTT (loopback, pipes, a LAN) the window stays at most this
  * big: on such paths a larger window only queues data in the kernel's
@@ -116,9 +116,9 @@ static uint32_t tuned_window(yamux__strm_t* st) {
   }
   if (s->rtt_min_ns == 0) return w;
   rtt = YAMUX__MAX(s->rtt_min_ns, (uint64_t)YAMUX__TUNE_RTT_FLOOR_NS);
-  growth = rtt >= YAMUX__TUNE_WAN_RTT_NS          ? 8
-           : rtt >= YAMUX__TUNE_SLOW_START_RTT_NS ? 4
-                                                  : 2;
+  growth = rtt >= YAMUX__TUNE_WAN_RTT_NS      ? 8
+           : rtt >= YAMUX__TUNE_GROWTH_RTT_NS ? 4
+                                              : 2;
   elapsed_ns = (uint64_t)(uint32_t)(now_u - st->t.epoch.start) << 14;
   if (elapsed_ns < YAMUX__MAX(rtt, (uint64_t)YAMUX__TUNE_EPOCH_MIN_NS))
     return w;
@@ -150,13 +150,13 @@ static uint32_t tuned_window(yamux__strm_t* st) {
                         target + YAMUX__MIN(target, YAMUX__CREDIT_STEP));
   else
     target = target * 5 / 4;
-  if (rising && rtt >= YAMUX__TUNE_SLOW_START_RTT_NS) {
+  if (rising && rtt >= YAMUX__TUNE_GROWTH_RTT_NS) {
     /* The window holds the sender back. A change shows a round trip later,
      * so decisions come every other epoch: growing 4x then matches a
      * doubling per round trip (TCP's slow start), 8x on a WAN two. */
     target = YAMUX__MAX(target, ((uint64_t)rate * rtt >> 20) * growth);
   }
-  if (rtt < YAMUX__TUNE_SLOW_START_RTT_NS)
+  if (rtt < YAMUX__TUNE_GROWTH_RTT_NS)
     target = YAMUX__MIN(target, (uint64_t)YAMUX__TUNE_LAN_WINDOW);
   target = YAMUX__MIN(target, (uint64_t)s->cfg.max_window);
   target = YAMUX__MAX(target, (uint64_t)s->cfg.initial_window);

@@ -1265,7 +1265,7 @@ TEST_TIMEOUT(cli_stop_does_not_wait_for_a_stalled_client, 60) {
   unlink(log);
 }
 
-/* Issue 7's yamux-cli check: the README pipeline (mkfifo p; cat p | yamux
+/* The yamux-cli check: the README pipeline (mkfifo p; cat p | yamux
  * HOST PORT | yamux -l PORT2 > p) with HTTP over TCP and Unix sockets and a
  * UDP echo, libyamux's yamux and the Go yamux-cli in every pairing of roles
  * (interop/yamux-cli-check.sh; skipped without go, python3 or curl). */

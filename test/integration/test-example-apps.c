@@ -1,4 +1,4 @@
-/* The examples of issue 7 do what their comments say: http-stdio (HTTP
+/* The example applications do what their comments say: http-stdio (HTTP
  * over a child's stdio, and --direct), rpc (concurrent calls, a timed-out
  * call reset and seen by the server) and go-talk (a hashicorp/yamux program
  * as the child). Run from the source tree, as `make test` does; the examples
