@@ -97,7 +97,11 @@ enum {
   YAMUX__S_TUNE_SETTLE = 1u << 21,
   /* In its send round ahead of the streams with a backlog (a small write
    * on an idle stream); cleared once it is served. */
-  YAMUX__S_SPARSE = 1u << 22
+  YAMUX__S_SPARSE = 1u << 22,
+  /* Its last Data frame was cut short by a full batch and it kept its turn
+   * (at the head of its queue); cut again, it goes to the back of the
+   * round. Cleared when a frame of it is not cut. */
+  YAMUX__S_TURN_KEPT = 1u << 23
 };
 
 /* Bits 24-26 of the state hold the stream's send priority (urgency 0-7,

@@ -45,6 +45,23 @@ static int has_sendable(const yamux__strm_t* st) {
 static int emit_data(yamux__sess_t* s, yamux__strm_t* st, uint32_t limit,
                      uint32_t* budget);
 
+/* A stream whose Data frame the batch cut short (it has more to send; `q`
+ * is the queue it was served from). The rest of a request the batch split
+ * (a header here, its arguments in the next batch) goes first next time,
+ * so the stream keeps its turn, once: cut again, it goes to the back of the
+ * round, so that a stream whose frames never fit in a batch (many small
+ * buffers) cannot hold the turn for ever. */
+static void requeue_cut(yamux__sess_t* s, yamux__strm_t* st,
+                        yamux__queue_t* q) {
+  if (!(st->state & YAMUX__S_TURN_KEPT)) {
+    st->state |= YAMUX__S_TURN_KEPT;
+    yamux__queue_insert_head(q, &st->send_link);
+  } else {
+    st->state &= ~(YAMUX__S_TURN_KEPT | YAMUX__S_SPARSE);
+    yamux__queue_insert_tail(&s->sendq[YAMUX__STREAM_PRIO(st)], &st->send_link);
+  }
+}
+
 /* Emits the stream's control frame. Returns 0 if there was no room. */
 static int emit_ctrl(yamux__sess_t* s, yamux__strm_t* st, uint32_t limit,
                      uint32_t* budget) {
@@ -72,15 +89,12 @@ static int emit_ctrl(yamux__sess_t* s, yamux__strm_t* st, uint32_t limit,
       emit_data(s, st, limit, budget);
       yamux__queue_remove(&st->send_link);
       if (s->tail >= limit && has_sendable(st)) {
-        /* The batch cut the frame short: the rest goes first next time
-         * (a request split here waited behind the round, see
-         * gather_data()). */
-        yamux__queue_insert_head((st->state & YAMUX__S_SPARSE)
-                                     ? &s->sparseq[YAMUX__STREAM_PRIO(st)]
-                                     : &s->sendq[YAMUX__STREAM_PRIO(st)],
-                                 &st->send_link);
+        requeue_cut(s, st,
+                    (st->state & YAMUX__S_SPARSE)
+                        ? &s->sparseq[YAMUX__STREAM_PRIO(st)]
+                        : &s->sendq[YAMUX__STREAM_PRIO(st)]);
       } else {
-        st->state &= ~YAMUX__S_SPARSE;
+        st->state &= ~(YAMUX__S_SPARSE | YAMUX__S_TURN_KEPT);
         yamux__strm_queue_send(st); /* to the back of the round */
       }
       if (s->tail >= limit) {
@@ -350,10 +364,10 @@ void yamux__sched_sendq_insert(yamux__sess_t* s, yamux__strm_t* st, int front) {
 
 /* Data frames from the streams of one priority: first the sparse ones,
  * once each, then the rest round-robin. Sparse streams take at most half
- * of the entries free on entry while the round has streams waiting: new
- * small writes arriving without pause (an RPC client) must not starve it.
- * A stream whose frame the batch cut short keeps its place. Returns 0 when
- * the batch is full. */
+ * of the entries free on entry while the round has streams waiting (their
+ * frames end there): new small writes arriving without pause (an RPC
+ * client) must not starve it. A stream whose frame the batch cut short
+ * keeps its place once (requeue_cut()). Returns 0 when the batch is full. */
 static int gather_data(yamux__sess_t* s, unsigned int prio, uint32_t limit,
                        uint32_t* budget) {
   yamux__queue_t* round = &s->sendq[prio];
@@ -362,6 +376,7 @@ static int gather_data(yamux__sess_t* s, unsigned int prio, uint32_t limit,
   for (;;) {
     yamux__queue_t* l;
     yamux__strm_t* st;
+    uint32_t lim;
     if (q != round && (yamux__queue_empty(q) ||
                        (s->tail >= sparse_limit && !yamux__queue_empty(round))))
       q = round;
@@ -371,18 +386,28 @@ static int gather_data(yamux__sess_t* s, unsigned int prio, uint32_t limit,
     st = yamux__queue_data(l, yamux__strm_t, send_link);
     yamux__queue_remove(l);
     if (!has_sendable(st)) {
-      st->state &= ~YAMUX__S_SPARSE;
+      st->state &= ~(YAMUX__S_SPARSE | YAMUX__S_TURN_KEPT);
       continue;
     }
-    if (!emit_data(s, st, limit, budget)) {
+    lim = (q != round && !yamux__queue_empty(round)) ? sparse_limit : limit;
+    if (!emit_data(s, st, lim, budget)) {
       yamux__queue_insert_head(q, l);
-      return 0;
+      if (lim == limit) return 0;
+      q = round; /* the sparse half is used up */
+      continue;
     }
-    if (s->tail >= limit && has_sendable(st)) {
-      yamux__queue_insert_head(q, l); /* cut short: its turn goes on */
-      return 0;
+    if (s->tail >= lim && has_sendable(st)) {
+      if (lim == limit) {
+        requeue_cut(s, st, q);
+        return 0;
+      }
+      /* Cut at the sparse half: first again next time, the round now. */
+      yamux__queue_insert_head(q, l);
+      q = round;
+      continue;
     }
-    st->state &= ~YAMUX__S_SPARSE; /* served: an ordinary turn from now on */
+    /* Served: an ordinary turn from now on. */
+    st->state &= ~(YAMUX__S_SPARSE | YAMUX__S_TURN_KEPT);
     /* Round-robin: a stream with more goes to the back of the round. */
     if (has_sendable(st)) yamux__queue_insert_tail(round, l);
   }

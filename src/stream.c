@@ -266,7 +266,7 @@ void yamux__strm_cancel_writes(yamux__strm_t* st, int status) {
       r->status_ = status; /* completes when its bytes leave the batch */
   }
   st->write_queued = 0;
-  st->state &= ~YAMUX__S_SPARSE;
+  st->state &= ~(YAMUX__S_SPARSE | YAMUX__S_TURN_KEPT);
   yamux__queue_remove(&st->send_link);
 }
 
