@@ -29,6 +29,7 @@ void tbuf_append(tbuf_t* b, const void* data, size_t n) {
 
 void tbuf_consume(tbuf_t* b, size_t n) {
   ASSERT_LE(n, b->len);
+  if (n == 0) return; /* b->data may still be NULL */
   memmove(b->data, b->data + n, b->len - n);
   b->len -= n;
 }
