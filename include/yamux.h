@@ -198,16 +198,16 @@ typedef struct yamux_config_s {
    * which the application reads the stream times the minimum round-trip
    * time of the session's pings (at least 100 us: below that the round
    * trip a window must cover is the OS scheduler's). While the read rate
-   * keeps rising the window grows fast (about a doubling per round trip,
-   * two from 10 ms RTT); then it settles at 5/4 of rate x RTT, enough to
-   * keep the path busy and little enough that a bottleneck's queue, which every
-   * other stream's frames wait behind, stays short; it shrinks again when the
-   * reader or the path slows down. Below 1 ms RTT (loopback, pipes, a LAN) it
-   * stays at most 512 KiB: there a larger window only queues data in the kernel
-   * (bench/RESULTS.md, W1 and W7). On a WAN it reaches the path's
-   * bandwidth-delay product by itself (15 MiB for 300 MiB/s at 50 ms RTT)
-   * in well under a second. Default 64 MiB: as the sender holds at least
-   * 3/4 of a large window, room for about 960 MiB/s at 50 ms RTT or
+   * keeps rising the window grows fast (about a doubling per round trip;
+   * from 10 ms RTT, 8x in two round trips); then it settles at 5/4 of rate x
+   * RTT, enough to keep the path busy and little enough that a bottleneck's
+   * queue, which every other stream's frames wait behind, stays short; it
+   * shrinks again when the reader or the path slows down. Below 1 ms RTT
+   * (loopback, pipes, a LAN) it stays at most 512 KiB: there a larger window
+   * only queues data in the kernel (bench/RESULTS.md, W1 and W7). On a WAN it
+   * reaches the path's bandwidth-delay product by itself (15 MiB for 300 MiB/s
+   * at 50 ms RTT) in well under a second. Default 64 MiB: as the sender holds
+   * at least 3/4 of a large window, room for about 960 MiB/s at 50 ms RTT or
    * 480 MiB/s at 100 ms (bench/RESULTS.md, W8r100); what a peer can make
    * the session buffer is bounded by window_budget, not by this. A value at
    * or below initial_window turns tuning off (a fixed window). */

@@ -12,7 +12,8 @@
  *    other epoch, as a change shows a round trip later) grows it to 4x
  *    rate x RTT, at most 4x itself: a doubling per round trip, as TCP's
  *    slow start, rust-yamux and QUIC stacks grow theirs. From 10 ms RTT on
- *    it is 8x, two doublings. Below 1 ms it grows only as the rate demands.
+ *    it is 8x: three doublings in two round trips. Below 1 ms it grows
+ *    only as the rate demands.
  *  - Once the rate stops rising, the window settles at 5/4 of rate x RTT:
  *    enough to keep the path busy while credit is in transit (see
  *    yamux__tune_credit_threshold()), little enough that a bottleneck's queue
@@ -44,10 +45,10 @@
  * round trip): the path's product is small and reached at once, and a jump
  * in the window would only queue data. */
 #define YAMUX__TUNE_GROWTH_RTT_NS 1000000u
-/* From this RTT on (a WAN) a decision may grow the window 8x, not 4x: two
- * doublings per round trip, since a round trip is long enough to waste
- * (the W8 rows of bench/RESULTS.md; test-tuning.c checks what it costs on
- * a bottleneck). */
+/* From this RTT on (a WAN) a decision may grow the window 8x, not 4x:
+ * three doublings in two round trips, since a round trip is long enough to
+ * waste (the W8 rows of bench/RESULTS.md; test-tuning.c checks what it
+ * costs on a bottleneck). */
 #define YAMUX__TUNE_WAN_RTT_NS 10000000u
 /* Below that RTT (loopback, pipes, a LAN) the window stays at most this
  * big: on such paths a larger window only queues data in the kernel's
@@ -153,7 +154,8 @@ static uint32_t tuned_window(yamux__strm_t* st) {
   if (rising && rtt >= YAMUX__TUNE_GROWTH_RTT_NS) {
     /* The window holds the sender back. A change shows a round trip later,
      * so decisions come every other epoch: growing 4x then matches a
-     * doubling per round trip (TCP's slow start), 8x on a WAN two. */
+     * doubling per round trip (TCP's slow start), 8x on a WAN three
+     * doublings in two. */
     target = YAMUX__MAX(target, ((uint64_t)rate * rtt >> 20) * growth);
   }
   if (rtt < YAMUX__TUNE_GROWTH_RTT_NS)
