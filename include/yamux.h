@@ -780,7 +780,8 @@ struct yamux_mailbox_s {
   uv_mutex_t lock_;
   yamux_mail_t* head_; /* posted, not yet delivered (under lock_) */
   yamux_mail_t* tail_;
-  int closed_; /* under lock_ */
+  int closed_;  /* set under lock_; read atomically by posting threads */
+  int posting_; /* threads inside yamux_mailbox_post() (atomic) */
   yamux_mailbox_close_cb close_cb_;
 };
 
@@ -791,7 +792,11 @@ YAMUX_EXTERN int yamux_mailbox_init(uv_loop_t* loop, yamux_mailbox_t* mailbox);
 
 /* Posts `mail` from any thread: `cb` runs later on the mailbox's loop
  * thread. The mail's memory must stay valid until `cb` runs. Safe to call
- * from any thread at any time before the mailbox's close callback.
+ * from any thread at any time until the mailbox's close callback, also
+ * while it closes: the close waits for posts already under way (they are
+ * short) before its callback, so the callback may free the mailbox. A post
+ * must not overlap or follow the close callback: stop the posting threads
+ * (or let them see UV_ECANCELED) before the callback frees the memory.
  * Returns 0, UV_EINVAL (NULL argument) or UV_ECANCELED (the mailbox is
  * closing: `cb` will not run). */
 YAMUX_EXTERN int yamux_mailbox_post(yamux_mailbox_t* mailbox,

@@ -3,6 +3,7 @@
  * drives a stream of a session it does not own; a closed mailbox cancels
  * what was posted. `make tsan` runs these under ThreadSanitizer (and the
  * multi-loop example: test/integration/test-examples.c). */
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -231,4 +232,63 @@ TEST(mailbox_close_from_a_mail_cancels_the_rest) {
   ASSERT_EQ(batch_n, 2);
   ASSERT_EQ(batch_status[0], 0);
   ASSERT_EQ(batch_status[1], UV_ECANCELED);
+}
+
+/* Another thread posts without pause while the loop thread closes the
+ * mailbox: every post returns 0 (its mail then completes once, delivered or
+ * cancelled) or UV_ECANCELED, and the close waits for posts under way
+ * before it destroys its lock (a post that held the lock as it was
+ * destroyed aborted the process). The poster stops at its first
+ * UV_ECANCELED, as the header asks, before the close callback. */
+#define RACE_ROUNDS 1000
+#define RACE_MAILS 4096
+
+typedef struct {
+  yamux_mailbox_t mb;
+  yamux_mail_t mails[RACE_MAILS];
+  int posted;    /* poster thread: posts that returned 0 */
+  int completed; /* loop thread: callbacks */
+  int running;   /* atomic: the poster has started */
+} race_t;
+
+static race_t race;
+
+static void race_mail(yamux_mail_t* mail, int status) {
+  (void)mail;
+  ASSERT(status == 0 || status == UV_ECANCELED);
+  race.completed++;
+}
+
+static void race_poster(void* arg) {
+  int r;
+  (void)arg;
+  __atomic_store_n(&race.running, 1, __ATOMIC_SEQ_CST);
+  for (;;) {
+    ASSERT_LT(race.posted, RACE_MAILS);
+    r = yamux_mailbox_post(&race.mb, &race.mails[race.posted], race_mail);
+    if (r == UV_ECANCELED) break;
+    ASSERT_OK(r);
+    race.posted++;
+    /* Leave room for mails of later posts while the loop is slow. */
+    if (race.posted == RACE_MAILS - 1) break;
+  }
+}
+
+TEST(mailbox_close_while_another_thread_posts) {
+  uv_loop_t loop;
+  uv_thread_t thread;
+  int round;
+
+  for (round = 0; round < RACE_ROUNDS; round++) {
+    memset(&race, 0, sizeof(race));
+    ASSERT_OK(uv_loop_init(&loop));
+    ASSERT_OK(yamux_mailbox_init(&loop, &race.mb));
+    ASSERT_OK(uv_thread_create(&thread, race_poster, NULL));
+    while (!__atomic_load_n(&race.running, __ATOMIC_SEQ_CST)) sched_yield();
+    yamux_mailbox_close(&race.mb, NULL);
+    ASSERT_OK(uv_run(&loop, UV_RUN_DEFAULT));
+    ASSERT_OK(uv_thread_join(&thread));
+    ASSERT_EQ(race.completed, race.posted);
+    ASSERT_OK(uv_loop_close(&loop));
+  }
 }
