@@ -548,7 +548,12 @@ YAMUX_EXTERN int yamux_session_start_uv(uv_loop_t* loop,
  * 0 and/or 1, not a TTY) are replaced with /dev/null, and a socket is shut
  * down for writing first, so that the peer reads EOF (or gets EPIPE) while
  * this process lives on; libuv itself never closes fds 0-2.
- * Returns 0, UV_EINVAL or the libuv error that opening the descriptors gave. */
+ * Returns 0, UV_EINVAL (a descriptor of another kind, a closed one),
+ * UV_EBADF (fd 0 not open for reading or fd 1 not for writing), UV_ENOMEM
+ * or the libuv error that opening the descriptors gave. After that last
+ * kind (rare: a TTY that cannot be put in raw mode, a descriptor libuv
+ * cannot watch) handles in session->io are still closing: close the
+ * session as usual, but keep its memory until the loop has run once. */
 YAMUX_EXTERN int yamux_session_start_stdio(uv_loop_t* loop,
                                            yamux_session_t* session,
                                            yamux_session_end_cb end_cb);
@@ -561,9 +566,12 @@ YAMUX_EXTERN int yamux_session_start_stdio(uv_loop_t* loop,
  * child; closing the session closes the pipes, which a well-behaved child
  * reads as EOF.
  * Returns 0, UV_EINVAL, or the error of uv_spawn() or of setting up the
- * pipes. On error no child is left running: if the child had started, it is
- * killed and reaped, and `process` is closed (its exit_cb does not run;
- * keep its memory until the loop has run once). */
+ * pipes. On error the caller has nothing to close but the session (with
+ * yamux_session_close(), as always) and no child is left running: if the
+ * child had started, it is killed and reaped. If uv_spawn() ran, `process`
+ * is closed here, unlike after a failed uv_spawn() of your own (its exit_cb
+ * does not run; keep the memory of `process` and of the session until the
+ * loop has run once). */
 YAMUX_EXTERN int yamux_session_spawn(uv_loop_t* loop, yamux_session_t* session,
                                      uv_process_t* process,
                                      const uv_process_options_t* options,

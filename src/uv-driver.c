@@ -745,6 +745,17 @@ static int open_stdio(uv_loop_t* loop, yamux_uv_io_t* io, int fd,
   return r;
 }
 
+/* Whether fd was opened for `access` (O_RDONLY: reading, O_WRONLY:
+ * writing). Checked before any handle is made, so that the usual way to
+ * get stdio wrong (fd 0 the write end of a pipe) fails with nothing left
+ * to close: libuv would only refuse it at uv_read_start(). */
+static int fd_allows(int fd, int access) {
+  int mode = fcntl(fd, F_GETFL);
+  if (mode < 0) return 0;
+  mode &= O_ACCMODE;
+  return mode == O_RDWR || mode == access;
+}
+
 static int same_file(int a, int b) {
   struct stat sa;
   struct stat sb;
@@ -769,6 +780,7 @@ int yamux_session_start_stdio(uv_loop_t* loop, yamux_session_t* session,
     return UV_EINVAL;
   if (t1 != UV_FILE && t1 != UV_TTY && t1 != UV_NAMED_PIPE && t1 != UV_TCP)
     return UV_EINVAL;
+  if (!fd_allows(0, O_RDONLY) || !fd_allows(1, O_WRONLY)) return UV_EBADF;
   /* One socket on both descriptors (inetd style): one duplex handle, since
    * two handles on one socket would each see the other's readiness. */
   duplex = (t0 == UV_TCP || t0 == UV_NAMED_PIPE) && t0 == t1 && same_file(0, 1);
@@ -896,6 +908,9 @@ int yamux_session_spawn(uv_loop_t* loop, yamux_session_t* session,
   if (r < 0) {
     close(in[0]);
     close(out[0]);
+    /* uv_spawn() initialized the handle even so: close it here, so that
+     * after any error the caller has nothing to close. */
+    uv_close((uv_handle_t*)process, NULL);
     goto fail;
   }
 

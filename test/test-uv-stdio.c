@@ -343,3 +343,51 @@ TEST(uv_stdio_tcp_stdout_closed_after_stdin_eof) {
   close(cfd);
   close(lfd);
 }
+
+static void free_session(yamux_session_t* session) {
+  free(session); /* its memory may be reused from the close callback on */
+}
+
+/* In a child: fds 0 and 1 as given, start_stdio must fail with UV_EBADF
+ * before opening anything (no handle left closing in the session's memory,
+ * which the close callback may free at once). Exit status: 0 when so. */
+static int start_stdio_refused(int in_fd, int out_fd) {
+  uv_loop_t loop;
+  yamux_session_t* session;
+  int r;
+
+  if (dup2(in_fd, 0) < 0 || dup2(out_fd, 1) < 0) return 10;
+  if (uv_loop_init(&loop) != 0) return 11;
+  session = malloc(sizeof(*session));
+  if (session == NULL || yamux_session_init(session, YAMUX_SERVER, NULL) != 0)
+    return 12;
+  r = yamux_session_start_stdio(&loop, session, NULL);
+  if (r != UV_EBADF) return 13;
+  if (uv_loop_alive(&loop)) return 14; /* a handle is still closing */
+  yamux_session_close(session, free_session);
+  if (uv_run(&loop, UV_RUN_DEFAULT) != 0) return 15;
+  if (uv_loop_close(&loop) != 0) return 16;
+  return 0;
+}
+
+static void expect_start_stdio_refused(int in_fd, int out_fd) {
+  int status;
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) _exit(start_stdio_refused(in_fd, out_fd));
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT(WIFEXITED(status));
+  ASSERT_EQ(WEXITSTATUS(status), 0);
+}
+
+/* fd 0 the write end of a pipe (`prog 0>&1 | x`), or fd 1 a read end: the
+ * start fails cleanly with UV_EBADF. */
+TEST(uv_stdio_wrong_direction_refused) {
+  int p[2];
+
+  ASSERT_OK(pipe(p));
+  expect_start_stdio_refused(p[1], p[1]);
+  expect_start_stdio_refused(p[0], p[0]);
+  close(p[0]);
+  close(p[1]);
+}
