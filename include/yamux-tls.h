@@ -72,7 +72,8 @@ typedef struct yamux_tls_config_s {
    * valid one (mutual TLS, as Consul's verify_incoming). Default 0. */
   int require_client_cert;
   /* A handshake not finished this long after the start fails with
-   * YAMUX_ETLS. Default 10000; 0 waits forever. */
+   * YAMUX_ETLS. Default 10000; 0 (or a value too large to count in
+   * nanoseconds, such as UINT64_MAX) waits forever. */
   uint64_t handshake_timeout_ms;
 } yamux_tls_config_t;
 
@@ -84,9 +85,12 @@ YAMUX_EXTERN void yamux_tls_config_init(yamux_tls_config_t* cfg);
 typedef struct yamux_tls_ctx_s yamux_tls_ctx_t;
 
 /* Creates a context from `cfg`, reading its files. Protocol versions: TLS
- * 1.2 and 1.3. Returns 0 (*ctx set), UV_EINVAL (bad arguments), UV_ENOMEM,
- * or YAMUX_ETLS when a file cannot be loaded or the key does not match the
- * certificate; then `errbuf` (may be NULL) receives a one-line message. */
+ * 1.2 and 1.3; a TLS 1.2 renegotiation asked by the peer is refused (as Go
+ * refuses it). Servers resume sessions (OpenSSL's session cache and
+ * tickets), also when they require client certificates. Returns 0 (*ctx set),
+ * UV_EINVAL (bad arguments), UV_ENOMEM, or YAMUX_ETLS when a file cannot be
+ * loaded or the key does not match the certificate; then `errbuf` (may be NULL)
+ * receives a one-line message. */
 YAMUX_EXTERN int yamux_tls_ctx_new(yamux_tls_ctx_t** ctx,
                                    const yamux_tls_config_t* cfg, char* errbuf,
                                    size_t errlen);
@@ -110,9 +114,12 @@ YAMUX_EXTERN SSL_CTX* yamux_tls_ctx_ssl_ctx(yamux_tls_ctx_t* ctx);
  * against the certificate's IP addresses); servers pass NULL.
  *
  * The handshake starts at once; frames the session queues meanwhile wait for
- * it. From here on the session owns the handles (it closes them when it
- * closes) and holds a reference to `ctx`. On close, queued frames and a TLS
- * close_notify are sent before the connection is half-closed.
+ * it. Reading pauses while 1 MiB of our records waits for a peer that does
+ * not read (records OpenSSL writes as it reads, such as answers to KeyUpdate
+ * requests, would otherwise pile up without bound). From here on the session
+ * owns the handles (it closes them when it closes) and holds a reference to
+ * `ctx`. On close, queued frames and a TLS close_notify are sent before the
+ * connection is half-closed.
  *
  * end_cb reports, besides yamux_session_start_uv()'s statuses, YAMUX_ETLS
  * (see yamux_tls_error()). A peer that closes after its close_notify, or

@@ -43,15 +43,17 @@ TLS_OBJS := $(TLS_SRCS:src-tls/%.c=$(O)/src-tls/%.o)
 TLS_STATIC_LIB := $(O)/libyamux-tls.a
 TLS_SHARED_LIB := $(O)/libyamux-tls.so
 TLS_PEER := $(O)/tls/tls-peer
+TLS_HOSTILE := $(O)/tls/tls-hostile
 
 all: tls
-tls: $(TLS_STATIC_LIB) $(TLS_SHARED_LIB) $(TLS_PEER)
+tls: $(TLS_STATIC_LIB) $(TLS_SHARED_LIB) $(TLS_PEER) $(TLS_HOSTILE)
 test check valgrind: tls
 check: tls-asan
 tls-asan:
 	@$(MAKE) --no-print-directory O=build-asan SAN=asan \
-	  build-asan/tls/tls-peer
-ASAN_ENV += YAMUX_TLS_PEER=build-asan/tls/tls-peer
+	  build-asan/tls/tls-peer build-asan/tls/tls-hostile
+ASAN_ENV += YAMUX_TLS_PEER=build-asan/tls/tls-peer \
+            YAMUX_TLS_HOSTILE=build-asan/tls/tls-hostile
 
 $(O)/src-tls/%.o: src-tls/%.c | $(LIBUV_OK)
 	@mkdir -p $(@D)
@@ -72,6 +74,10 @@ $(O)/tls/%.o: test/integration/tls/%.c | $(LIBUV_OK)
 	$(CC) $(ALL_CFLAGS) $(SSL_CFLAGS) -c $< -o $@
 
 $(TLS_PEER): $(O)/tls/peer.o $(TLS_STATIC_LIB) $(STATIC_LIB)
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(TLS_STATIC_LIB) $(STATIC_LIB) \
+	  $(SSL_LIBS) $(UV_LIBS) -lm -lpthread
+
+$(TLS_HOSTILE): $(O)/tls/hostile.o $(TLS_STATIC_LIB) $(STATIC_LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $< $(TLS_STATIC_LIB) $(STATIC_LIB) \
 	  $(SSL_LIBS) $(UV_LIBS) -lm -lpthread
 

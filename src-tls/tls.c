@@ -15,7 +15,8 @@
  *    wait for the socket. `fill` goes out with uv_try_write(), and what the
  *    kernel does not take is handed to uv_write() from a second buffer
  *    (`fly`) so that OpenSSL can go on encrypting (and answering the peer)
- *    meanwhile. Encryption pauses while TLS_TX_HIGH bytes wait.
+ *    meanwhile. Encryption pauses while TLS_TX_HIGH bytes wait, and reading
+ *    while TLS_RX_PAUSE do (records OpenSSL writes as it reads).
  *  - wake, time, close: as in the libuv driver (a prepare handle with an idle
  *    handle, one timer, half-close and linger), plus the handshake deadline
  *    and the close_notify alert.
@@ -48,6 +49,11 @@
 #define TLS_BATCH (256 * 1024)
 /* Encryption pauses while this much ciphertext waits for the socket. */
 #define TLS_TX_HIGH (512 * 1024)
+/* Reading pauses while this much does, until it is down to TLS_TX_HIGH:
+ * records OpenSSL writes while it reads (a KeyUpdate reply, an alert) are
+ * not held back by TLS_TX_HIGH, and a peer that sends what asks for them
+ * and never reads would otherwise make `fill` grow without bound. */
+#define TLS_RX_PAUSE (2 * TLS_TX_HIGH)
 #define TLS_MAX_BUFS 1024
 /* Rounds of encrypt + write per dispatch before the next loop turn. */
 #define TLS_ROUNDS 16
@@ -86,12 +92,13 @@ typedef struct tls_s {
   unsigned int in_dispatch : 1; /* inside one of our libuv callbacks */
   unsigned int hs_started : 1;  /* the first handshake step ran */
   unsigned int hs_done : 1;
-  unsigned int failed : 1;  /* TLS failed: encrypt and decrypt no more */
-  unsigned int ended : 1;   /* the session ended: decrypt no more */
-  unsigned int writing : 1; /* `fly` is in a uv_write() */
-  unsigned int rx_done : 1; /* EOF or error read */
-  unsigned int tx_dead : 1; /* a write failed */
-  unsigned int closing : 1; /* the close hook ran */
+  unsigned int failed : 1;    /* TLS failed: encrypt and decrypt no more */
+  unsigned int ended : 1;     /* the session ended: decrypt no more */
+  unsigned int writing : 1;   /* `fly` is in a uv_write() */
+  unsigned int rx_done : 1;   /* EOF or error read */
+  unsigned int rx_paused : 1; /* reading stopped: TLS_RX_PAUSE waits */
+  unsigned int tx_dead : 1;   /* a write failed */
+  unsigned int closing : 1;   /* the close hook ran */
   unsigned int closing_all : 1;
   uint64_t armed;       /* expiry the timer is armed for */
   uint64_t hs_deadline; /* UINT64_MAX: none */
@@ -310,6 +317,10 @@ int yamux_tls_ctx_new(yamux_tls_ctx_t** ctx, const yamux_tls_config_t* cfg,
   if (c == NULL) return UV_ENOMEM;
   SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION);
   SSL_CTX_set_mode(c, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  /* A server resumes sessions only within this context. Without one,
+   * OpenSSL fails every resumed handshake of a server that verifies its
+   * clients (a Go client with a ClientSessionCache reconnecting). */
+  SSL_CTX_set_session_id_context(c, (const unsigned char*)"libyamux", 8);
   if (cfg->cert_file != NULL) {
     key = cfg->key_file != NULL ? cfg->key_file : cfg->cert_file;
     if (SSL_CTX_use_certificate_chain_file(c, cfg->cert_file) != 1)
@@ -558,6 +569,13 @@ static int handshake(tls_t* d) {
   if (r == 1) {
     d->hs_done = 1;
     d->hs_deadline = UINT64_MAX;
+    /* TLS 1.2 renegotiation is refused, as Go refuses it: mid-stream it
+     * makes SSL_write() wait for a handshake to read, which a write path
+     * that never blocks on reading cannot do. Set per connection once TLS
+     * 1.2 is known: OpenSSL 3.0 handles TLS 1.3 KeyUpdates differently
+     * with the option set (a peer's updates stalled). */
+    if (SSL_version(d->ssl) < TLS1_3_VERSION)
+      SSL_set_options(d->ssl, SSL_OP_NO_RENEGOTIATION);
     return 0;
   }
   if (SSL_get_error(d->ssl, r) == SSL_ERROR_WANT_READ) return 0;
@@ -677,6 +695,26 @@ static void on_idle(uv_idle_t* idle) {
   uv_idle_stop(idle);
 }
 
+/* Ciphertext produced and not yet taken by the kernel. */
+static size_t tx_backlog(const tls_t* d) {
+  return d->fill.len - d->fill.off + d->fly.len - d->fly.off;
+}
+
+/* Stops reading while the peer does not take what we write (see
+ * TLS_RX_PAUSE), and starts again once it has taken enough. */
+static void pace_reading(tls_t* d) {
+  size_t backlog;
+
+  if (d->rx_done || d->closing) return;
+  backlog = tx_backlog(d);
+  if (!d->rx_paused && backlog > TLS_RX_PAUSE) {
+    uv_read_stop(d->rx);
+    d->rx_paused = 1;
+  } else if (d->rx_paused && backlog <= TLS_TX_HIGH) {
+    if (uv_read_start(d->rx, on_alloc, on_read) == 0) d->rx_paused = 0;
+  }
+}
+
 static void after_dispatch(tls_t* d) {
   unsigned int round;
 
@@ -699,6 +737,7 @@ static void after_dispatch(tls_t* d) {
   }
   d->in_dispatch = 0;
   if (d->closing) return;
+  pace_reading(d);
   arm_timer(d);
   if (d->wake) kick(d);
 }
@@ -829,6 +868,11 @@ static void on_transport_close(yamux_session_t* s) {
     if (uv_write(&d->creq, d->tx, &buf, 1, on_last_write) < 0) linger = 0;
   }
   if (linger && uv_shutdown(&d->sreq, d->tx, on_shutdown) < 0) linger = 0;
+  /* The linger reads (and discards) until the peer's EOF. */
+  if (linger && d->rx_paused && !d->rx_done) {
+    if (uv_read_start(d->rx, on_alloc, on_read) < 0) linger = 0;
+    d->rx_paused = 0;
+  }
   if (!linger) {
     close_all(d);
     return;
@@ -935,7 +979,9 @@ int yamux_session_start_tls(uv_loop_t* loop, yamux_session_t* session,
     uv_read_stop(d->rx);
     goto fail;
   }
-  if (ctx->handshake_timeout_ms > 0)
+  /* A timeout too large to count in nanoseconds is no timeout. */
+  if (ctx->handshake_timeout_ms > 0 &&
+      ctx->handshake_timeout_ms < (UINT64_MAX - now) / 1000000)
     d->hs_deadline = now + ctx->handshake_timeout_ms * 1000000;
   uv_timer_init(loop, &d->timer);
   uv_prepare_init(loop, &d->prepare);

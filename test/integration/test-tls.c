@@ -643,3 +643,49 @@ TEST(tls_bad_files) {
       p.err,
       "server-key.pem: cannot load the private key: key values mismatch"));
 }
+
+/* ---- a raw OpenSSL peer -------------------------------------------------- */
+
+/* $YAMUX_TLS_HOSTILE (the sanitizer half sets it) or build/tls/tls-hostile:
+ * libyamux-tls against an OpenSSL peer doing what Go peers never do
+ * (test/integration/tls/hostile.c); exit status 0 when the library held. */
+static void hostile(const char* scenario) {
+  const char* prog = getenv("YAMUX_TLS_HOSTILE");
+  char cmd[512];
+  int status;
+
+  if (prog == NULL || prog[0] == '\0') prog = "build/tls/tls-hostile";
+  if (access(prog, X_OK) != 0)
+    task_fail(__FILE__, __LINE__, "%s is missing: run make", prog);
+  need_c_peer();
+  make_pki();
+  snprintf(cmd, sizeof(cmd), "%s %s %s", prog, scenario, pki);
+  status = system(cmd);
+  pki_cleanup();
+  ASSERT(WIFEXITED(status));
+  ASSERT_EQ(WEXITSTATUS(status), 0);
+}
+
+/* A server that requires client certificates resumes sessions (a Go client
+ * with a ClientSessionCache reconnecting), TLS 1.2 and 1.3: OpenSSL failed
+ * every resumed handshake without a session id context. */
+TEST_TIMEOUT(tls_server_with_client_certs_resumes_sessions, 60) {
+  hostile("resume");
+}
+
+/* A peer that sends KeyUpdate requests and never reads: the server stops
+ * reading once 1 MiB of its answers wait (it held them all before). */
+TEST_TIMEOUT(tls_peer_that_never_reads_is_not_buffered_without_bound, 120) {
+  hostile("keyupdates");
+}
+
+/* TLS 1.2 renegotiation asked by a server is refused. */
+TEST_TIMEOUT(tls_client_refuses_renegotiation, 60) {
+  hostile("renegotiate");
+}
+
+/* handshake_timeout_ms = UINT64_MAX is no timeout (it overflowed into one
+ * that expired at once). */
+TEST_TIMEOUT(tls_huge_handshake_timeout_never_expires, 60) {
+  hostile("huge-timeout");
+}
