@@ -114,7 +114,7 @@ YAMUX_EXTERN SSL_CTX* yamux_tls_ctx_ssl_ctx(yamux_tls_ctx_t* ctx);
  * against the certificate's IP addresses); servers pass NULL.
  *
  * The handshake starts at once; frames the session queues meanwhile wait for
- * it. Reading pauses while 1 MiB of our records waits for a peer that does
+ * it. Reading pauses while 2 MiB of our records waits for a peer that does
  * not read (records OpenSSL writes as it reads, such as answers to KeyUpdate
  * requests, would otherwise pile up without bound). From here on the session
  * owns the handles (it closes them when it closes) and holds a reference to

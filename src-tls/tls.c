@@ -52,8 +52,11 @@
 /* Reading pauses while this much does, until it is down to TLS_TX_HIGH:
  * records OpenSSL writes while it reads (a KeyUpdate reply, an alert) are
  * not held back by TLS_TX_HIGH, and a peer that sends what asks for them
- * and never reads would otherwise make `fill` grow without bound. */
-#define TLS_RX_PAUSE (2 * TLS_TX_HIGH)
+ * and never reads would otherwise make `fill` grow without bound. Above
+ * what encryption alone can queue (`fill` below TLS_TX_HIGH plus a batch,
+ * `fly` as much): two sessions sending bulk to each other must never both
+ * stop reading. */
+#define TLS_RX_PAUSE (4 * TLS_TX_HIGH)
 #define TLS_MAX_BUFS 1024
 /* Rounds of encrypt + write per dispatch before the next loop turn. */
 #define TLS_ROUNDS 16

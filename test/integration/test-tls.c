@@ -674,7 +674,7 @@ TEST_TIMEOUT(tls_server_with_client_certs_resumes_sessions, 60) {
 }
 
 /* A peer that sends KeyUpdate requests and never reads: the server stops
- * reading once 1 MiB of its answers wait (it held them all before). */
+ * reading once 2 MiB of its answers wait (it held them all before). */
 TEST_TIMEOUT(tls_peer_that_never_reads_is_not_buffered_without_bound, 120) {
   hostile("keyupdates");
 }

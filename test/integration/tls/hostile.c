@@ -199,9 +199,10 @@ static void run_resume(void) {
 /* ---- keyupdates ----------------------------------------------------------
  */
 
-/* More than the server may hold unsent (1 MiB) plus what small socket
- * buffers take: a server that keeps reading takes them all. */
-#define KEYUPDATES 200000
+/* More than the server may hold unsent (2 MiB of 22-byte answers) plus
+ * what small socket buffers take: a server that keeps reading takes them
+ * all. */
+#define KEYUPDATES 250000
 #define SMALL_BUFFER 65536
 
 static yamux_session_t flood_session;
